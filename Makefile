@@ -1,0 +1,54 @@
+# The two commands of the README: `make run` and `make test`. Each installs what is missing first.
+JOBS ?= $(shell nproc)
+RELEASE := build/release
+ASAN := build/asan
+FUZZ := build/fuzz
+PREFIX := $(CURDIR)/build/install
+FUZZ_SECONDS ?= 30
+
+.PHONY: all setup release asan fuzz run bench test test-release test-asan test-fuzz test-example clean
+
+all: release
+
+setup:
+	@bash scripts/setup.sh
+
+release: setup
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+asan: setup
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan -j $(JOBS)
+
+fuzz: setup
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz -j $(JOBS)
+
+# The main job: the benchmark table of the flash forward at sizes that finish in about a minute.
+run: release
+	$(RELEASE)/attn bench
+
+test: test-release test-example test-asan test-fuzz
+	@echo "make test: all suites passed"
+
+test-release: release
+	cd $(RELEASE) && ctest --output-on-failure -j 1
+
+test-asan: asan
+	cd $(ASAN) && ATTN_TEST_SCALE=small ctest --output-on-failure -L unit -j $(JOBS)
+
+test-fuzz: fuzz
+	@mkdir -p $(FUZZ)/corpus
+	cp tests/data/npy/*.npy $(FUZZ)/corpus/ 2>/dev/null || true
+	$(FUZZ)/fuzz/fuzz_npy -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 $(FUZZ)/corpus
+
+# Installs the library, then builds and runs examples/ against the installed CMake package.
+test-example: release
+	cmake --install $(RELEASE) --prefix $(PREFIX) >/dev/null
+	cmake -S examples -B build/example -G Ninja -DCMAKE_PREFIX_PATH=$(PREFIX) >/dev/null
+	cmake --build build/example
+	build/example/sdpa_example
+
+clean:
+	rm -rf build

@@ -1,0 +1,33 @@
+// Scaled dot-product attention: the flash forward kernel and attention-weights recomputation.
+//
+// All functions take the AttentionParams struct (attention_params.h), which documents the shapes,
+// strides and options. They validate it first and throw attn::Error on bad input.
+#pragma once
+
+#include <cstdint>
+
+#include "attn/attention_params.h"
+#include "attn/tensor.h"
+
+namespace attn {
+
+// Flash forward: writes p.out [B, Hq, Lq, Dv] and, when p.lse is set, p.lse [B, Hq, Lq].
+// Tiled over queries and keys with an online softmax and fp32 accumulation; it never allocates
+// anything of size Lq×Lk, skips wholly masked tiles, runs on the OpenMP threads, and gives
+// bitwise identical results for any number of threads.
+void flash_attention_forward(const AttentionParams& p);
+
+// Which attention weights to recompute, and where to write them.
+struct WeightsRequest {
+  int64_t row_begin = 0;       // first query row
+  int64_t row_end = -1;        // one past the last query row; negative means Lq
+  bool average_heads = false;  // true: the mean over the Hq heads, written as head 0
+  float* out = nullptr;        // [B, Hq (or 1 if averaged), row_end − row_begin, Lk]
+  Strides4 out_stride;         // strides of out, indexed [b, h, row − row_begin, key]
+};
+
+// Attention weights softmax(s) for a range of query rows, recomputed from the log-sum-exp that
+// flash_attention_forward saved in p.lse (which must be set). Memory beyond `out` is O(Lk).
+void attention_weights(const AttentionParams& p, const WeightsRequest& request);
+
+}  // namespace attn

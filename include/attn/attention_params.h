@@ -1,0 +1,116 @@
+// AttentionParams — the one parameter struct of the scaled dot-product attention family.
+//
+// The reference (ref/), the flash kernel (kernels/) and the attention-weights recomputation all
+// take this struct. It holds every pointer, every size and every stride (in elements), and every
+// option; nothing is passed beside it. Shapes:
+//
+//   q    [B, Hq,  Lq, D ]          out  [B, Hq, Lq, Dv]
+//   k    [B, Hkv, Lk, D ]          lse  [B, Hq, Lq]       (optional; natural log)
+//   v    [B, Hkv, Lk, Dv]
+//
+// Each tensor is a view (pointer + Strides4), so [B, H, L, D] and [B, L, H, D] layouts both work.
+//
+// The score of query i and key j, in the order the options are applied:
+//   s  = scale · (q_i · k_j)
+//   s  = softcap · tanh(s / softcap)                       if softcap > 0
+//   s += −alibi_slopes[h] · |p_i − j|                      if alibi_slopes
+//   s += additive_mask[b, h, i, j]                         if additive_mask
+//   s  = −inf  unless bool_mask[b, h, i, j]                if bool_mask
+//   s  = −inf  if j ≥ key_lengths[b]                       if key_lengths
+//   s  = −inf  outside the causal / sliding window         if causal or a window is set
+// where p_i is the position of query i among the keys (see query_position). Row i of the output
+// is softmax(s) · V; a row with every key masked gives 0 and log-sum-exp −inf.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+
+#include "attn/tensor.h"
+
+namespace attn {
+
+// Where the causal diagonal sits when Lq != Lk.
+enum class CausalAlign {
+  kBottomRight,  // query i is at position i + (Lk − Lq): the last query sees every key (FA ≥ 2.1).
+  kTopLeft,      // query i is at position i (PyTorch's is_causal).
+};
+
+struct AttentionParams {
+  // ---- inputs (views; the innermost stride may be any value, 1 is fastest)
+  const float* q = nullptr;  // [B, Hq, Lq, D]
+  Strides4 q_stride;
+  const float* k = nullptr;  // [B, Hkv, Lk, D]
+  Strides4 k_stride;
+  const float* v = nullptr;  // [B, Hkv, Lk, Dv]
+  Strides4 v_stride;
+
+  // ---- sizes
+  int64_t batch = 0;       // B
+  int64_t q_heads = 0;     // Hq: a multiple of kv_heads; query head h reads KV head h / (Hq/Hkv)
+  int64_t kv_heads = 0;    // Hkv: Hkv == Hq is multi-head, 1 is multi-query, else grouped-query
+  int64_t q_len = 0;       // Lq
+  int64_t kv_len = 0;      // Lk (the padded length when key_lengths is set)
+  int64_t head_dim = 0;    // D, shared by q and k
+  int64_t v_head_dim = 0;  // Dv, of v and out; may differ from D
+
+  // ---- outputs
+  float* out = nullptr;  // [B, Hq, Lq, Dv]
+  Strides4 out_stride;
+  float* lse = nullptr;  // [B, Hq, Lq] log-sum-exp of each row's scores; optional (nullptr)
+  Strides4 lse_stride;   // batch, head and row are used; col is ignored
+
+  // ---- options
+  std::optional<float> scale;  // multiplies q·k; unset means 1/sqrt(D); must be finite
+  float softcap = 0.0f;        // > 0: s = softcap · tanh(s / softcap), after scaling; 0 = off
+
+  bool causal = false;                           // keys after the query's position are masked
+  CausalAlign causal_align = CausalAlign::kBottomRight;
+  int64_t window_left = -1;   // keys j < p_i − window_left are masked; negative = unbounded
+  int64_t window_right = -1;  // keys j > p_i + window_right are masked; negative = unbounded
+                              // (causal is window_right = 0)
+
+  const float* alibi_slopes = nullptr;  // [Hq]: s += −slope_h · |p_i − j|, after softcap
+  const int64_t* key_lengths = nullptr;  // [B]: keys j ≥ key_lengths[b] are masked, and that
+                                         // length is batch b's Lk for the causal alignment
+
+  // Masks broadcastable to [B, Hq, Lq, Lk]: a dimension of size 1 has stride 0.
+  const uint8_t* bool_mask = nullptr;  // nonzero = attend
+  Strides4 bool_mask_stride;
+  const float* additive_mask = nullptr;  // added to the score; −inf masks
+  Strides4 additive_mask_stride;
+
+  // ---- derived values (read-only helpers)
+  float effective_scale() const {
+    return scale.has_value() ? *scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
+  }
+  int64_t group_size() const { return q_heads / kv_heads; }
+  int64_t kv_head_of(int64_t q_head) const { return q_head / group_size(); }
+  // Number of keys batch b really has.
+  int64_t keys_of(int64_t b) const { return key_lengths ? key_lengths[b] : kv_len; }
+  // Offset added to a query index to get its position among the keys of batch b.
+  int64_t query_offset(int64_t b) const {
+    return causal_align == CausalAlign::kBottomRight ? keys_of(b) - q_len : 0;
+  }
+  // Effective right window: causal clamps it to 0; negative means unbounded.
+  int64_t right_bound() const {
+    if (!causal) return window_right;
+    return window_right < 0 ? 0 : std::min<int64_t>(window_right, 0);
+  }
+  bool has_window() const { return window_left >= 0 || right_bound() >= 0; }
+};
+
+// Throws attn::Error naming the first problem: missing pointers, non-positive sizes, Hq not a
+// multiple of Hkv, a non-finite scale or softcap, key lengths outside [0, Lk], ...
+void validate(const AttentionParams& p);
+
+// Half-open range [begin, end) of keys that the causal window and key length allow query i of
+// batch b to see (empty when begin >= end). Masks are not included.
+struct KeyRange {
+  int64_t begin;
+  int64_t end;
+};
+KeyRange visible_keys(const AttentionParams& p, int64_t b, int64_t i);
+
+}  // namespace attn

@@ -1,0 +1,10 @@
+// The public API of attn in one include.
+#pragma once
+
+#include "attn/attention.h"
+#include "attn/attention_params.h"
+#include "attn/error.h"
+#include "attn/npy.h"
+#include "attn/reference.h"
+#include "attn/simd.h"
+#include "attn/tensor.h"

@@ -1,0 +1,28 @@
+// The textbook reference of scaled dot-product attention, and a plain fp32 implementation.
+//
+// attention_reference follows the formula one readable step at a time, accumulating in double:
+//   scores = Q·Kᵀ·scale → softcap → ALiBi → masks → softmax → weights·V
+// It materialises the Lq×Lk scores on purpose: it is the definition the fast kernels are held to,
+// not a fast path. attention_naive_fp32 runs the same three steps in float; the tests measure its
+// error against the reference to set the tolerance of the fast kernels.
+#pragma once
+
+#include <vector>
+
+#include "attn/attention_params.h"
+
+namespace attn {
+
+struct ReferenceResult {
+  std::vector<double> out;      // [B, Hq, Lq, Dv], contiguous
+  std::vector<double> lse;      // [B, Hq, Lq]; −inf for a fully masked row
+  std::vector<double> weights;  // [B, Hq, Lq, Lk] when asked for, else empty
+};
+
+// Reads the inputs of p (p.out and p.lse are ignored).
+ReferenceResult attention_reference(const AttentionParams& p, bool with_weights = false);
+
+// The same three steps in float (matmul, softmax, matmul): returns out [B, Hq, Lq, Dv].
+std::vector<float> attention_naive_fp32(const AttentionParams& p);
+
+}  // namespace attn

@@ -1,0 +1,60 @@
+#include "attn/attention_params.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "attn/error.h"
+
+namespace attn {
+
+namespace {
+
+void check_size(int64_t value, const char* name) {
+  ATTN_CHECK(value > 0, "attention: ", name, " must be positive, got ", value);
+}
+
+}  // namespace
+
+void validate(const AttentionParams& p) {
+  ATTN_CHECK(p.q && p.k && p.v, "attention: q, k and v must all be given");
+  ATTN_CHECK(p.out, "attention: the output pointer is missing");
+  check_size(p.batch, "batch size B");
+  check_size(p.q_heads, "query heads Hq");
+  check_size(p.kv_heads, "key/value heads Hkv");
+  check_size(p.q_len, "query length Lq");
+  check_size(p.kv_len, "key length Lk");
+  check_size(p.head_dim, "head dim D");
+  check_size(p.v_head_dim, "value head dim Dv");
+  ATTN_CHECK(p.q_heads % p.kv_heads == 0, "attention: query heads Hq=", p.q_heads,
+             " must be a multiple of key/value heads Hkv=", p.kv_heads);
+  ATTN_CHECK(!p.scale || std::isfinite(*p.scale), "attention: scale must be finite, got ",
+             *p.scale);
+  ATTN_CHECK(std::isfinite(p.softcap) && p.softcap >= 0.0f,
+             "attention: softcap must be finite and >= 0, got ", p.softcap);
+  if (p.key_lengths) {
+    for (int64_t b = 0; b < p.batch; ++b) {
+      const int64_t len = p.key_lengths[b];
+      ATTN_CHECK(len >= 0 && len <= p.kv_len, "attention: key_lengths[", b, "] = ", len,
+                 " is outside [0, Lk=", p.kv_len, "]");
+    }
+  }
+  if (p.alibi_slopes) {
+    for (int64_t h = 0; h < p.q_heads; ++h) {
+      ATTN_CHECK(std::isfinite(p.alibi_slopes[h]), "attention: alibi slope of head ", h,
+                 " is not finite");
+    }
+  }
+}
+
+KeyRange visible_keys(const AttentionParams& p, int64_t b, int64_t i) {
+  const int64_t keys = p.keys_of(b);
+  const int64_t pos = i + p.query_offset(b);
+  int64_t begin = 0;
+  int64_t end = keys;
+  if (p.window_left >= 0) begin = std::max<int64_t>(begin, pos - p.window_left);
+  const int64_t right = p.right_bound();
+  if (right >= 0) end = std::min<int64_t>(end, pos + right + 1);
+  return {begin, std::max(begin, end)};
+}
+
+}  // namespace attn

@@ -1,0 +1,23 @@
+// Helpers shared by the tests: random inputs and error measures.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attn::testing {
+
+// n floats uniform in [lo, hi) from a fixed seed.
+std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
+
+// Largest |a[i] − b[i]|.
+double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b);
+double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b);
+
+// True when ATTN_TEST_SCALE=small (sanitizer builds run a lighter sweep).
+bool small_test_scale();
+
+// A fresh empty directory for one test's files.
+std::string temp_dir(const std::string& name);
+
+}  // namespace attn::testing
