@@ -1,8 +1,8 @@
 // SIMD target selection for the kernels.
 //
 // The kernels are compiled for several instruction sets (AVX-512, AVX2, SSE4 and a portable
-// EMU128 fallback) and the best one the CPU supports is chosen at run time. Setting the
-// environment variable ATTN_SIMD_TARGET (avx3, avx2, sse4 or emu128) before the first kernel
+// scalar fallback) and the best one the CPU supports is chosen at run time. Setting the
+// environment variable ATTN_SIMD_TARGET (avx3, avx2, sse4 or scalar) before the first kernel
 // call, or calling force_simd_target, restricts the choice to that target, so the tests can run
 // every code path on one machine.
 #pragma once

@@ -17,7 +17,6 @@ void check_size(int64_t value, const char* name) {
 
 void validate(const AttentionParams& p) {
   ATTN_CHECK(p.q && p.k && p.v, "attention: q, k and v must all be given");
-  ATTN_CHECK(p.out, "attention: the output pointer is missing");
   check_size(p.batch, "batch size B");
   check_size(p.q_heads, "query heads Hq");
   check_size(p.kv_heads, "key/value heads Hkv");

@@ -1,1 +1,135 @@
-// placeholder
+// Attention weights recomputed from the saved log-sum-exp: w = exp(s − lse), one (query tile,
+// key block) at a time with the same score code as the forward, so memory beyond the requested
+// output is one tile per thread.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/attention_weights.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <omp.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "attn/attention.h"
+#include "attn/error.h"
+#include "attn/simd.h"
+#include "attn/tensor.h"
+#include "hwy/highway.h"
+#include "kernels/exp-inl.h"
+#include "kernels/score_tile-inl.h"
+#include "kernels/tiling.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::kernels::HWY_NAMESPACE {
+
+// Per-thread scratch of one query tile.
+struct WeightsScratch {
+  QueryTile tile;
+  float* scores;  // [key_tile][padded]
+  float* lse;     // [padded]; +inf for rows with no visible key, so their weights are 0
+};
+
+// Weights of one (batch, head, query tile) for every key, written (or added, scaled by
+// `weight`, when averaging heads) to the request's output.
+void WeightsOfTile(const AttentionParams& p, const WeightsRequest& r, const WorkItem& w,
+                   int64_t key_tile, float weight, bool add, WeightsScratch& s) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const int64_t padded = PaddedRows(w.q_count);
+  s.tile.p = &p;
+  s.tile.item = w;
+  s.tile.kv_head = p.kv_head_of(w.head);
+  s.tile.padded = padded;
+  PackQueryTile(s.tile);
+  for (int64_t i = 0; i < padded; ++i) {
+    const float lse = i < w.q_count ? p.lse[p.lse_stride.offset(w.batch, w.head, w.q_begin + i, 0)]
+                                    : kNegInf;
+    s.lse[i] = lse == kNegInf ? std::numeric_limits<float>::infinity() : lse;
+  }
+  const int64_t out_head = r.average_heads ? 0 : w.head;
+  for (int64_t k0 = 0; k0 < p.kv_len; k0 += key_tile) {
+    const int64_t keys = std::min(key_tile, p.kv_len - k0);
+    const bool visible = k0 < w.key_end && k0 + keys > w.key_begin;
+    if (visible) ComputeScoreTile(s.tile, k0, keys, s.scores);
+    for (int64_t j = 0; j < keys; ++j) {
+      float* row = s.scores + j * padded;
+      for (int64_t i = 0; i < padded; i += N) {
+        const VF prob = SoftmaxExp(df, hn::Sub(hn::Load(df, row + i), hn::Load(df, s.lse + i)));
+        hn::Store(visible ? prob : hn::Zero(df), df, row + i);
+      }
+      for (int64_t i = 0; i < w.q_count; ++i) {
+        float& dst = r.out[r.out_stride.offset(w.batch, out_head, w.q_begin + i - r.row_begin,
+                                               k0 + j)];
+        dst = add ? dst + weight * row[i] : weight * row[i];
+      }
+    }
+  }
+}
+
+void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r) {
+  const TileSizes sizes = choose_tile_sizes(p.head_dim, p.v_head_dim);
+  // Work items over (batch, query tile); heads run inside so averaging has one owner per output.
+  std::vector<WorkItem> items;
+  for (const WorkItem& w : make_work_items(p, sizes.query_tile)) {
+    if (w.head == 0 && w.q_begin + w.q_count > r.row_begin && w.q_begin < r.row_end) {
+      items.push_back(w);
+    }
+  }
+  const int threads = omp_get_max_threads();
+  const int64_t padded = PaddedRows(sizes.query_tile);
+  const int64_t per_thread = (padded * (p.head_dim + sizes.key_tile + 4) + 15) / 16 * 16;
+  auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
+  const int64_t count = static_cast<int64_t>(items.size());
+  const float head_weight = r.average_heads ? 1.0f / static_cast<float>(p.q_heads) : 1.0f;
+#pragma omp parallel num_threads(threads)
+  {
+    float* base = scratch.get() + per_thread * omp_get_thread_num();
+    WeightsScratch s;
+    s.scores = base;
+    s.lse = s.scores + sizes.key_tile * padded;
+    s.tile.q_packed = s.lse + padded;
+    s.tile.position = s.tile.q_packed + p.head_dim * padded;
+    s.tile.key_begin = reinterpret_cast<int32_t*>(s.tile.position + padded);
+    s.tile.key_end = reinterpret_cast<int32_t*>(s.tile.position + 2 * padded);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < count; ++n) {
+      for (int64_t h = 0; h < p.q_heads; ++h) {
+        WorkItem w = items[n];
+        w.head = h;
+        // Clip the tile to the requested rows.
+        const int64_t begin = std::max(w.q_begin, r.row_begin);
+        const int64_t end = std::min(w.q_begin + w.q_count, r.row_end);
+        w.q_begin = begin;
+        w.q_count = end - begin;
+        WeightsOfTile(p, r, w, sizes.key_tile, head_weight, r.average_heads && h > 0, s);
+      }
+    }
+  }
+}
+
+}  // namespace attn::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace attn {
+namespace kernels {
+HWY_EXPORT(AttentionWeightsAllTiles);
+static void DispatchAttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r) { HWY_DYNAMIC_DISPATCH(AttentionWeightsAllTiles)(p, r); }
+}  // namespace kernels
+
+void attention_weights(const AttentionParams& p, const WeightsRequest& request) {
+  validate(p);
+  ATTN_CHECK(p.lse != nullptr,
+             "attention_weights: p.lse must hold the log-sum-exp saved by the forward pass");
+  ATTN_CHECK(request.out != nullptr, "attention_weights: the output pointer is missing");
+  WeightsRequest r = request;
+  if (r.row_end < 0) r.row_end = p.q_len;
+  ATTN_CHECK(r.row_begin >= 0 && r.row_begin < r.row_end && r.row_end <= p.q_len,
+             "attention_weights: row range [", r.row_begin, ", ", r.row_end,
+             ") is not inside [0, Lq=", p.q_len, ")");
+  apply_simd_target_from_env();
+  kernels::DispatchAttentionWeightsAllTiles(p, r);
+}
+
+}  // namespace attn
+#endif  // HWY_ONCE

@@ -1,0 +1,148 @@
+// The flash forward of one query tile, per SIMD target: for each key block, scores (GEMM 1),
+// the online softmax update, and Oᵀ += Vᵀ·Pᵀ (GEMM 2); then Oᵀ / l is written out once.
+// Everything runs on the transposed tiles, queries in the SIMD lanes, so the softmax's max, exp
+// and sums are vertical vector operations.
+#if defined(ATTN_KERNELS_FLASH_FORWARD_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ATTN_KERNELS_FLASH_FORWARD_INL_H_
+#undef ATTN_KERNELS_FLASH_FORWARD_INL_H_
+#else
+#define ATTN_KERNELS_FLASH_FORWARD_INL_H_
+#endif
+
+#include <algorithm>
+#include <cmath>
+
+#include "hwy/highway.h"
+#include "kernels/exp-inl.h"
+#include "kernels/score_tile-inl.h"
+#include "kernels/tile_gemm-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Per-thread working memory of one query tile, carved from one aligned block.
+struct ForwardScratch {
+  float* scores;     // Sᵀ then Pᵀ: [key_tile][padded]
+  float* out_t;      // Oᵀ: [Dv][padded]
+  float* row_max;    // m: [padded]
+  float* row_sum;    // l: [padded]
+  float* rescale;    // exp(m_old − m_new) of the last block: [padded]
+  QueryTile tile;    // with q_packed, key_begin, key_end, position
+};
+
+// Floats of scratch one thread needs for padded rows, head dims d, dv and key_tile keys.
+HWY_INLINE int64_t ForwardScratchFloats(int64_t padded, int64_t d, int64_t dv, int64_t key_tile) {
+  return padded * (key_tile + dv + d + 6);
+}
+
+HWY_INLINE ForwardScratch CarveForwardScratch(float* base, int64_t padded, int64_t d, int64_t dv,
+                                              int64_t key_tile) {
+  ForwardScratch s;
+  s.scores = base;
+  s.out_t = s.scores + key_tile * padded;
+  s.tile.q_packed = s.out_t + dv * padded;
+  s.row_max = s.tile.q_packed + d * padded;
+  s.row_sum = s.row_max + padded;
+  s.rescale = s.row_sum + padded;
+  s.tile.position = s.rescale + padded;
+  s.tile.key_begin = reinterpret_cast<int32_t*>(s.tile.position + padded);
+  s.tile.key_end = reinterpret_cast<int32_t*>(s.tile.position + 2 * padded);
+  return s;
+}
+
+// Online softmax over one block of `keys` score rows: turns Sᵀ into Pᵀ = exp(Sᵀ − m_new), and
+// updates m and l; rescale receives exp(m_old − m_new) for the output accumulator.
+HWY_INLINE void OnlineSoftmaxBlock(ForwardScratch& s, int64_t padded, int64_t keys) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const VF neg_inf = hn::Set(df, kNegInf);
+  for (int64_t i = 0; i < padded; i += N) {
+    VF block_max = neg_inf;
+    for (int64_t j = 0; j < keys; ++j) {
+      block_max = hn::Max(block_max, hn::Load(df, s.scores + j * padded + i));
+    }
+    const VF m_old = hn::Load(df, s.row_max + i);
+    const VF m_new = hn::Max(m_old, block_max);
+    // A row with no visible key yet keeps m = −inf; subtracting 0 instead avoids −inf − −inf.
+    const VF m_use = hn::IfThenZeroElse(hn::Eq(m_new, neg_inf), m_new);
+    const VF alpha = SoftmaxExp(df, hn::Sub(m_old, m_use));
+    VF sum = hn::Zero(df);
+    for (int64_t j = 0; j < keys; ++j) {
+      float* row = s.scores + j * padded + i;
+      const VF prob = SoftmaxExp(df, hn::Sub(hn::Load(df, row), m_use));
+      hn::Store(prob, df, row);
+      sum = hn::Add(sum, prob);
+    }
+    hn::Store(hn::MulAdd(hn::Load(df, s.row_sum + i), alpha, sum), df, s.row_sum + i);
+    hn::Store(m_new, df, s.row_max + i);
+    hn::Store(alpha, df, s.rescale + i);
+  }
+}
+
+// Oᵀ[c][·] *= rescale[·] for every value dim c.
+HWY_INLINE void RescaleOutput(ForwardScratch& s, int64_t padded, int64_t dv) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  for (int64_t c = 0; c < dv; ++c) {
+    float* row = s.out_t + c * padded;
+    for (int64_t i = 0; i < padded; i += N) {
+      hn::Store(hn::Mul(hn::Load(df, row + i), hn::Load(df, s.rescale + i)), df, row + i);
+    }
+  }
+}
+
+// out[i][c] = Oᵀ[c][i] / l[i] and lse[i] = m[i] + log l[i]; a row with l = 0 (nothing visible)
+// gets 0 and −inf.
+HWY_INLINE void WriteOutputRows(const ForwardScratch& s, int64_t padded) {
+  const AttentionParams& p = *s.tile.p;
+  const WorkItem& w = s.tile.item;
+  for (int64_t i = 0; i < w.q_count; ++i) {
+    const float l = s.row_sum[i];
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    float* out = p.out + p.out_stride.offset(w.batch, w.head, w.q_begin + i, 0);
+    for (int64_t c = 0; c < p.v_head_dim; ++c) {
+      out[c * p.out_stride.col] = s.out_t[c * padded + i] * inv;
+    }
+    if (p.lse) {
+      p.lse[p.lse_stride.offset(w.batch, w.head, w.q_begin + i, 0)] =
+          l > 0.0f ? s.row_max[i] + std::log(l) : kNegInf;
+    }
+  }
+}
+
+// The whole flash forward of one work item.
+HWY_INLINE void FlashForwardItem(const AttentionParams& p, const WorkItem& w, int64_t key_tile,
+                                 ForwardScratch& s) {
+  const int64_t padded = PaddedRows(w.q_count);
+  s.tile.p = &p;
+  s.tile.item = w;
+  s.tile.kv_head = p.kv_head_of(w.head);
+  s.tile.padded = padded;
+  PackQueryTile(s.tile);
+  std::fill(s.row_max, s.row_max + padded, kNegInf);
+  std::fill(s.row_sum, s.row_sum + padded, 0.0f);
+  std::fill(s.out_t, s.out_t + p.v_head_dim * padded, 0.0f);
+  for (int64_t k0 = w.key_begin; k0 < w.key_end; k0 += key_tile) {
+    const int64_t keys = std::min(key_tile, w.key_end - k0);
+    ComputeScoreTile(s.tile, k0, keys, s.scores);
+    OnlineSoftmaxBlock(s, padded, keys);
+    if (k0 != w.key_begin) RescaleOutput(s, padded, p.v_head_dim);
+    const GemmArgs gemm{p.v + p.v_stride.offset(w.batch, s.tile.kv_head, k0, 0),
+                        p.v_stride.col,
+                        p.v_stride.row,
+                        s.scores,
+                        padded,
+                        keys,
+                        s.out_t,
+                        padded,
+                        true};
+    TileGemm(gemm, p.v_head_dim, padded / static_cast<int64_t>(hn::Lanes(DF())));
+  }
+  WriteOutputRows(s, padded);
+}
+
+}  // namespace attn::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // ATTN_KERNELS_FLASH_FORWARD_INL_H_

@@ -1,0 +1,114 @@
+// Register-blocked tile GEMM with the output's columns in SIMD lanes, per SIMD target.
+//
+//   C[r][0 .. n) (+)= Σ_k A[r·a_row + k·a_k] · B[k·b_row + 0 .. n)      for r < m
+//
+// A is read one element at a time and broadcast, so it may have any strides (K rows for the
+// scores, V columns for the output); B and C are packed tiles whose rows are padded to whole
+// vectors and aligned. Both GEMMs of the flash forward are of this shape:
+//   Sᵀ[key][query]  = Σ_d K[key][d] · Qᵀ[d][query]
+//   Oᵀ[dv][query] += Σ_key V[key][dv] · Pᵀ[key][query]
+#if defined(ATTN_KERNELS_TILE_GEMM_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ATTN_KERNELS_TILE_GEMM_INL_H_
+#undef ATTN_KERNELS_TILE_GEMM_INL_H_
+#else
+#define ATTN_KERNELS_TILE_GEMM_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstdint>
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// Micro-kernel shape: kRows broadcast rows × kVecs vectors of columns held in registers.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr int kRows = 6;
+constexpr int kVecs = 4;  // 24 accumulators of 32 registers
+#else
+constexpr int kRows = 6;
+constexpr int kVecs = 2;  // 12 accumulators of 16 registers
+#endif
+
+// Operands of one tile GEMM (see the file comment).
+struct GemmArgs {
+  const float* a;
+  int64_t a_row;
+  int64_t a_k;
+  const float* b;  // aligned rows of b_row floats
+  int64_t b_row;
+  int64_t depth;   // k runs over [0, depth)
+  float* c;        // aligned rows of c_row floats
+  int64_t c_row;
+  bool accumulate;  // false: C is overwritten
+};
+
+template <int R, int C>
+HWY_INLINE void MicroKernel(const GemmArgs& g, int64_t r0, int64_t col0) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const float* HWY_RESTRICT a = g.a + r0 * g.a_row;
+  const float* HWY_RESTRICT b = g.b + col0;
+  float* HWY_RESTRICT c = g.c + r0 * g.c_row + col0;
+  VF acc[R][C];
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < C; ++v) {
+      acc[r][v] = g.accumulate ? hn::Load(df, c + r * g.c_row + v * N) : hn::Zero(df);
+    }
+  }
+  for (int64_t k = 0; k < g.depth; ++k) {
+    VF bv[C];
+    for (int v = 0; v < C; ++v) bv[v] = hn::Load(df, b + k * g.b_row + v * N);
+    for (int r = 0; r < R; ++r) {
+      const VF av = hn::Set(df, a[r * g.a_row + k * g.a_k]);
+      for (int v = 0; v < C; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < C; ++v) hn::Store(acc[r][v], df, c + r * g.c_row + v * N);
+  }
+}
+
+// Runs the micro-kernel with `rows` (< kRows at the edge) rows and C vectors.
+template <int C>
+HWY_INLINE void MicroKernelRows(const GemmArgs& g, int64_t r0, int64_t rows, int64_t col0) {
+  switch (rows) {
+    case 6: return MicroKernel<6, C>(g, r0, col0);
+    case 5: return MicroKernel<5, C>(g, r0, col0);
+    case 4: return MicroKernel<4, C>(g, r0, col0);
+    case 3: return MicroKernel<3, C>(g, r0, col0);
+    case 2: return MicroKernel<2, C>(g, r0, col0);
+    default: return MicroKernel<1, C>(g, r0, col0);
+  }
+}
+
+// C[0 .. m)[0 .. vecs·N) (+)= A·B, in kRows × kVecs register blocks.
+HWY_INLINE void TileGemm(const GemmArgs& g, int64_t m, int64_t vecs) {
+  const size_t N = hn::Lanes(DF());
+  for (int64_t v0 = 0; v0 < vecs; v0 += kVecs) {
+    const int64_t nv = std::min<int64_t>(kVecs, vecs - v0);
+    for (int64_t r0 = 0; r0 < m; r0 += kRows) {
+      const int64_t rows = std::min<int64_t>(kRows, m - r0);
+      const int64_t col0 = v0 * static_cast<int64_t>(N);
+      if (nv == kVecs) {
+        MicroKernelRows<kVecs>(g, r0, rows, col0);
+      } else if (nv == 3) {
+        MicroKernelRows<3>(g, r0, rows, col0);
+      } else if (nv == 2) {
+        MicroKernelRows<2>(g, r0, rows, col0);
+      } else {
+        MicroKernelRows<1>(g, r0, rows, col0);
+      }
+    }
+  }
+}
+
+}  // namespace attn::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // ATTN_KERNELS_TILE_GEMM_INL_H_

@@ -1,0 +1,38 @@
+#include "kernels/tiling.h"
+
+#include <algorithm>
+
+namespace attn::kernels {
+
+TileSizes choose_tile_sizes(int64_t /*head_dim*/, int64_t /*v_head_dim*/) { return TileSizes{}; }
+
+std::vector<WorkItem> make_work_items(const AttentionParams& p, int64_t query_tile) {
+  std::vector<WorkItem> items;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    for (int64_t h = 0; h < p.q_heads; ++h) {
+      for (int64_t q0 = 0; q0 < p.q_len; q0 += query_tile) {
+        const int64_t count = std::min(query_tile, p.q_len - q0);
+        // Visible ranges are nondecreasing in the row, so the first row gives the first key and
+        // the last row the last one.
+        const KeyRange first = visible_keys(p, b, q0);
+        const KeyRange last = visible_keys(p, b, q0 + count - 1);
+        const int64_t key_end = std::max(first.begin, last.end);
+        items.push_back({b, h, q0, count, first.begin, key_end});
+      }
+    }
+  }
+  // Longest first; ties keep their natural order, so the list is the same on every run.
+  std::stable_sort(items.begin(), items.end(), [](const WorkItem& a, const WorkItem& b) {
+    return (a.key_end - a.key_begin) > (b.key_end - b.key_begin);
+  });
+  return items;
+}
+
+bool key_block_fully_visible(const AttentionParams& p, const WorkItem& item, int64_t k0,
+                             int64_t count) {
+  const KeyRange first = visible_keys(p, item.batch, item.q_begin);
+  const KeyRange last = visible_keys(p, item.batch, item.q_begin + item.q_count - 1);
+  return last.begin <= k0 && first.end >= k0 + count;
+}
+
+}  // namespace attn::kernels

@@ -1,0 +1,41 @@
+// Target-independent tiling of the flash kernels: block sizes and the list of work items.
+//
+// A work item is one (batch, query head, query tile); the threads share them out dynamically,
+// longest first, and each item's output rows are written by exactly one thread in a fixed order,
+// so the result does not depend on the number of threads.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "attn/attention_params.h"
+
+namespace attn::kernels {
+
+// Rows of queries handled together (one tile) and keys processed per step.
+struct TileSizes {
+  int64_t query_tile = 64;
+  int64_t key_tile = 64;
+};
+
+// The tile sizes used for head dims d and dv.
+TileSizes choose_tile_sizes(int64_t head_dim, int64_t v_head_dim);
+
+struct WorkItem {
+  int64_t batch;
+  int64_t head;       // query head
+  int64_t q_begin;    // first query row of the tile
+  int64_t q_count;    // rows in the tile (≤ query_tile)
+  int64_t key_begin;  // keys [key_begin, key_end) that some row of the tile may see
+  int64_t key_end;
+};
+
+// Every work item of p, the most expensive first.
+std::vector<WorkItem> make_work_items(const AttentionParams& p, int64_t query_tile);
+
+// True when every row of the item sees every key of [k0, k0 + count): no element mask needed
+// for the causal window or key length.
+bool key_block_fully_visible(const AttentionParams& p, const WorkItem& item, int64_t k0,
+                             int64_t count);
+
+}  // namespace attn::kernels

@@ -1,0 +1,178 @@
+#include "attention_problem.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <sstream>
+
+#include "attn/attention.h"
+#include "test_util.h"
+
+namespace attn::testing {
+
+std::string ProblemSpec::describe() const {
+  std::ostringstream s;
+  s << "B=" << batch << " Hq=" << q_heads << " Hkv=" << kv_heads << " Lq=" << q_len
+    << " Lk=" << kv_len << " D=" << head_dim << " Dv=" << v_head_dim << (blhd ? " blhd" : "")
+    << (causal ? (align == CausalAlign::kTopLeft ? " causal-tl" : " causal-br") : "")
+    << " window=(" << window_left << "," << window_right << ")" << " softcap=" << softcap
+    << (alibi ? " alibi" : "") << (key_lengths ? " key_lengths" : "")
+    << " bool_mask=" << static_cast<int>(bool_mask)
+    << " add_mask=" << static_cast<int>(additive_mask) << " mag=" << magnitude
+    << " seed=" << seed;
+  return s.str();
+}
+
+namespace {
+
+Strides4 layout_strides(const ProblemSpec& s, int64_t heads, int64_t len, int64_t dim) {
+  return s.blhd ? blhd_strides(heads, len, dim) : bhld_strides(heads, len, dim);
+}
+
+Strides4 mask_strides(MaskKind kind, const ProblemSpec& s) {
+  if (kind == MaskKind::kTwoD) return {0, 0, s.kv_len, 1};
+  return bhld_strides(s.q_heads, s.q_len, s.kv_len);
+}
+
+size_t mask_size(MaskKind kind, const ProblemSpec& s) {
+  if (kind == MaskKind::kNone) return 0;
+  const size_t one = static_cast<size_t>(s.q_len * s.kv_len);
+  return kind == MaskKind::kTwoD ? one : one * s.batch * s.q_heads;
+}
+
+}  // namespace
+
+Problem::Problem(const ProblemSpec& spec) : spec_(spec) {
+  const ProblemSpec& s = spec_;
+  const float m = s.magnitude;
+  q_ = random_floats(s.batch * s.q_heads * s.q_len * s.head_dim, s.seed * 7 + 1, -m, m);
+  k_ = random_floats(s.batch * s.kv_heads * s.kv_len * s.head_dim, s.seed * 7 + 2, -m, m);
+  v_ = random_floats(s.batch * s.kv_heads * s.kv_len * s.v_head_dim, s.seed * 7 + 3, -1, 1);
+  out_.assign(s.batch * s.q_heads * s.q_len * s.v_head_dim, NAN);
+  lse_.assign(s.batch * s.q_heads * s.q_len, NAN);
+  if (s.alibi) slopes_ = random_floats(s.q_heads, s.seed * 7 + 4, 0.01f, 0.5f);
+  std::mt19937_64 rng(s.seed * 7 + 5);
+  if (s.key_lengths) {
+    for (int64_t b = 0; b < s.batch; ++b) key_lengths_.push_back(rng() % (s.kv_len + 1));
+  }
+  bool_mask_.resize(mask_size(s.bool_mask, s));
+  for (uint8_t& x : bool_mask_) x = (rng() % 4) != 0;
+  additive_ = random_floats(mask_size(s.additive_mask, s), s.seed * 7 + 6, -2.0f, 2.0f);
+  for (float& x : additive_) {
+    if (rng() % 5 == 0) x = -INFINITY;
+  }
+}
+
+AttentionParams Problem::params() {
+  const ProblemSpec& s = spec_;
+  AttentionParams p;
+  p.q = q_.data();
+  p.q_stride = layout_strides(s, s.q_heads, s.q_len, s.head_dim);
+  p.k = k_.data();
+  p.k_stride = layout_strides(s, s.kv_heads, s.kv_len, s.head_dim);
+  p.v = v_.data();
+  p.v_stride = layout_strides(s, s.kv_heads, s.kv_len, s.v_head_dim);
+  p.batch = s.batch;
+  p.q_heads = s.q_heads;
+  p.kv_heads = s.kv_heads;
+  p.q_len = s.q_len;
+  p.kv_len = s.kv_len;
+  p.head_dim = s.head_dim;
+  p.v_head_dim = s.v_head_dim;
+  p.out = out_.data();
+  p.out_stride = layout_strides(s, s.q_heads, s.q_len, s.v_head_dim);
+  p.lse = lse_.data();
+  p.lse_stride = {s.q_heads * s.q_len, s.q_len, 1, 0};
+  p.scale = s.scale;
+  p.softcap = s.softcap;
+  p.causal = s.causal;
+  p.causal_align = s.align;
+  p.window_left = s.window_left;
+  p.window_right = s.window_right;
+  p.alibi_slopes = slopes_.empty() ? nullptr : slopes_.data();
+  p.key_lengths = key_lengths_.empty() ? nullptr : key_lengths_.data();
+  if (s.bool_mask != MaskKind::kNone) {
+    p.bool_mask = bool_mask_.data();
+    p.bool_mask_stride = mask_strides(s.bool_mask, s);
+  }
+  if (s.additive_mask != MaskKind::kNone) {
+    p.additive_mask = additive_.data();
+    p.additive_mask_stride = mask_strides(s.additive_mask, s);
+  }
+  return p;
+}
+
+std::vector<float> Problem::out_bhld() const {
+  const ProblemSpec& s = spec_;
+  const Strides4 st = layout_strides(s, s.q_heads, s.q_len, s.v_head_dim);
+  std::vector<float> out;
+  out.reserve(out_.size());
+  for (int64_t b = 0; b < s.batch; ++b)
+    for (int64_t h = 0; h < s.q_heads; ++h)
+      for (int64_t i = 0; i < s.q_len; ++i)
+        for (int64_t c = 0; c < s.v_head_dim; ++c) out.push_back(out_[st.offset(b, h, i, c)]);
+  return out;
+}
+
+std::vector<ProblemSpec> random_sweep(uint64_t seed, bool small) {
+  const std::vector<int64_t> lens = {1, 2, 17, 64, 127, 1000};
+  const std::vector<int64_t> dims = {1, 3, 8, 33, 64, 80, 128, 256};
+  std::mt19937_64 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % n); };
+  std::vector<ProblemSpec> specs;
+  for (int64_t d : dims) {
+    for (int64_t len : lens) {
+      ProblemSpec s;
+      s.seed = rng();
+      s.head_dim = d;
+      s.v_head_dim = pick(3) == 0 ? lens[pick(4)] % 97 + 1 : d;
+      s.q_len = len;
+      s.kv_len = pick(2) ? len : lens[pick(static_cast<int>(lens.size()))];
+      // Keep the double reference affordable.
+      const int64_t budget = small ? 2'000'000 : 40'000'000;
+      while (s.q_len * s.kv_len * (d + s.v_head_dim) > budget && s.q_len > 1) s.q_len /= 3;
+      s.kv_heads = 1 + pick(2);
+      s.q_heads = s.kv_heads * (1 + pick(3));
+      s.batch = 1 + pick(2);
+      s.blhd = pick(2);
+      s.causal = pick(2);
+      s.align = pick(3) == 0 ? CausalAlign::kTopLeft : CausalAlign::kBottomRight;
+      if (pick(4) == 0) s.window_left = pick(40);
+      if (pick(5) == 0) s.window_right = pick(20);
+      if (pick(4) == 0) s.softcap = 5.0f + pick(30);
+      s.alibi = pick(4) == 0;
+      s.key_lengths = pick(4) == 0;
+      s.bool_mask = static_cast<MaskKind>(pick(5) == 0 ? 1 + pick(2) : 0);
+      s.additive_mask = static_cast<MaskKind>(pick(5) == 0 ? 1 + pick(2) : 0);
+      if (pick(5) == 0) s.scale = 0.05f + 0.5f * pick(4);
+      s.magnitude = pick(4) == 0 ? 4.0f : 1.0f;
+      specs.push_back(s);
+    }
+  }
+  return specs;
+}
+
+std::string check_against_reference(Problem& problem) {
+  AttentionParams p = problem.params();
+  flash_attention_forward(p);
+  const ReferenceResult ref = attention_reference(p);
+  const std::vector<float> naive = attention_naive_fp32(p);
+  const double flash_err = max_abs_diff(problem.out_bhld(), ref.out);
+  const double naive_err = max_abs_diff(naive, ref.out);
+  std::ostringstream why;
+  if (!(flash_err <= 2.0 * naive_err + 1e-6)) {
+    why << "output error " << flash_err << " > 2 x naive fp32 error " << naive_err << "; ";
+  }
+  for (size_t r = 0; r < ref.lse.size(); ++r) {
+    const double got = problem.lse()[r], want = ref.lse[r];
+    const bool ok = std::isinf(want) ? got == want : std::abs(got - want) <= 1e-5 * (1 + std::abs(want));
+    if (!ok) {
+      why << "lse[" << r << "] = " << got << ", want " << want << "; ";
+      break;
+    }
+  }
+  const std::string problems = why.str();
+  return problems.empty() ? "" : problems + problem.spec().describe();
+}
+
+}  // namespace attn::testing

@@ -1,0 +1,61 @@
+// A random attention problem for the tests: owns Q, K, V, the masks and the outputs, and hands
+// out the AttentionParams that view them.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attn/attention_params.h"
+#include "attn/reference.h"
+
+namespace attn::testing {
+
+enum class MaskKind { kNone, kTwoD, kFull };  // none, [Lq, Lk] broadcast, [B, Hq, Lq, Lk]
+
+struct ProblemSpec {
+  int64_t batch = 1, q_heads = 2, kv_heads = 2, q_len = 16, kv_len = 16, head_dim = 8,
+          v_head_dim = 8;
+  bool blhd = false;  // [B, L, H, D] layouts instead of [B, H, L, D]
+  std::optional<float> scale;
+  float softcap = 0.0f;
+  bool causal = false;
+  CausalAlign align = CausalAlign::kBottomRight;
+  int64_t window_left = -1, window_right = -1;
+  bool alibi = false;
+  bool key_lengths = false;
+  MaskKind bool_mask = MaskKind::kNone;
+  MaskKind additive_mask = MaskKind::kNone;
+  float magnitude = 1.0f;  // inputs are uniform in [−magnitude, magnitude)
+  uint64_t seed = 1;
+
+  std::string describe() const;
+};
+
+class Problem {
+ public:
+  explicit Problem(const ProblemSpec& spec);
+
+  // Params viewing this problem's inputs and its own out/lse buffers.
+  AttentionParams params();
+  // out gathered into [B, Hq, Lq, Dv] order (whatever the layout).
+  std::vector<float> out_bhld() const;
+  const std::vector<float>& lse() const { return lse_; }
+  const ProblemSpec& spec() const { return spec_; }
+
+ private:
+  ProblemSpec spec_;
+  std::vector<float> q_, k_, v_, out_, lse_, slopes_, additive_;
+  std::vector<int64_t> key_lengths_;
+  std::vector<uint8_t> bool_mask_;
+};
+
+// A sweep of problems: each head dim and length of the list, options drawn at random.
+std::vector<ProblemSpec> random_sweep(uint64_t seed, bool small);
+
+// Max |flash − reference| must be ≤ 2 × max |naive fp32 − reference| (+ a tiny floor). Returns
+// an explanation on failure, "" on success.
+std::string check_against_reference(Problem& problem);
+
+}  // namespace attn::testing
