@@ -1,10 +1,16 @@
 #include "kernels/tiling.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace attn::kernels {
 
-TileSizes choose_tile_sizes(int64_t /*head_dim*/, int64_t /*v_head_dim*/) { return TileSizes{}; }
+TileSizes choose_tile_sizes(int64_t /*head_dim*/, int64_t /*v_head_dim*/) {
+  TileSizes t;
+  if (const char* e = std::getenv("ATTN_TILE_Q")) t.query_tile = std::atoi(e);
+  if (const char* e = std::getenv("ATTN_TILE_K")) t.key_tile = std::atoi(e);
+  return t;
+}
 
 std::vector<WorkItem> make_work_items(const AttentionParams& p, int64_t query_tile) {
   std::vector<WorkItem> items;
