@@ -420,6 +420,21 @@ TEST(NpyWriteTest, PadsHeaderToMultipleOf64EndingInNewline) {
   EXPECT_EQ(first, 1.0f);
 }
 
+TEST(NpyWriteTest, MatchesNumPyLayoutOfSampleFile) {
+  const std::string path = testing::temp_dir("npy_numpy_layout") + "/out.npy";
+  const std::vector<float> values = {0.5f, -1.25f, 2.0f, 3.5f, -4.0f, 0.125f};
+  write_npy(path, values.data(), {2, 3});
+  EXPECT_EQ(file_bytes(path), file_bytes(sample_path("float32.npy")));
+}
+
+TEST(NpyWriteTest, WritesOneDimensionalShapeAsPythonTuple) {
+  const std::string path = testing::temp_dir("npy_tuple") + "/out.npy";
+  const std::vector<float> values = {1, 2, 3};
+  write_npy(path, values.data(), {3});
+  const std::vector<uint8_t> bytes = file_bytes(path);
+  EXPECT_THAT(std::string(bytes.begin(), bytes.end()), HasSubstr("'shape': (3,), }"));
+}
+
 TEST(NpyWriteTest, ReplacesExistingFileAndLeavesNoTemporaryFile) {
   const std::string dir = testing::temp_dir("npy_replace");
   write_bytes(dir + "/out.npy", "old contents");
