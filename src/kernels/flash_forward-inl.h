@@ -51,6 +51,21 @@ HWY_INLINE ForwardScratch CarveForwardScratch(float* base, int64_t padded, int64
   return s;
 }
 
+// Max over `rows` rows of a column of vectors; four independent chains hide the latency.
+HWY_INLINE VF ColumnMax(const float* column, int64_t stride, int64_t rows) {
+  const DF df;
+  VF m0 = hn::Set(df, kNegInf), m1 = m0, m2 = m0, m3 = m0;
+  int64_t j = 0;
+  for (; j + 4 <= rows; j += 4) {
+    m0 = hn::Max(m0, hn::Load(df, column + j * stride));
+    m1 = hn::Max(m1, hn::Load(df, column + (j + 1) * stride));
+    m2 = hn::Max(m2, hn::Load(df, column + (j + 2) * stride));
+    m3 = hn::Max(m3, hn::Load(df, column + (j + 3) * stride));
+  }
+  for (; j < rows; ++j) m0 = hn::Max(m0, hn::Load(df, column + j * stride));
+  return hn::Max(hn::Max(m0, m1), hn::Max(m2, m3));
+}
+
 // Online softmax over one block of `keys` score rows: turns Sᵀ into Pᵀ = exp(Sᵀ − m_new), and
 // updates m and l; rescale receives exp(m_old − m_new) for the output accumulator.
 HWY_INLINE void OnlineSoftmaxBlock(ForwardScratch& s, int64_t padded, int64_t keys) {
@@ -58,10 +73,7 @@ HWY_INLINE void OnlineSoftmaxBlock(ForwardScratch& s, int64_t padded, int64_t ke
   const size_t N = hn::Lanes(df);
   const VF neg_inf = hn::Set(df, kNegInf);
   for (int64_t i = 0; i < padded; i += N) {
-    VF block_max = neg_inf;
-    for (int64_t j = 0; j < keys; ++j) {
-      block_max = hn::Max(block_max, hn::Load(df, s.scores + j * padded + i));
-    }
+    const VF block_max = ColumnMax(s.scores + i, padded, keys);
     const VF m_old = hn::Load(df, s.row_max + i);
     const VF m_new = hn::Max(m_old, block_max);
     // A row with no visible key yet keeps m = −inf; subtracting 0 instead avoids −inf − −inf.

@@ -74,16 +74,14 @@ HWY_INLINE void MicroKernel(const GemmArgs& g, int64_t r0, int64_t col0) {
   }
 }
 
-// Runs the micro-kernel with `rows` (< kRows at the edge) rows and C vectors.
-template <int C>
+// Runs the micro-kernel with `rows` (≤ R; fewer at the edge) rows and C vectors.
+template <int C, int R = kRows>
 HWY_INLINE void MicroKernelRows(const GemmArgs& g, int64_t r0, int64_t rows, int64_t col0) {
-  switch (rows) {
-    case 6: return MicroKernel<6, C>(g, r0, col0);
-    case 5: return MicroKernel<5, C>(g, r0, col0);
-    case 4: return MicroKernel<4, C>(g, r0, col0);
-    case 3: return MicroKernel<3, C>(g, r0, col0);
-    case 2: return MicroKernel<2, C>(g, r0, col0);
-    default: return MicroKernel<1, C>(g, r0, col0);
+  if constexpr (R == 1) {
+    MicroKernel<1, C>(g, r0, col0);
+  } else {
+    if (rows == R) return MicroKernel<R, C>(g, r0, col0);
+    MicroKernelRows<C, R - 1>(g, r0, rows, col0);
   }
 }
 
