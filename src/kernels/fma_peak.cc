@@ -39,9 +39,12 @@ float FmaChains(D d, int64_t iters, float seed) {
   using V = hn::Vec<D>;
   const V a = hn::Set(d, 1.0000001f);
   const V b = hn::Set(d, 0.9999999f);
+  // Fully unrolled so that the accumulators live in registers at any optimisation level.
   V acc[kFmaChains];
+#pragma GCC unroll 12
   for (int c = 0; c < kFmaChains; ++c) acc[c] = hn::Set(d, seed + 0.1f * static_cast<float>(c));
   for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 12
     for (int c = 0; c < kFmaChains; ++c) acc[c] = hn::MulAdd(a, acc[c], b);
   }
   V sum = acc[0];
