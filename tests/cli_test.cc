@@ -1,1 +1,297 @@
-// placeholder
+// End-to-end tests of the attn command-line tool: `attn sdpa` with the flash kernel against
+// `--impl reference` on the same files, its rejection of bad input, and `attn bench --json`.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "attn/npy.h"
+#include "cli_test_util.h"
+#include "test_util.h"
+
+namespace attn {
+namespace {
+
+using cli_testing::CliRun;
+using cli_testing::CliTest;
+using cli_testing::is_one_error_line;
+using cli_testing::max_diff;
+using cli_testing::read_floats;
+using cli_testing::Sizes;
+using cli_testing::with_option;
+using cli_testing::write_bool;
+using cli_testing::write_f64;
+using cli_testing::write_i32;
+using cli_testing::write_i64;
+using testing::random_floats;
+
+// ---------------------------------------------------------------- flash against the reference
+
+TEST_F(CliTest, PlainMatchesReference) { expect_flash_matches_reference(qkv(Sizes{})); }
+
+TEST_F(CliTest, CausalBottomRightMatchesReference) {
+  expect_flash_matches_reference(qkv(Sizes{}) + " --causal");
+}
+
+TEST_F(CliTest, CausalTopLeftMatchesReference) {
+  expect_flash_matches_reference(qkv(Sizes{}) + " --causal --causal-align top-left");
+}
+
+TEST_F(CliTest, SlidingWindowMatchesReference) {
+  expect_flash_matches_reference(qkv(Sizes{}) + " --window-left 5 --window-right 3");
+}
+
+TEST_F(CliTest, BoolMask2dBroadcastMatchesReference) {
+  const Sizes s;
+  std::vector<uint8_t> mask(static_cast<size_t>(s.lq * s.lk));
+  const std::vector<float> u = random_floats(mask.size(), 7, 0.0f, 1.0f);
+  for (size_t i = 0; i < mask.size(); ++i) mask[i] = u[i] < 0.7f;
+  write_bool(file("mask.npy"), mask, {s.lq, s.lk});
+  expect_flash_matches_reference(qkv(s) + " --mask " + file("mask.npy"));
+}
+
+TEST_F(CliTest, FloatMask2dBroadcastMatchesReference) {
+  const Sizes s;
+  write_npy(file("mask.npy"), random_floats(s.lq * s.lk, 8, -2.0f, 2.0f).data(), {s.lq, s.lk});
+  expect_flash_matches_reference(qkv(s) + " --mask " + file("mask.npy"));
+}
+
+TEST_F(CliTest, FloatMaskBroadcastOverBatchMatchesReference) {
+  const Sizes s;
+  std::vector<float> mask = random_floats(s.hq * s.lq * s.lk, 9, -2.0f, 2.0f);
+  mask[5] = -INFINITY;
+  write_npy(file("mask.npy"), mask.data(), {1, s.hq, s.lq, s.lk});
+  expect_flash_matches_reference(qkv(s) + " --mask " + file("mask.npy"));
+}
+
+TEST_F(CliTest, KeyLengthsMatchReferenceIncludingAnEmptyBatch) {
+  const Sizes s;
+  write_i64(file("kl.npy"), {s.lk - 11, 0}, {s.b});
+  expect_flash_matches_reference(qkv(s) + " --key-lengths " + file("kl.npy"), {.lse = true});
+}
+
+TEST_F(CliTest, Int32KeyLengthsWithCausalMatchReference) {
+  const Sizes s;
+  write_i32(file("kl.npy"), {30, static_cast<int32_t>(s.lk)}, {s.b});
+  expect_flash_matches_reference(qkv(s) + " --causal --key-lengths " + file("kl.npy"));
+}
+
+TEST_F(CliTest, AlibiMatchesReference) {
+  const Sizes s;
+  write_npy(file("slopes.npy"), random_floats(s.hq, 10, 0.05f, 0.5f).data(), {s.hq});
+  expect_flash_matches_reference(qkv(s) + " --alibi " + file("slopes.npy"));
+}
+
+TEST_F(CliTest, SoftcapWithScaleMatchesReference) {
+  expect_flash_matches_reference(qkv(Sizes{}) + " --scale 2.5 --softcap 3");
+}
+
+TEST_F(CliTest, GroupedQueryAttentionMatchesReference) {
+  expect_flash_matches_reference(qkv(Sizes{.hq = 4, .hkv = 2}) + " --causal");
+}
+
+TEST_F(CliTest, LseMatchesReference) {
+  expect_flash_matches_reference(qkv(Sizes{}) + " --causal", {.lse = true});
+}
+
+TEST_F(CliTest, WeightsMatchReference) {
+  expect_flash_matches_reference(qkv(Sizes{}), {.weights = true});
+}
+
+TEST_F(CliTest, WeightsWithEveryOptionMatchReference) {
+  const Sizes s{.hq = 4, .hkv = 2};
+  write_i64(file("kl.npy"), {s.lk, 17}, {s.b});
+  write_npy(file("slopes.npy"), random_floats(s.hq, 11, 0.05f, 0.5f).data(), {s.hq});
+  write_npy(file("mask.npy"), random_floats(s.hq * s.lq * s.lk, 12).data(), {s.hq, s.lq, s.lk});
+  expect_flash_matches_reference(qkv(s) + " --causal --window-left 9 --softcap 4 --key-lengths " +
+                                     file("kl.npy") + " --alibi " + file("slopes.npy") +
+                                     " --mask " + file("mask.npy"),
+                                 {.lse = true, .weights = true});
+}
+
+TEST_F(CliTest, WeightsOfLongKeysAreStreamedInChunks) {
+  // 40 × 30000 weights per head: more than one 1 Mi-element chunk.
+  expect_flash_matches_reference(
+      qkv(Sizes{.b = 1, .hq = 2, .hkv = 1, .lq = 40, .lk = 30000, .d = 8, .dv = 8}) + " --causal",
+      {.weights = true});
+}
+
+TEST_F(CliTest, BlhdLayoutGivesTheSameOutputAsBhld) {
+  const Sizes s{.hq = 4, .hkv = 2};
+  const std::string bhld = qkv(s);
+  // The same tensors transposed to [B, L, H, D].
+  const std::string blhd = " --q " + transposed("q.npy") + " --k " + transposed("k.npy") + " --v " +
+                           transposed("v.npy") + " --layout blhd --causal";
+  expect_flash_matches_reference(blhd);
+  ASSERT_EQ(run("sdpa" + bhld + " --causal --out " + file("bhld.npy")).status, 0);
+  EXPECT_LT(max_diff(read_floats(file("flash_out.npy")), read_floats(file("bhld.npy"))), 1e-6);
+}
+
+TEST_F(CliTest, Float64InputsGiveTheSameOutputAsFloat32) {
+  const Sizes s;
+  const std::string f32 = qkv(s);
+  std::string f64;
+  for (const char* name : {"q", "k", "v"}) {
+    const NpyArray a = read_npy(file(std::string(name) + ".npy"));
+    const std::vector<float> x = a.to_float32();
+    write_f64(file(std::string(name) + "64.npy"), {x.begin(), x.end()}, a.shape);
+    f64 += std::string(" --") + name + " " + file(std::string(name) + "64.npy");
+  }
+  expect_flash_matches_reference(f64);
+  ASSERT_EQ(run("sdpa" + f32 + " --out " + file("f32.npy")).status, 0);
+  EXPECT_LT(max_diff(read_floats(file("flash_out.npy")), read_floats(file("f32.npy"))), 1e-6);
+}
+
+TEST_F(CliTest, OutputsAreFloat32InBhldOrder) {
+  const Sizes s{.hq = 4, .hkv = 2};
+  ASSERT_EQ(run("sdpa" + qkv(s) + " --out " + file("o.npy") + " --lse " + file("lse.npy") +
+                " --weights " + file("w.npy"))
+                .status,
+            0);
+  EXPECT_EQ(read_npy(file("o.npy")).shape, (std::vector<int64_t>{s.b, s.hq, s.lq, s.dv}));
+  EXPECT_EQ(read_npy(file("lse.npy")).shape, (std::vector<int64_t>{s.b, s.hq, s.lq}));
+  const NpyArray w = read_npy(file("w.npy"));
+  EXPECT_EQ(w.dtype, DType::kFloat32);
+  EXPECT_EQ(w.shape, (std::vector<int64_t>{s.b, s.hq, s.lq, s.lk}));
+}
+
+// ---------------------------------------------------------------- bad input
+
+TEST_F(CliTest, RejectsMissingFile) {
+  const std::string args = qkv(Sizes{});
+  expect_rejected(with_option(args, "--q", file("missing.npy")), "--q");
+}
+
+TEST_F(CliTest, RejectsBadMagic) {
+  expect_rejected(with_option(qkv(Sizes{}), "--k", data_file("bad_magic.npy")), "bad_magic.npy");
+}
+
+TEST_F(CliTest, RejectsTruncatedFile) {
+  expect_rejected(with_option(qkv(Sizes{}), "--v", data_file("truncated.npy")), "truncated.npy");
+}
+
+TEST_F(CliTest, RejectsFortranOrder) {
+  expect_rejected(with_option(qkv(Sizes{}), "--q", data_file("fortran.npy")), "fortran.npy");
+}
+
+TEST_F(CliTest, RejectsMismatchedBatch) {
+  write_npy(file("k3.npy"), random_floats(3 * 4 * 40 * 16, 1).data(), {3, 4, 40, 16});
+  expect_rejected(with_option(qkv(Sizes{}), "--k", file("k3.npy")), "batch");
+}
+
+TEST_F(CliTest, RejectsMismatchedHeadDim) {
+  const std::string args = qkv(Sizes{});
+  write_npy(file("k.npy"), random_floats(2 * 4 * 40 * 8, 1).data(), {2, 4, 40, 8});
+  expect_rejected(args, "head dim");
+}
+
+TEST_F(CliTest, RejectsMismatchedKeyAndValueLengths) {
+  const std::string args = qkv(Sizes{});
+  write_npy(file("v.npy"), random_floats(2 * 4 * 41 * 12, 1).data(), {2, 4, 41, 12});
+  expect_rejected(args, "length");
+}
+
+TEST_F(CliTest, RejectsWrongRank) {
+  write_npy(file("q3.npy"), random_floats(4 * 24 * 16, 1).data(), {4, 24, 16});
+  expect_rejected(with_option(qkv(Sizes{}), "--q", file("q3.npy")), "4-D");
+}
+
+TEST_F(CliTest, RejectsZeroSizedDimension) {
+  write_f64(file("q0.npy"), {}, {2, 4, 0, 16});
+  expect_rejected(with_option(qkv(Sizes{}), "--q", file("q0.npy")), "[2, 4, 0, 16]");
+}
+
+TEST_F(CliTest, RejectsQueryHeadsNotAMultipleOfKvHeads) {
+  expect_rejected(qkv(Sizes{.hq = 3, .hkv = 2}), "multiple");
+}
+
+TEST_F(CliTest, RejectsNanScale) { expect_rejected(qkv(Sizes{}) + " --scale nan", "--scale"); }
+
+TEST_F(CliTest, RejectsInfiniteScale) { expect_rejected(qkv(Sizes{}) + " --scale inf", "--scale"); }
+
+TEST_F(CliTest, RejectsScaleThatIsNotANumber) {
+  expect_rejected(qkv(Sizes{}) + " --scale abc", "--scale");
+}
+
+TEST_F(CliTest, RejectsNegativeSoftcap) {
+  expect_rejected(qkv(Sizes{}) + " --softcap -1", "--softcap");
+}
+
+TEST_F(CliTest, RejectsNegativeKeyLengths) {
+  write_i64(file("kl.npy"), {5, -1}, {2});
+  expect_rejected(qkv(Sizes{}) + " --key-lengths " + file("kl.npy"), "-1");
+}
+
+TEST_F(CliTest, RejectsKeyLengthsBeyondLk) {
+  write_i64(file("kl.npy"), {5, 41}, {2});
+  expect_rejected(qkv(Sizes{}) + " --key-lengths " + file("kl.npy"), "--key-lengths");
+}
+
+TEST_F(CliTest, RejectsKeyLengthsOfTheWrongShape) {
+  write_i64(file("kl.npy"), {5, 6, 7}, {3});
+  expect_rejected(qkv(Sizes{}) + " --key-lengths " + file("kl.npy"), "[3]");
+}
+
+TEST_F(CliTest, RejectsSlopesOfTheWrongShape) {
+  write_npy(file("slopes.npy"), random_floats(3, 1).data(), {3});
+  expect_rejected(qkv(Sizes{}) + " --alibi " + file("slopes.npy"), "--alibi");
+}
+
+TEST_F(CliTest, RejectsMaskThatDoesNotBroadcast) {
+  write_npy(file("mask.npy"), random_floats(24 * 39, 1).data(), {24, 39});
+  expect_rejected(qkv(Sizes{}) + " --mask " + file("mask.npy"), "[24, 39]");
+}
+
+TEST_F(CliTest, RejectsUnknownImpl) { expect_rejected(qkv(Sizes{}) + " --impl fast", "--impl"); }
+
+TEST_F(CliTest, RejectsMissingRequiredOption) {
+  const CliRun r = run("sdpa --q " + file("q.npy"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+}
+
+TEST_F(CliTest, PrintsVersion) {
+  const CliRun r = run("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.out.rfind("attn ", 0), 0u) << r.out;
+}
+
+// ---------------------------------------------------------------- bench
+
+TEST_F(CliTest, BenchCasePrintsOneJsonLineWithEveryField) {
+  const CliRun r =
+      run("bench --case forward --batch 1 --heads 2 --kv-heads 1 --len 8 --kv-len 16 --dim 8 "
+          "--dim-v 4 --causal --threads 1 --reps 2 --json --no-peak");
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const char* key :
+       {"case", "batch", "heads", "kv_heads", "len", "kv_len", "dim", "causal", "threads", "ms",
+        "gflops", "peak_rss_mib", "fma_peak_gflops", "peak_fraction", "simd_target"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["case"], "forward");
+  EXPECT_EQ(j["kv_heads"], 1);
+  EXPECT_EQ(j["kv_len"], 16);
+  EXPECT_EQ(j["causal"], true);
+  EXPECT_TRUE(j["fma_peak_gflops"].is_null());
+  EXPECT_GT(j["peak_rss_mib"].get<double>(), 0.0);
+  // Bottom-right causal, Lq=8, Lk=16: query i sees i + 9 keys, 100 pairs per head; each pair
+  // costs 2·(D + Dv) FLOPs.
+  const double flops = j["gflops"].get<double>() * j["ms"].get<double>() * 1e6;
+  EXPECT_NEAR(flops, 2 * 100 * 2 * (8 + 4), 1e-6 * flops);
+}
+
+TEST_F(CliTest, BenchRejectsUnknownCase) {
+  const CliRun r = run("bench --case sideways --len 8 --json --no-peak");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+}
+
+}  // namespace
+}  // namespace attn

@@ -1,1 +1,234 @@
-// placeholder
+// `attn bench`: the flash forward's speed as GFLOP/s and as a fraction of the FMA-loop peak
+// measured in the same run (the machine's clock drifts, ratios within one run do not).
+//
+// Without --case it prints a table over L, D and causal; with --case it measures one case. With
+// --json each measured case is one JSON object on its own line.
+
+#include <omp.h>
+
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attn/bench_cases.h"
+#include "attn/commands.h"
+#include "attn/error.h"
+#include "attn/simd.h"
+#include "attn/yardstick.h"
+
+namespace attn::cli {
+
+namespace {
+
+struct BenchOptions {
+  std::string case_name;  // empty: the table
+  BenchShape shape;
+  int threads = 2;
+  int reps = 0;  // 0: adapt to the time of one run
+  bool json = false;
+  bool no_peak = false;
+};
+
+// The yardsticks of this run; unset when --no-peak.
+struct Peak {
+  std::optional<double> gflops;      // full vectors of the active target
+  std::optional<double> gflops_256;  // 256-bit vectors; 0 when the target has none
+};
+
+// The sizes of the table: B=1, H=8, L in {512 … 4096}, D in {64, 128}, causal or not.
+std::vector<BenchShape> table_shapes() {
+  std::vector<BenchShape> shapes;
+  for (int64_t len : {512, 1024, 2048, 4096}) {
+    for (int64_t dim : {64, 128}) {
+      for (bool causal : {false, true}) {
+        shapes.push_back({.batch = 1,
+                          .heads = 8,
+                          .kv_heads = 8,
+                          .len = len,
+                          .kv_len = len,
+                          .dim = dim,
+                          .dim_v = dim,
+                          .causal = causal});
+      }
+    }
+  }
+  return shapes;
+}
+
+// The case named `name` in bench_cases(); throws attn::Error for an unknown name.
+BenchCaseFn find_case(const std::string& name) {
+  for (const BenchCase& c : bench_cases()) {
+    if (name == c.name) return c.measure;
+  }
+  detail::throw_error("--case: unknown case '", name, "'");
+}
+
+// Measures the yardsticks unless o.no_peak.
+Peak measure_peak(const BenchOptions& o, bool with_256_bit) {
+  Peak peak;
+  if (o.no_peak) return peak;
+  peak.gflops = fma_peak_gflops(o.threads);
+  if (with_256_bit) peak.gflops_256 = fma_peak_avx2_gflops(o.threads);
+  return peak;
+}
+
+// GFLOP/s as a fraction of the peak, when the peak was measured.
+std::optional<double> peak_fraction(const Peak& peak, double gflops) {
+  if (!peak.gflops || *peak.gflops <= 0.0) return std::nullopt;
+  return gflops / *peak.gflops;
+}
+
+// A number, or JSON null when unset.
+nlohmann::json number_or_null(std::optional<double> x) {
+  return x ? nlohmann::json(*x) : nlohmann::json(nullptr);
+}
+
+void print_json(const std::string& name, const BenchShape& s, const BenchOptions& o,
+                const Peak& peak, const Measurement& m) {
+  const nlohmann::json line = {
+      {"case", name},
+      {"batch", s.batch},
+      {"heads", s.heads},
+      {"kv_heads", s.kv_heads},
+      {"len", s.len},
+      {"kv_len", s.kv_len},
+      {"dim", s.dim},
+      {"dim_v", s.dim_v},
+      {"causal", s.causal},
+      {"threads", o.threads},
+      {"reps", m.reps},
+      {"ms", m.ms},
+      {"gflops", m.gflops},
+      {"peak_rss_mib", m.peak_rss_mib},
+      {"fma_peak_gflops", number_or_null(peak.gflops)},
+      {"peak_fraction", number_or_null(peak_fraction(peak, m.gflops))},
+      {"simd_target", active_simd_target()},
+  };
+  std::printf("%s\n", line.dump().c_str());
+  std::fflush(stdout);
+}
+
+// "312.4 GFLOP/s", or "not measured".
+std::string gflops_text(std::optional<double> gflops) {
+  if (!gflops) return "not measured";
+  if (*gflops <= 0.0) return "n/a";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f GFLOP/s", *gflops);
+  return text;
+}
+
+void print_table_header(const BenchOptions& o, const Peak& peak) {
+  const std::string target = active_simd_target();
+  std::printf("attn bench: flash forward, fp32, B=1 H=8 Lq=Lk=L, %d threads, SIMD target %s\n",
+              o.threads, target.c_str());
+  std::printf("FMA-loop peak: %s (%s vectors), %s (256-bit vectors)\n",
+              gflops_text(peak.gflops).c_str(), target.c_str(),
+              gflops_text(peak.gflops_256).c_str());
+  std::printf(
+      "GFLOP/s counts 2*(D+Dv) per unmasked query-key pair; 'of peak' is against the %s "
+      "figure\n\n",
+      target.c_str());
+  std::printf("%6s %5s %7s %10s %9s %8s %9s\n", "L", "D", "causal", "ms", "GFLOP/s", "of peak",
+              "peak MiB");
+}
+
+void print_table_row(const BenchShape& s, const Peak& peak, const Measurement& m) {
+  const std::optional<double> fraction = peak_fraction(peak, m.gflops);
+  char of_peak[16] = "-";
+  if (fraction) std::snprintf(of_peak, sizeof of_peak, "%.1f%%", 100.0 * *fraction);
+  std::printf("%6lld %5lld %7s %10.3f %9.1f %8s %9.1f\n", static_cast<long long>(s.len),
+              static_cast<long long>(s.dim), s.causal ? "yes" : "no", m.ms, m.gflops, of_peak,
+              m.peak_rss_mib);
+  std::fflush(stdout);
+}
+
+// The table of the flash forward over table_shapes().
+void run_table(const BenchOptions& o) {
+  const Peak peak = measure_peak(o, /*with_256_bit=*/true);
+  if (!o.json) print_table_header(o, peak);
+  for (const BenchShape& shape : table_shapes()) {
+    const Measurement m = measure_forward(shape, o.reps);
+    if (o.json) {
+      print_json("forward", shape, o, peak, m);
+    } else {
+      print_table_row(shape, peak, m);
+    }
+  }
+}
+
+// One case named by --case.
+void run_case(const BenchOptions& o) {
+  const BenchCaseFn measure = find_case(o.case_name);
+  const Peak peak = measure_peak(o, /*with_256_bit=*/false);
+  const Measurement m = measure(o.shape, o.reps);
+  if (o.json) {
+    print_json(o.case_name, o.shape, o, peak, m);
+    return;
+  }
+  const std::optional<double> fraction = peak_fraction(peak, m.gflops);
+  const BenchShape& s = o.shape;
+  std::printf(
+      "%s B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld causal=%s threads=%d "
+      "target=%s: %.3f ms, %.1f GFLOP/s, %.1f%% of %s FMA peak, %.1f MiB peak memory\n",
+      o.case_name.c_str(), static_cast<long long>(s.batch), static_cast<long long>(s.heads),
+      static_cast<long long>(s.kv_heads), static_cast<long long>(s.len),
+      static_cast<long long>(s.kv_len), static_cast<long long>(s.dim),
+      static_cast<long long>(s.dim_v), s.causal ? "yes" : "no", o.threads,
+      active_simd_target().c_str(), m.ms, m.gflops, fraction ? 100.0 * *fraction : 0.0,
+      gflops_text(peak.gflops).c_str(), m.peak_rss_mib);
+}
+
+void run_bench(BenchOptions& o, const CLI::App& cmd) {
+  omp_set_num_threads(o.threads);
+  if (o.case_name.empty()) return run_table(o);
+  BenchShape& s = o.shape;
+  if (cmd.count("--kv-heads") == 0) s.kv_heads = s.heads;
+  if (cmd.count("--kv-len") == 0) s.kv_len = s.len;
+  if (cmd.count("--dim-v") == 0) s.dim_v = s.dim;
+  ATTN_CHECK(s.heads % s.kv_heads == 0, "--heads ", s.heads, " is not a multiple of --kv-heads ",
+             s.kv_heads);
+  run_case(o);
+}
+
+// Case names for --case's help and check.
+std::vector<std::string> case_names() {
+  std::vector<std::string> names;
+  for (const BenchCase& c : bench_cases()) names.emplace_back(c.name);
+  return names;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Time the kernels: a table of the flash forward, or one case with --case.");
+  CLI::Option* case_option = cmd->add_option("--case", o->case_name, "one case to measure")
+                                 ->check(CLI::IsMember(case_names()));
+  BenchShape& s = o->shape;
+  const auto size = [&](const char* name, int64_t& value, const char* help) {
+    cmd->add_option(name, value, help)->check(CLI::PositiveNumber)->needs(case_option);
+  };
+  size("--batch", s.batch, "batch size B (default 1)");
+  size("--heads", s.heads, "query heads Hq (default 8)");
+  size("--kv-heads", s.kv_heads, "key/value heads Hkv (default Hq)");
+  size("--len", s.len, "query length Lq");
+  size("--kv-len", s.kv_len, "key length Lk (default Lq)");
+  size("--dim", s.dim, "head dim D of Q and K (default 64)");
+  size("--dim-v", s.dim_v, "head dim Dv of V (default D)");
+  cmd->add_flag("--causal", s.causal, "causal mask, bottom-right aligned")->needs(case_option);
+  cmd->add_option("--threads", o->threads, "OpenMP threads")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--reps", o->reps, "timed runs per case (default: fit ~2.5 s)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", o->json, "one JSON object per case and line");
+  cmd->add_flag("--no-peak", o->no_peak, "skip the FMA-loop peak measurement");
+  case_option->needs(cmd->get_option("--len"));
+  cmd->callback([o, cmd] { run_bench(*o, *cmd); });
+}
+
+}  // namespace attn::cli

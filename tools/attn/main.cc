@@ -1,1 +1,51 @@
-int main() { return 0; }
+// attn — the command-line tool of the attn library.
+//
+// Every failure, bad arguments and bad input files alike, ends as one line `attn: <message>` on
+// stderr and a non-zero exit status.
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+#include <new>
+#include <string>
+
+#include "attn/commands.h"
+#include "attn/error.h"
+
+namespace {
+
+// Prints `attn: message` as one line on stderr and returns the exit status of a failure.
+int fail(std::string message) {
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  while (!message.empty() && message.back() == ' ') message.pop_back();
+  std::cerr << "attn: " << message << std::endl;
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Scaled dot-product attention on the CPU.", "attn"};
+  app.set_version_flag("--version", "attn " ATTN_VERSION);
+  app.require_subcommand(1);
+  attn::cli::add_sdpa_command(app);
+  attn::cli::add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(e.what());
+  } catch (const attn::Error& e) {
+    return fail(e.what());
+  } catch (const std::bad_alloc&) {
+    return fail("out of memory");
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  } catch (...) {
+    return fail("unexpected error");
+  }
+  return 0;
+}

@@ -1,0 +1,55 @@
+// The in-process yardsticks: FMA-loop peaks and peak resident memory.
+#include "attn/yardstick.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+#include "test_util.h"
+
+namespace attn {
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+TEST(YardstickTest, FmaPeakIsPositiveAndFinite) {
+  if (testing::small_test_scale()) GTEST_SKIP() << "too slow under the sanitizers";
+  const double gflops = fma_peak_gflops(1);
+  EXPECT_GT(gflops, 0.1);
+  EXPECT_TRUE(std::isfinite(gflops));
+}
+
+TEST(YardstickTest, Fma256BitPeakIsZeroOrBelowTheFullVectorPeak) {
+  if (testing::small_test_scale()) GTEST_SKIP() << "timing-sensitive; skipped in small scale";
+  const double full = fma_peak_gflops(1);
+  const double narrow = fma_peak_avx2_gflops(1);
+  EXPECT_GE(narrow, 0.0);
+  EXPECT_LT(narrow, 1.3 * full);  // at most as many lanes; some slack for clock drift
+}
+
+TEST(YardstickTest, PeakRssCountsTouchedMemory) {
+  ASSERT_GT(peak_rss_bytes(), 0u);
+  std::vector<char> block(64 * kMiB);
+  std::memset(block.data(), 1, block.size());
+  EXPECT_GE(peak_rss_bytes(), 64 * kMiB);
+}
+
+TEST(YardstickTest, ResetPeakRssForgetsFreedMemory) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the sanitizer keeps freed memory in quarantine";
+#endif
+  if (!std::ofstream("/proc/self/clear_refs")) GTEST_SKIP() << "clear_refs is not writable";
+  {
+    std::vector<char> block(128 * kMiB);
+    std::memset(block.data(), 1, block.size());
+  }
+  ASSERT_GE(peak_rss_bytes(), 128 * kMiB);
+  reset_peak_rss();
+  EXPECT_LT(peak_rss_bytes(), 128 * kMiB);
+}
+
+}  // namespace
+}  // namespace attn

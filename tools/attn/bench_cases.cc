@@ -1,0 +1,116 @@
+#include "attn/bench_cases.h"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "attn/attention.h"
+#include "attn/tensor.h"
+#include "attn/yardstick.h"
+
+namespace attn::cli {
+
+namespace {
+
+constexpr double kBudgetSeconds = 2.5;
+constexpr int kMaxReps = 30;
+
+// Seconds taken by one call of `run`.
+double seconds_of(const std::function<void()>& run) {
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
+  return seconds.count();
+}
+
+// Fills t with values uniform in [-1, 1) from a cheap generator (splitmix64) seeded by `seed`.
+void fill_uniform(Tensor& t, uint64_t seed) {
+  float* x = t.data();
+  for (size_t i = 0; i < t.size(); ++i) {
+    uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    x[i] = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+  }
+}
+
+// The inputs and outputs of one forward case, and the params that view them.
+struct ForwardProblem {
+  Tensor q, k, v, out;
+  AttentionParams params;
+
+  explicit ForwardProblem(const BenchShape& s)
+      : q({s.batch, s.heads, s.len, s.dim}),
+        k({s.batch, s.kv_heads, s.kv_len, s.dim}),
+        v({s.batch, s.kv_heads, s.kv_len, s.dim_v}),
+        out({s.batch, s.heads, s.len, s.dim_v}) {
+    fill_uniform(q, 1);
+    fill_uniform(k, 2);
+    fill_uniform(v, 3);
+    AttentionParams& p = params;
+    p.q = q.data();
+    p.q_stride = q.strides4();
+    p.k = k.data();
+    p.k_stride = k.strides4();
+    p.v = v.data();
+    p.v_stride = v.strides4();
+    p.out = out.data();
+    p.out_stride = out.strides4();
+    p.batch = s.batch;
+    p.q_heads = s.heads;
+    p.kv_heads = s.kv_heads;
+    p.q_len = s.len;
+    p.kv_len = s.kv_len;
+    p.head_dim = s.dim;
+    p.v_head_dim = s.dim_v;
+    p.causal = s.causal;
+    validate(p);
+  }
+};
+
+constexpr BenchCase kBenchCases[] = {
+    {"forward", &measure_forward},
+};
+
+}  // namespace
+
+std::span<const BenchCase> bench_cases() { return kBenchCases; }
+
+double median_ms(const std::function<void()>& run, int reps, int* reps_done) {
+  const double warm_up = seconds_of(run);
+  if (reps <= 0) {
+    reps = static_cast<int>(
+        std::clamp(kBudgetSeconds / std::max(warm_up, 1e-9), 1.0, static_cast<double>(kMaxReps)));
+  }
+  std::vector<double> ms;
+  for (int r = 0; r < reps; ++r) ms.push_back(1e3 * seconds_of(run));
+  std::sort(ms.begin(), ms.end());
+  *reps_done = reps;
+  const size_t n = ms.size();
+  return n % 2 == 1 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+}
+
+double forward_flops(const AttentionParams& p) {
+  double pairs = 0.0;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    for (int64_t i = 0; i < p.q_len; ++i) {
+      const KeyRange keys = visible_keys(p, b, i);
+      pairs += static_cast<double>(keys.end - keys.begin);
+    }
+  }
+  return 2.0 * static_cast<double>(p.q_heads) * pairs *
+         static_cast<double>(p.head_dim + p.v_head_dim);
+}
+
+Measurement measure_forward(const BenchShape& shape, int reps) {
+  reset_peak_rss();
+  const ForwardProblem problem(shape);
+  Measurement m;
+  m.ms = median_ms([&] { flash_attention_forward(problem.params); }, reps, &m.reps);
+  m.gflops = forward_flops(problem.params) / (m.ms * 1e-3) * 1e-9;
+  m.peak_rss_mib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
+  return m;
+}
+
+}  // namespace attn::cli

@@ -1,0 +1,54 @@
+// The cases of `attn bench`: each builds its inputs, times its kernel and reports a Measurement.
+// A new case (backward, decode, ...) is one function here and one row of kBenchCases.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+#include "attn/attention_params.h"
+
+namespace attn::cli {
+
+// Sizes of one case, named as in AttentionParams.
+struct BenchShape {
+  int64_t batch = 1;
+  int64_t heads = 8;     // Hq
+  int64_t kv_heads = 8;  // Hkv
+  int64_t len = 0;       // Lq
+  int64_t kv_len = 0;    // Lk
+  int64_t dim = 64;      // D
+  int64_t dim_v = 64;    // Dv
+  bool causal = false;
+};
+
+// What one case reports.
+struct Measurement {
+  double ms = 0.0;            // median time of one run
+  double gflops = 0.0;        // useful FLOPs (unmasked pairs only) per second
+  double peak_rss_mib = 0.0;  // the process's peak resident memory after the case
+  int reps = 0;               // timed runs behind the median
+};
+
+// A case: measures `shape` with `reps` timed runs (0: as many as fit in a couple of seconds).
+using BenchCaseFn = Measurement (*)(const BenchShape& shape, int reps);
+
+struct BenchCase {
+  const char* name;
+  BenchCaseFn measure;
+};
+
+// Every case, by the name that --case takes.
+std::span<const BenchCase> bench_cases();
+
+// Flash forward: B, Hq, Hkv, Lq, Lk, D, Dv and causal (bottom-right) from `shape`.
+Measurement measure_forward(const BenchShape& shape, int reps);
+
+// FLOPs of the forward pass: 2·(D + Dv) per unmasked query-key pair (QKᵀ and PV).
+double forward_flops(const AttentionParams& p);
+
+// Median milliseconds of `reps` runs of `run` after one untimed warm-up; reps = 0 picks as many
+// runs as fit in about 2.5 s (at least 1, at most 30). Sets *reps_done to the count used.
+double median_ms(const std::function<void()>& run, int reps, int* reps_done);
+
+}  // namespace attn::cli
