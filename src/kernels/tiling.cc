@@ -23,8 +23,13 @@ std::vector<WorkItem> make_work_items(const AttentionParams& p, int64_t query_ti
       }
     }
   }
-  // Longest first; ties keep their natural order, so the list is the same on every run.
+  // Within each (batch, head), longest first: the short tiles come last and even out the threads'
+  // finishing times, while consecutive items share the head's K and V in cache (interleaving the
+  // heads cost 20% at L = 4096, D = 128; docs/KERNELS.md).
   std::stable_sort(items.begin(), items.end(), [](const WorkItem& a, const WorkItem& b) {
+    if (a.batch != b.batch || a.head != b.head) {
+      return a.batch != b.batch ? a.batch < b.batch : a.head < b.head;
+    }
     return (a.key_end - a.key_begin) > (b.key_end - b.key_begin);
   });
   return items;

@@ -1,8 +1,8 @@
 // Target-independent tiling of the flash kernels: block sizes and the list of work items.
 //
 // A work item is one (batch, query head, query tile); the threads share them out dynamically,
-// longest first, and each item's output rows are written by exactly one thread in a fixed order,
-// so the result does not depend on the number of threads.
+// head by head and longest first within a head. Each item's output rows are written by exactly
+// one thread in a fixed order, so the result does not depend on the number of threads.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +30,7 @@ struct WorkItem {
   int64_t key_end;
 };
 
-// Every work item of p, the most expensive first.
+// Every work item of p: head by head, the most expensive first within a head.
 std::vector<WorkItem> make_work_items(const AttentionParams& p, int64_t query_tile);
 
 // True when every row of the item sees every key of [k0, k0 + count): no element mask needed
