@@ -17,6 +17,24 @@ namespace attn {
 // bitwise identical results for any number of threads.
 void flash_attention_forward(const AttentionParams& p);
 
+// Gradients of the flash forward's output, and where to write the input gradients.
+struct AttentionGrads {
+  const float* dout = nullptr;  // dL/dout [B, Hq, Lq, Dv]
+  Strides4 dout_stride;
+  float* dq = nullptr;  // dL/dq [B, Hq, Lq, D]
+  Strides4 dq_stride;
+  float* dk = nullptr;  // dL/dk [B, Hkv, Lk, D]: summed over the query heads sharing a KV head
+  Strides4 dk_stride;
+  float* dv = nullptr;  // dL/dv [B, Hkv, Lk, Dv]: likewise
+  Strides4 dv_stride;
+};
+
+// Flash backward: dq, dk and dv from dout, for every option of the forward. p.out and p.lse must
+// hold what flash_attention_forward wrote for the same inputs; the scores are recomputed from the
+// saved log-sum-exp, so extra memory is O(L), never O(Lq×Lk). Deterministic: bitwise identical
+// for any number of threads (each gradient element has one owner; no atomics).
+void flash_attention_backward(const AttentionParams& p, const AttentionGrads& g);
+
 // Which attention weights to recompute, and where to write them.
 struct WeightsRequest {
   int64_t row_begin = 0;       // first query row

@@ -22,6 +22,17 @@ struct ReferenceResult {
 // Reads the inputs of p (p.out and p.lse are ignored).
 ReferenceResult attention_reference(const AttentionParams& p, bool with_weights = false);
 
+struct ReferenceGrads {
+  std::vector<double> dq;  // [B, Hq, Lq, D], contiguous
+  std::vector<double> dk;  // [B, Hkv, Lk, D]
+  std::vector<double> dv;  // [B, Hkv, Lk, Dv]
+};
+
+// The backward of attention_reference in double: dq, dk, dv for dout [B, Hq, Lq, Dv] viewed with
+// dout_stride (p.out and p.lse are ignored).
+ReferenceGrads attention_reference_backward(const AttentionParams& p, const float* dout,
+                                            const Strides4& dout_stride);
+
 // The same three steps in float (matmul, softmax, matmul): returns out [B, Hq, Lq, Dv].
 std::vector<float> attention_naive_fp32(const AttentionParams& p);
 
