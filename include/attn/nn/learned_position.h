@@ -1,0 +1,32 @@
+// LearnedPositionalEmbedding — adds a trained vector per position: an Embedding over positions.
+//
+//   x [B, T, C]  →  y[b, t] = x[b, t] + table[start + t]        table [max_len, C]
+//
+// backward(dy) returns dx = dy and adds dy[b, t] into dtable[start + t] (batches in order).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "attn/nn/embedding.h"
+#include "attn/nn/parameter.h"
+#include "attn/tensor.h"
+
+namespace attn::nn {
+
+class LearnedPositionalEmbedding {
+ public:
+  LearnedPositionalEmbedding(int64_t max_len, int64_t dim, uint64_t seed, float init_std = 0.02f);
+
+  // x [B, T, C] with start + T ≤ max_len.
+  Tensor forward(const Tensor& x, int64_t start = 0);
+  Tensor backward(const Tensor& dy);  // → dx = dy; accumulates dtable
+
+  std::vector<Parameter> parameters();  // "weight" [max_len, C] (decayed)
+  int64_t max_len() const { return table_.vocab(); }
+
+ private:
+  Embedding table_;
+};
+
+}  // namespace attn::nn
