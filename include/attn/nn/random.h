@@ -19,6 +19,9 @@ inline uint64_t counter_hash(uint64_t seed, uint64_t stream, uint64_t index) {
   return splitmix64(splitmix64(splitmix64(seed) ^ stream) ^ index);
 }
 
+// A seed for sub-part k of a layer seeded with `seed` (distinct parts draw distinct numbers).
+inline uint64_t derive_seed(uint64_t seed, uint64_t k) { return counter_hash(seed, k, ~0ull); }
+
 // Uniform in [0, 1), with 24 random bits (every value is exact in float).
 inline float counter_uniform(uint64_t seed, uint64_t stream, uint64_t index) {
   return static_cast<float>(counter_hash(seed, stream, index) >> 40) * 0x1.0p-24f;
