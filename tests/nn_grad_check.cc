@@ -49,7 +49,11 @@ std::string check_target(const std::function<double()>& loss, const GradTarget& 
     }
   }
   std::ostringstream why;
-  if (scale < o.min_scale) {
+  if (t.expect_zero) {
+    if (!(scale < o.min_scale)) {
+      why << t.name << ": gradient " << scale << " where 0 is expected\n";
+    }
+  } else if (scale < o.min_scale) {
     why << t.name << ": largest gradient " << scale << " is too small to check\n";
   } else if (!(worst <= o.rtol * scale + o.atol)) {
     why << t.name << "[" << worst_i << "]: analytic " << worst_a << " vs numeric " << worst_n

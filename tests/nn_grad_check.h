@@ -24,6 +24,7 @@ struct GradTarget {
   float* value = nullptr;
   const float* grad = nullptr;
   size_t size = 0;
+  bool expect_zero = false;  // the exact gradient is 0: both sides must stay below min_scale
 };
 
 struct GradCheckOptions {

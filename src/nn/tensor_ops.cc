@@ -20,6 +20,10 @@ Tensor tensor_from(const std::vector<int64_t>& shape, const std::vector<float>& 
   return t;
 }
 
+Tensor reshaped(const Tensor& t, const std::vector<int64_t>& shape) {
+  return tensor_from(shape, to_vector(t));
+}
+
 std::vector<float> to_vector(const Tensor& t) { return {t.data(), t.data() + t.size()}; }
 
 void fill_zero(Tensor& t) {

@@ -17,6 +17,9 @@ Tensor clone(const Tensor& t);
 // A tensor of the given shape holding a copy of `values` (which must have that many elements).
 Tensor tensor_from(const std::vector<int64_t>& shape, const std::vector<float>& values);
 
+// A copy of t with another shape of the same number of elements.
+Tensor reshaped(const Tensor& t, const std::vector<int64_t>& shape);
+
 // The elements of t, in order.
 std::vector<float> to_vector(const Tensor& t);
 
