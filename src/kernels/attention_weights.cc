@@ -35,12 +35,8 @@ void WeightsOfTile(const AttentionParams& p, const WeightsRequest& r, const Work
                    int64_t key_tile, float weight, bool add, WeightsScratch& s) {
   const DF df;
   const size_t N = hn::Lanes(df);
-  const int64_t padded = PaddedRows(w.q_count);
-  s.tile.p = &p;
-  s.tile.item = w;
-  s.tile.kv_head = p.kv_head_of(w.head);
-  s.tile.padded = padded;
-  PackQueryTile(s.tile);
+  StartQueryTile(s.tile, p, w);
+  const int64_t padded = s.tile.padded;
   for (int64_t i = 0; i < padded; ++i) {
     const float lse = i < w.q_count ? p.lse[p.lse_stride.offset(w.batch, w.head, w.q_begin + i, 0)]
                                     : kNegInf;
