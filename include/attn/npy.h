@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "attn/atomic_file.h"
+
 namespace attn {
 
 enum class DType { kFloat32, kFloat64, kInt32, kInt64, kBool, kUInt8 };
@@ -48,7 +50,7 @@ void write_npy(const std::string& path, const float* data, const std::vector<int
 class NpyStreamWriter {
  public:
   NpyStreamWriter(const std::string& path, const std::vector<int64_t>& shape);
-  ~NpyStreamWriter();  // removes the temporary file if finish() was not reached
+  // The destructor removes the temporary file if finish() was not reached.
   NpyStreamWriter(const NpyStreamWriter&) = delete;
   NpyStreamWriter& operator=(const NpyStreamWriter&) = delete;
 
@@ -58,9 +60,7 @@ class NpyStreamWriter {
   void finish();
 
  private:
-  std::string path_;
-  std::string temp_path_;
-  std::FILE* file_ = nullptr;
+  AtomicFile file_;
   size_t expected_ = 0;
   size_t written_ = 0;
 };

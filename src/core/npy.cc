@@ -2,9 +2,7 @@
 // https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 #include "attn/npy.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <bit>
 #include <cerrno>
@@ -379,17 +377,6 @@ std::string float32_header(const std::vector<int64_t>& shape) {
   return header + dict;
 }
 
-// Makes the rename durable; best effort, since some file systems refuse fsync on a directory
-// and the file itself is already safely written.
-void sync_parent_dir(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 const char* dtype_name(DType dtype) {
@@ -461,77 +448,30 @@ void write_npy(const std::string& path, const float* data, const std::vector<int
 
 // ---------------------------------------------------------------- NpyStreamWriter
 
-namespace {
-
-// Closes and removes the temporary file, if any. Never throws.
-void discard_temp(std::FILE*& file, std::string& temp_path) {
-  if (file != nullptr) std::fclose(file);
-  file = nullptr;
-  if (!temp_path.empty()) ::unlink(temp_path.c_str());
-  temp_path.clear();
-}
-
-// Writes all `size` bytes or throws; on failure the temporary file is discarded.
-void write_all(std::FILE*& file, std::string& temp_path, const std::string& path, const void* data,
-               size_t size) {
-  if (std::fwrite(data, 1, size, file) == size) return;
-  const int error = errno;
-  discard_temp(file, temp_path);
-  detail::throw_error("cannot write ", path, ": ", std::strerror(error));
-}
-
-}  // namespace
-
 NpyStreamWriter::NpyStreamWriter(const std::string& path, const std::vector<int64_t>& shape)
-    : path_(path), expected_(checked_data_size(shape, DType::kFloat32, path) / sizeof(float)) {
-  std::string temp_path = path + ".tmp.XXXXXX";
-  const int fd = ::mkstemp(temp_path.data());
-  ATTN_CHECK(fd >= 0, "cannot create a temporary file beside ", path, ": ", std::strerror(errno));
-  temp_path_ = temp_path;
-  // mkstemp creates the file as 0600; give the result the mode of an ordinary new file.
-  ::fchmod(fd, 0644);
-  file_ = ::fdopen(fd, "wb");
-  if (file_ == nullptr) {
-    const int error = errno;
-    ::close(fd);
-    discard_temp(file_, temp_path_);
-    detail::throw_error("cannot open a temporary file beside ", path, ": ", std::strerror(error));
-  }
+    : file_(path), expected_(checked_data_size(shape, DType::kFloat32, path) / sizeof(float)) {
   const std::string header = float32_header(shape);
-  write_all(file_, temp_path_, path_, header.data(), header.size());
+  file_.write(header.data(), header.size());
 }
-
-NpyStreamWriter::~NpyStreamWriter() { discard_temp(file_, temp_path_); }
 
 void NpyStreamWriter::append(const float* data, size_t n) {
-  ATTN_CHECK(file_ != nullptr, path_, ": append() on a writer that is finished or failed");
-  ATTN_CHECK(n <= expected_ - written_, path_, ": appending ", n,
+  const std::string& path = file_.path();
+  ATTN_CHECK(file_.is_open(), path, ": append() on a writer that is finished or failed");
+  ATTN_CHECK(n <= expected_ - written_, path, ": appending ", n,
              " elements would exceed the array's ", expected_, " elements (", written_,
              " already written)");
   if (n == 0) return;
-  ATTN_CHECK(data != nullptr, path_, ": append() of ", n, " elements from a null pointer");
-  write_all(file_, temp_path_, path_, data, n * sizeof(float));
+  ATTN_CHECK(data != nullptr, path, ": append() of ", n, " elements from a null pointer");
+  file_.write(data, n * sizeof(float));
   written_ += n;
 }
 
 void NpyStreamWriter::finish() {
-  ATTN_CHECK(file_ != nullptr, path_, ": finish() on a writer that is finished or failed");
-  ATTN_CHECK(written_ == expected_, path_, ": finish() after ", written_, " of the array's ",
+  const std::string& path = file_.path();
+  ATTN_CHECK(file_.is_open(), path, ": finish() on a writer that is finished or failed");
+  ATTN_CHECK(written_ == expected_, path, ": finish() after ", written_, " of the array's ",
              expected_, " elements");
-  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) {
-    const int error = errno;
-    discard_temp(file_, temp_path_);
-    detail::throw_error("cannot write ", path_, ": ", std::strerror(error));
-  }
-  std::FILE* file = file_;
-  file_ = nullptr;
-  if (std::fclose(file) != 0 || std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
-    const int error = errno;
-    discard_temp(file_, temp_path_);
-    detail::throw_error("cannot write ", path_, ": ", std::strerror(error));
-  }
-  temp_path_.clear();
-  sync_parent_dir(path_);
+  file_.commit();
 }
 
 }  // namespace attn

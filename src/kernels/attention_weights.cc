@@ -35,12 +35,8 @@ void WeightsOfTile(const AttentionParams& p, const WeightsRequest& r, const Work
                    int64_t key_tile, float weight, bool add, WeightsScratch& s) {
   const DF df;
   const size_t N = hn::Lanes(df);
-  const int64_t padded = PaddedRows(w.q_count);
-  s.tile.p = &p;
-  s.tile.item = w;
-  s.tile.kv_head = p.kv_head_of(w.head);
-  s.tile.padded = padded;
-  PackQueryTile(s.tile);
+  StartQueryTile(s.tile, p, w);
+  const int64_t padded = s.tile.padded;
   for (int64_t i = 0; i < padded; ++i) {
     const float lse = i < w.q_count ? p.lse[p.lse_stride.offset(w.batch, w.head, w.q_begin + i, 0)]
                                     : kNegInf;
@@ -67,17 +63,16 @@ void WeightsOfTile(const AttentionParams& p, const WeightsRequest& r, const Work
 }
 
 void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r) {
-  const TileSizes sizes = choose_tile_sizes(p.head_dim, p.v_head_dim);
   // Work items over (batch, query tile); heads run inside so averaging has one owner per output.
   std::vector<WorkItem> items;
-  for (const WorkItem& w : make_work_items(p, sizes.query_tile)) {
+  for (const WorkItem& w : make_work_items(p, kQueryTile)) {
     if (w.head == 0 && w.q_begin + w.q_count > r.row_begin && w.q_begin < r.row_end) {
       items.push_back(w);
     }
   }
   const int threads = omp_get_max_threads();
-  const int64_t padded = PaddedRows(sizes.query_tile);
-  const int64_t per_thread = (padded * (p.head_dim + sizes.key_tile + 4) + 15) / 16 * 16;
+  const int64_t padded = PaddedRows(kQueryTile);
+  const int64_t per_thread = (padded * (p.head_dim + kKeyTile + 4) + 15) / 16 * 16;
   auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
   const int64_t count = static_cast<int64_t>(items.size());
   const float head_weight = r.average_heads ? 1.0f / static_cast<float>(p.q_heads) : 1.0f;
@@ -86,7 +81,7 @@ void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r)
     float* base = scratch.get() + per_thread * omp_get_thread_num();
     WeightsScratch s;
     s.scores = base;
-    s.lse = s.scores + sizes.key_tile * padded;
+    s.lse = s.scores + kKeyTile * padded;
     s.tile.q_packed = s.lse + padded;
     s.tile.position = s.tile.q_packed + p.head_dim * padded;
     s.tile.key_begin = reinterpret_cast<int32_t*>(s.tile.position + padded);
@@ -101,7 +96,7 @@ void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r)
         const int64_t end = std::min(w.q_begin + w.q_count, r.row_end);
         w.q_begin = begin;
         w.q_count = end - begin;
-        WeightsOfTile(p, r, w, sizes.key_tile, head_weight, r.average_heads && h > 0, s);
+        WeightsOfTile(p, r, w, kKeyTile, head_weight, r.average_heads && h > 0, s);
       }
     }
   }

@@ -126,12 +126,8 @@ HWY_INLINE void WriteOutputRows(const ForwardScratch& s, int64_t padded) {
 // The whole flash forward of one work item.
 HWY_INLINE void FlashForwardItem(const AttentionParams& p, const WorkItem& w, int64_t key_tile,
                                  ForwardScratch& s) {
-  const int64_t padded = PaddedRows(w.q_count);
-  s.tile.p = &p;
-  s.tile.item = w;
-  s.tile.kv_head = p.kv_head_of(w.head);
-  s.tile.padded = padded;
-  PackQueryTile(s.tile);
+  StartQueryTile(s.tile, p, w);
+  const int64_t padded = s.tile.padded;
   std::fill(s.row_max, s.row_max + padded, kNegInf);
   std::fill(s.row_sum, s.row_sum + padded, 0.0f);
   std::fill(s.out_t, s.out_t + p.v_head_dim * padded, 0.0f);

@@ -18,20 +18,19 @@ HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
 
 void FlashForwardAllItems(const AttentionParams& p) {
-  const TileSizes sizes = choose_tile_sizes(p.head_dim, p.v_head_dim);
-  const std::vector<WorkItem> items = make_work_items(p, sizes.query_tile);
+  const std::vector<WorkItem> items = make_work_items(p, kQueryTile);
   const int threads = omp_get_max_threads();
-  const int64_t padded = PaddedRows(sizes.query_tile);
+  const int64_t padded = PaddedRows(kQueryTile);
   const int64_t per_thread =
-      (ForwardScratchFloats(padded, p.head_dim, p.v_head_dim, sizes.key_tile) + 15) / 16 * 16;
+      (ForwardScratchFloats(padded, p.head_dim, p.v_head_dim, kKeyTile) + 15) / 16 * 16;
   auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
   const int64_t count = static_cast<int64_t>(items.size());
 #pragma omp parallel num_threads(threads)
   {
     ForwardScratch s = CarveForwardScratch(scratch.get() + per_thread * omp_get_thread_num(),
-                                           padded, p.head_dim, p.v_head_dim, sizes.key_tile);
+                                           padded, p.head_dim, p.v_head_dim, kKeyTile);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t n = 0; n < count; ++n) FlashForwardItem(p, items[n], sizes.key_tile, s);
+    for (int64_t n = 0; n < count; ++n) FlashForwardItem(p, items[n], kKeyTile, s);
   }
 }
 

@@ -62,6 +62,15 @@ HWY_INLINE void PackQueryTile(QueryTile& t) {
   }
 }
 
+// Points t at work item w of p and packs its queries; t's buffers must be set already.
+HWY_INLINE void StartQueryTile(QueryTile& t, const AttentionParams& p, const WorkItem& w) {
+  t.p = &p;
+  t.item = w;
+  t.kv_head = p.kv_head_of(w.head);
+  t.padded = PaddedRows(w.q_count);
+  PackQueryTile(t);
+}
+
 // Softcap and ALiBi on one row (key j) of the score tile, vectorised over the queries.
 HWY_INLINE void CapAndBiasRow(const QueryTile& t, int64_t j, float* row) {
   const AttentionParams& p = *t.p;

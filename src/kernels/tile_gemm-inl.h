@@ -26,14 +26,18 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 
-// Micro-kernel shape: kRows broadcast rows × kVecs vectors of columns held in registers.
+// Micro-kernel shape: kRows broadcast rows × kVecs vectors of columns held in registers, and the
+// query tile of the flash kernels, a whole number of kVecs-vector blocks (docs/KERNELS.md).
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 constexpr int kRows = 6;
 constexpr int kVecs = 4;  // 24 accumulators of 32 registers
+constexpr int64_t kQueryTile = 64;
 #else
-constexpr int kRows = 6;
-constexpr int kVecs = 2;  // 12 accumulators of 16 registers
+constexpr int kRows = 4;
+constexpr int kVecs = 3;  // 12 accumulators of 16 registers
+constexpr int64_t kQueryTile = 96;
 #endif
+constexpr int64_t kKeyTile = 64;
 
 // Operands of one tile GEMM (see the file comment).
 struct GemmArgs {

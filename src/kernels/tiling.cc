@@ -4,10 +4,6 @@
 
 namespace attn::kernels {
 
-// 64 × 64 tiles measured best or within noise of the best over 32–128 queries and 48–256 keys
-// at D = 64 and 128 (docs/KERNELS.md).
-TileSizes choose_tile_sizes(int64_t /*head_dim*/, int64_t /*v_head_dim*/) { return TileSizes{}; }
-
 std::vector<WorkItem> make_work_items(const AttentionParams& p, int64_t query_tile) {
   std::vector<WorkItem> items;
   for (int64_t b = 0; b < p.batch; ++b) {

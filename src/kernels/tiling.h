@@ -1,4 +1,5 @@
-// Target-independent tiling of the flash kernels: block sizes and the list of work items.
+// Target-independent tiling of the flash kernels: the list of work items (the tile sizes are
+// per SIMD target, in tile_gemm-inl.h).
 //
 // A work item is one (batch, query head, query tile); the threads share them out dynamically,
 // head by head and longest first within a head. Each item's output rows are written by exactly
@@ -11,15 +12,6 @@
 #include "attn/attention_params.h"
 
 namespace attn::kernels {
-
-// Rows of queries handled together (one tile) and keys processed per step.
-struct TileSizes {
-  int64_t query_tile = 64;
-  int64_t key_tile = 64;
-};
-
-// The tile sizes used for head dims d and dv.
-TileSizes choose_tile_sizes(int64_t head_dim, int64_t v_head_dim);
 
 struct WorkItem {
   int64_t batch;
