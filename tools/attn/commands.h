@@ -12,4 +12,10 @@ void add_sdpa_command(CLI::App& app);
 // `attn bench`: timings of the kernels as a table, or one case as JSON lines.
 void add_bench_command(CLI::App& app);
 
+// `attn train`: trains the byte-level GPT.
+void add_train_command(CLI::App& app);
+
+// `attn generate`: samples text from a trained model.
+void add_generate_command(CLI::App& app);
+
 }  // namespace attn::cli

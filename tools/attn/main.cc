@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   attn::cli::add_sdpa_command(app);
   attn::cli::add_bench_command(app);
+  attn::cli::add_train_command(app);
+  attn::cli::add_generate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

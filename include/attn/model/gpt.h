@@ -1,0 +1,66 @@
+// Gpt — a decoder-only transformer over byte tokens, trained from scratch.
+//
+//   tokens [B, T] → tok_emb + pos_emb → n_layers × TransformerBlock (pre-norm, causal, GELU)
+//                 → LayerNorm → head (Linear, no bias) → logits [B, T, V]
+//
+// forward keeps what backward needs; backward(dlogits) accumulates every parameter gradient.
+// Parameters are named "tok.weight", "pos.weight", "block{i}.…", "norm.…", "head.weight".
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attn/nn/embedding.h"
+#include "attn/nn/learned_position.h"
+#include "attn/nn/linear.h"
+#include "attn/nn/norm.h"
+#include "attn/nn/parameter.h"
+#include "attn/nn/transformer_block.h"
+#include "attn/tensor.h"
+
+namespace attn::model {
+
+struct GptConfig {
+  int64_t vocab_size = 256;  // bytes
+  int64_t context = 256;     // longest sequence T
+  int64_t d_model = 256;     // C
+  int64_t n_layers = 4;
+  int64_t n_heads = 4;
+  int64_t d_ff = 0;          // feed-forward width; 0 means 4·C
+  float dropout = 0.0f;      // residual dropout while training
+
+  std::string to_json() const;
+  // Parses a JSON object with any of the fields above; throws attn::Error on unknown fields,
+  // wrong types or impossible sizes.
+  static GptConfig from_json(const std::string& text);
+};
+
+// Throws attn::Error unless the sizes are positive and d_model is a multiple of n_heads.
+void validate(const GptConfig& c);
+
+class Gpt {
+ public:
+  Gpt(const GptConfig& config, uint64_t seed);
+
+  // tokens [B·T] row-major, each in [0, vocab) → logits [B, T, V]. `step` selects dropout masks.
+  Tensor forward(std::span<const int32_t> tokens, int64_t batch, int64_t len, bool training,
+                 uint64_t step = 0);
+  // dlogits [B, T, V] of the last forward: accumulates the gradients of every parameter.
+  void backward(const Tensor& dlogits);
+
+  std::vector<nn::Parameter> parameters();
+  const GptConfig& config() const { return config_; }
+
+ private:
+  GptConfig config_;
+  nn::Embedding tok_;
+  nn::LearnedPositionalEmbedding pos_;
+  std::vector<std::unique_ptr<nn::TransformerBlock>> blocks_;
+  nn::Norm norm_;
+  nn::Linear head_;
+};
+
+}  // namespace attn::model

@@ -1,0 +1,131 @@
+#include "attn/model/gpt.h"
+
+#include <nlohmann/json.hpp>
+
+#include "attn/error.h"
+#include "attn/nn/random.h"
+
+namespace attn::model {
+
+std::string GptConfig::to_json() const {
+  const nlohmann::ordered_json j = {{"vocab_size", vocab_size}, {"context", context},
+                                    {"d_model", d_model},       {"n_layers", n_layers},
+                                    {"n_heads", n_heads},       {"d_ff", d_ff},
+                                    {"dropout", dropout}};
+  return j.dump();
+}
+
+GptConfig GptConfig::from_json(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  ATTN_CHECK(j.is_object(), "model config: not a JSON object");
+  GptConfig c;
+  for (const auto& [key, value] : j.items()) {
+    int64_t* field = key == "vocab_size" ? &c.vocab_size
+                     : key == "context"  ? &c.context
+                     : key == "d_model"  ? &c.d_model
+                     : key == "n_layers" ? &c.n_layers
+                     : key == "n_heads"  ? &c.n_heads
+                     : key == "d_ff"     ? &c.d_ff
+                                         : nullptr;
+    if (key == "dropout") {
+      ATTN_CHECK(value.is_number(), "model config: dropout must be a number");
+      c.dropout = value.get<float>();
+      continue;
+    }
+    ATTN_CHECK(field != nullptr, "model config: unknown field '", key, "'");
+    ATTN_CHECK(value.is_number_integer(), "model config: ", key, " must be an integer");
+    *field = value.get<int64_t>();
+  }
+  validate(c);
+  return c;
+}
+
+void validate(const GptConfig& c) {
+  const std::pair<const char*, int64_t> sizes[] = {{"vocab_size", c.vocab_size},
+                                                   {"context", c.context},
+                                                   {"d_model", c.d_model},
+                                                   {"n_layers", c.n_layers},
+                                                   {"n_heads", c.n_heads}};
+  for (const auto& [name, value] : sizes) {
+    ATTN_CHECK(value > 0 && value <= (int64_t{1} << 20), "model config: ", name, " = ", value,
+               " is not a possible size");
+  }
+  ATTN_CHECK(c.d_ff >= 0 && c.d_ff <= (int64_t{1} << 20), "model config: d_ff = ", c.d_ff,
+             " is not a possible size");
+  ATTN_CHECK(c.d_model % c.n_heads == 0, "model config: d_model = ", c.d_model,
+             " is not a multiple of n_heads = ", c.n_heads);
+  ATTN_CHECK(c.dropout >= 0.0f && c.dropout < 1.0f, "model config: dropout = ", c.dropout,
+             " is outside [0, 1)");
+}
+
+namespace {
+
+nn::TransformerBlockConfig block_config(const GptConfig& c, uint64_t seed) {
+  nn::TransformerBlockConfig b;
+  b.d_model = c.d_model;
+  b.n_heads = c.n_heads;
+  b.d_ff = c.d_ff;
+  b.causal = true;
+  b.pre_norm = true;
+  b.fused_qkv = true;
+  b.dropout = c.dropout;
+  b.seed = seed;
+  return b;
+}
+
+const GptConfig& checked(const GptConfig& c) {
+  validate(c);
+  return c;
+}
+
+}  // namespace
+
+Gpt::Gpt(const GptConfig& config, uint64_t seed)
+    : config_(checked(config)),
+      tok_(config.vocab_size, config.d_model, nn::derive_seed(seed, 1)),
+      pos_(config.context, config.d_model, nn::derive_seed(seed, 2)),
+      norm_(nn::NormKind::kLayerNorm, config.d_model),
+      head_(config.d_model, config.vocab_size, /*bias=*/false, nn::derive_seed(seed, 3), 0.02f) {
+  for (int64_t i = 0; i < config.n_layers; ++i) {
+    blocks_.push_back(std::make_unique<nn::TransformerBlock>(
+        block_config(config, nn::derive_seed(seed, 100 + static_cast<uint64_t>(i)))));
+  }
+}
+
+Tensor Gpt::forward(std::span<const int32_t> tokens, int64_t batch, int64_t len, bool training,
+                    uint64_t step) {
+  ATTN_CHECK(len >= 1 && len <= config_.context, "gpt: sequence length ", len,
+             " is outside [1, context = ", config_.context, "]");
+  ATTN_CHECK(static_cast<int64_t>(tokens.size()) == batch * len, "gpt: ", tokens.size(),
+             " tokens for batch ", batch, " × length ", len);
+  for (int32_t t : tokens) {
+    ATTN_CHECK(t >= 0 && t < config_.vocab_size, "gpt: token ", t, " is outside the vocabulary [0, ",
+               config_.vocab_size, ")");
+  }
+  Tensor x = pos_.forward(tok_.forward(tokens, batch, len));
+  nn::BlockInputs inputs;
+  inputs.training = training;
+  inputs.step = step;
+  for (auto& block : blocks_) x = block->forward(x, inputs);
+  return head_.forward(norm_.forward(x));
+}
+
+void Gpt::backward(const Tensor& dlogits) {
+  Tensor dx = norm_.backward(head_.backward(dlogits));
+  for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) dx = (*it)->backward(dx);
+  tok_.backward(pos_.backward(dx));
+}
+
+std::vector<nn::Parameter> Gpt::parameters() {
+  std::vector<nn::Parameter> params;
+  nn::append_parameters(params, "tok", tok_.parameters());
+  nn::append_parameters(params, "pos", pos_.parameters());
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    nn::append_parameters(params, "block" + std::to_string(i), blocks_[i]->parameters());
+  }
+  nn::append_parameters(params, "norm", norm_.parameters());
+  nn::append_parameters(params, "head", head_.parameters());
+  return params;
+}
+
+}  // namespace attn::model

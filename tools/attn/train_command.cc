@@ -1,0 +1,188 @@
+// `attn train`: trains the GPT on a byte corpus, with a progress bar (or plain lines, or JSON
+// lines), periodic validation, atomic checkpoints, and the loss curve as CSV.
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "attn/atomic_file.h"
+#include "attn/commands.h"
+#include "attn/error.h"
+#include "attn/train/gpt_presets.h"
+#include "attn/train/gpt_trainer.h"
+#include "attn/train/text_dataset.h"
+
+namespace attn::cli {
+
+namespace {
+
+struct TrainArgs {
+  std::string preset = "default";
+  std::string config;  // JSON file: {"model": {...}, "train": {...}}
+  std::string data = ATTN_DEFAULT_CORPUS;
+  std::string out;
+  std::string resume;
+  std::optional<int64_t> steps;
+  std::optional<double> time_limit;
+  std::optional<uint64_t> seed;
+  bool json = false;
+};
+
+// One row of the loss curve.
+struct LossPoint {
+  int64_t step;
+  float loss;
+  std::optional<float> val_loss;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  ATTN_CHECK(in.good(), path, ": cannot open the config file");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The model and training options: the preset, then the config file, then the flags.
+train::GptPreset resolve(const TrainArgs& a) {
+  train::GptPreset p = train::gpt_preset(a.preset);
+  if (!a.config.empty()) {
+    const nlohmann::json j = nlohmann::json::parse(read_text(a.config), nullptr, false);
+    ATTN_CHECK(j.is_object(), a.config, ": not a JSON object");
+    try {
+      if (j.contains("model")) p.model = model::GptConfig::from_json(j["model"].dump());
+      if (j.contains("train")) p.train = train::TrainOptions::from_json(j["train"].dump(), p.train);
+    } catch (const Error& e) {
+      throw Error(a.config + ": " + e.what());
+    }
+  }
+  if (a.steps) p.train.steps = *a.steps;
+  if (a.time_limit) p.train.time_limit = *a.time_limit;
+  if (a.seed) p.train.seed = *a.seed;
+  ATTN_CHECK(p.train.steps > 0, "--steps must be positive, got ", p.train.steps);
+  return p;
+}
+
+// Rows "step,loss,val_loss" written atomically beside the checkpoint.
+void write_curve(const std::string& path, const std::vector<LossPoint>& points) {
+  std::ostringstream csv;
+  csv << "step,loss,val_loss\n";
+  for (const LossPoint& p : points) {
+    csv << p.step << ',' << p.loss << ',';
+    if (p.val_loss) csv << *p.val_loss;
+    csv << '\n';
+  }
+  AtomicFile file(path);
+  const std::string text = csv.str();
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
+// The rows of an earlier run's curve up to `step`, so a resumed run continues the same file.
+std::vector<LossPoint> read_curve(const std::string& path, int64_t step) {
+  std::vector<LossPoint> points;
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    LossPoint p{};
+    char comma = 0;
+    std::istringstream row(line);
+    if (!(row >> p.step >> comma >> p.loss >> comma) || p.step > step) continue;
+    float val = 0;
+    if (row >> val) p.val_loss = val;
+    points.push_back(p);
+  }
+  return points;
+}
+
+std::string duration_text(double seconds) {
+  const int s = static_cast<int>(std::lround(seconds));
+  char text[32];
+  std::snprintf(text, sizeof text, "%dm%02ds", s / 60, s % 60);
+  return text;
+}
+
+// Prints one step: a JSON line, a redrawn progress bar, or (not a terminal) a plain line now
+// and then.
+void report(const TrainArgs& a, const train::StepReport& r, int64_t total, bool tty,
+            std::optional<float>& last_val) {
+  if (r.val_loss) last_val = r.val_loss;
+  if (a.json) {
+    nlohmann::ordered_json j = {{"step", r.step}, {"loss", r.loss}, {"lr", r.lr}};
+    if (r.val_loss) j["val_loss"] = *r.val_loss;
+    std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+    return;
+  }
+  const double eta = r.elapsed_s / std::max<int64_t>(1, r.step) * double(total - r.step);
+  char val[32] = "-";
+  if (last_val) std::snprintf(val, sizeof val, "%.3f", *last_val);
+  if (tty) {
+    const int width = 24, done = static_cast<int>(width * r.step / std::max<int64_t>(1, total));
+    std::printf("\r step %lld/%lld [%s%s] loss %.3f  val %s  %.0f tok/s  ETA %s ",
+                static_cast<long long>(r.step), static_cast<long long>(total),
+                std::string(done, '#').c_str(), std::string(width - done, '.').c_str(), r.loss,
+                val, r.tokens_per_s, duration_text(eta).c_str());
+  } else if (r.val_loss || r.step == total) {
+    std::printf("step %lld/%lld loss %.4f val_loss %s tokens/s %.0f elapsed %s\n",
+                static_cast<long long>(r.step), static_cast<long long>(total), r.loss, val,
+                r.tokens_per_s, duration_text(r.elapsed_s).c_str());
+  }
+  std::fflush(stdout);
+}
+
+void run_train(const TrainArgs& a) {
+  const train::GptPreset setup = resolve(a);
+  const train::TextDataset data =
+      train::TextDataset::from_file(a.data, 0.05, setup.model.context + 1);
+  train::GptTrainer trainer(setup.model, setup.train, data);
+  if (!a.resume.empty()) trainer.resume(a.resume);
+  const std::string curve_path = a.out + ".loss.csv";
+  std::vector<LossPoint> curve =
+      a.resume.empty() ? std::vector<LossPoint>{} : read_curve(a.resume + ".loss.csv", trainer.step());
+  const bool tty = !a.json && ::isatty(STDOUT_FILENO);
+  std::optional<float> last_val;
+  train::StepReport last;
+  trainer.run(a.out, [&](const train::StepReport& r) {
+    curve.push_back({r.step, r.loss, r.val_loss});
+    if (r.val_loss) write_curve(curve_path, curve);
+    report(a, r, setup.train.steps, tty, last_val);
+    last = r;
+  });
+  if (tty) std::printf("\n");
+  if (a.json) {
+    nlohmann::ordered_json j = {{"done", true}, {"step", trainer.step()},
+                                {"tokens_per_s", last.tokens_per_s}};
+    if (last_val) j["val_loss"] = *last_val;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("trained %lld steps: val_loss %.4f nats/byte, %.0f tokens/s; saved %s\n",
+                static_cast<long long>(trainer.step()), last_val.value_or(NAN), last.tokens_per_s,
+                a.out.c_str());
+  }
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train the byte-level GPT on a text corpus");
+  cmd->add_option("--preset", args->preset, "default | bench | tiny")->capture_default_str();
+  cmd->add_option("--config", args->config, "JSON file {\"model\": {...}, \"train\": {...}}");
+  cmd->add_option("--data", args->data, "UTF-8 text corpus")->capture_default_str();
+  cmd->add_option("--steps", args->steps, "total training steps (also when resuming)");
+  cmd->add_option("--time-limit", args->time_limit, "stop (and save) after this many seconds");
+  cmd->add_option("--seed", args->seed, "seed of initialisation, batches and dropout");
+  cmd->add_option("--out", args->out, "checkpoint to write (.safetensors)")->required();
+  cmd->add_option("--resume", args->resume, "checkpoint to continue from");
+  cmd->add_flag("--json", args->json, "one JSON object per step");
+  cmd->callback([args] { run_train(*args); });
+}
+
+}  // namespace attn::cli
