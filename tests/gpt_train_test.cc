@@ -1,0 +1,133 @@
+// The GPT and its trainer: learning, bit-exact resume, checkpoints, generation, bad input.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "attn/error.h"
+#include "attn/infer/sampler.h"
+#include "attn/model/gpt_generator.h"
+#include "attn/train/gpt_presets.h"
+#include "attn/train/gpt_trainer.h"
+#include "attn/train/text_dataset.h"
+#include "gtest/gtest.h"
+#include "test_util.h"
+
+namespace attn::testing {
+namespace {
+
+const std::string kCorpus = std::string(ATTN_DATA_DIR) + "/moby_dick.txt";
+
+train::GptPreset tiny() { return train::gpt_preset("tiny"); }
+
+struct Interrupted {};
+
+// Losses of a run of `steps` steps of the tiny preset, resumed from `resume` if given, and
+// interrupted (like a killed process) after step `stop` if given.
+std::vector<float> losses(const train::TextDataset& data, int64_t steps, const std::string& out,
+                          const std::string& resume = "", int64_t stop = 0) {
+  train::GptPreset p = tiny();
+  p.train.steps = steps;
+  train::GptTrainer trainer(p.model, p.train, data);
+  if (!resume.empty()) trainer.resume(resume);
+  std::vector<float> result;
+  try {
+    trainer.run(out, [&](const train::StepReport& r) {
+      result.push_back(r.loss);
+      if (r.step == stop) throw Interrupted{};
+    });
+  } catch (const Interrupted&) {
+  }
+  return result;
+}
+
+TEST(GptTrain, LossFallsOnTheCorpus) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  const std::vector<float> l = losses(data, 20, "");
+  EXPECT_LT(l.back(), l.front() - 0.8f);  // from ~5.5 (uniform over bytes) towards ~3
+}
+
+TEST(GptTrain, ResumedRunIsBitExact) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  const std::string dir = temp_dir("gpt_resume");
+  const std::vector<float> straight = losses(data, 12, dir + "/a.safetensors");
+  // Interrupted at step 5, right after the checkpoint of that step (eval_interval = 5).
+  const std::vector<float> first = losses(data, 12, dir + "/b.safetensors", "", 5);
+  const std::vector<float> rest = losses(data, 12, dir + "/c.safetensors", dir + "/b.safetensors");
+  ASSERT_EQ(first.size() + rest.size(), straight.size());
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i], straight[i]) << i;
+  for (size_t i = 0; i < rest.size(); ++i) EXPECT_EQ(rest[i], straight[first.size() + i]) << i;
+}
+
+TEST(GptTrain, StepLogitsEqualRecomputation) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  const std::string path = temp_dir("gpt_gen") + "/m.safetensors";
+  losses(data, 3, path);
+  model::GptGenerator gen = model::GptGenerator::load(path);
+  const std::vector<int32_t> tokens = {67, 97, 108, 108, 32, 109, 101};
+  for (size_t n = 1; n <= tokens.size(); ++n) {
+    const std::vector<float> stepped = gen.step(tokens[n - 1]);
+    const std::vector<float> full =
+        gen.logits_recompute(std::span<const int32_t>(tokens.data(), n));
+    ASSERT_EQ(stepped.size(), full.size());
+    for (size_t v = 0; v < full.size(); ++v) ASSERT_NEAR(stepped[v], full[v], 1e-5) << n << " " << v;
+  }
+}
+
+TEST(GptTrain, GreedyGenerationIsReproducible) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  const std::string path = temp_dir("gpt_greedy") + "/m.safetensors";
+  losses(data, 3, path);
+  model::GptGenerator gen = model::GptGenerator::load(path);
+  infer::SamplerOptions o;
+  o.temperature = 0.8f;
+  o.top_k = 20;
+  o.seed = 9;
+  std::vector<int32_t> a, b;
+  const std::vector<int32_t> prompt = {84, 104, 101};
+  gen.generate(prompt, 50, infer::Sampler(o), [&](int32_t t) { a.push_back(t); });
+  gen.generate(prompt, 50, infer::Sampler(o), [&](int32_t t) { b.push_back(t); });
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a.size(), 50u);  // continues past the 32-token context
+}
+
+TEST(GptTrain, CorruptCheckpointIsAnErrorAndResumeChangesNothing) {
+  const std::string dir = temp_dir("gpt_corrupt");
+  const std::string path = dir + "/m.safetensors";
+  {
+    std::ofstream(path) << "not a checkpoint at all";
+  }
+  EXPECT_THROW(model::GptGenerator::load(path), Error);
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  EXPECT_THROW(losses(data, 3, dir + "/out.safetensors", path), Error);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out.safetensors"));
+}
+
+TEST(GptTrain, ImpossibleConfigIsAnError) {
+  EXPECT_THROW(model::GptConfig::from_json(R"({"d_model": 30, "n_heads": 4})"), Error);
+  EXPECT_THROW(model::GptConfig::from_json(R"({"n_layers": -1})"), Error);
+  EXPECT_THROW(model::GptConfig::from_json(R"({"layers": 2})"), Error);
+  EXPECT_THROW(model::GptConfig::from_json("[1, 2]"), Error);
+}
+
+TEST(GptTrain, EmptyOrShortCorpusIsAnError) {
+  const std::string dir = temp_dir("gpt_corpus");
+  {
+    std::ofstream(dir + "/empty.txt");
+    std::ofstream(dir + "/short.txt") << "tiny";
+  }
+  EXPECT_THROW(train::TextDataset::from_file(dir + "/empty.txt", 0.05, 33), Error);
+  EXPECT_THROW(train::TextDataset::from_file(dir + "/short.txt", 0.05, 33), Error);
+  EXPECT_THROW(train::TextDataset::from_file(dir + "/missing.txt", 0.05, 33), Error);
+}
+
+TEST(GptTrain, SamplerRejectsBadOptions) {
+  infer::SamplerOptions o;
+  o.top_p = 0.0f;
+  EXPECT_THROW(infer::Sampler{o}, Error);
+  o = {};
+  o.temperature = -1.0f;
+  EXPECT_THROW(infer::Sampler{o}, Error);
+}
+
+}  // namespace
+}  // namespace attn::testing
