@@ -22,6 +22,7 @@
 #include <limits>
 
 #include "attn/decode.h"
+#include "hwy/cache_control.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/exp-inl.h"
@@ -45,6 +46,7 @@ constexpr int kValueVecs = 2;
 #endif
 constexpr int kValueRows = 4;
 constexpr int64_t kValueKeys = 16;  // keys per pass over the accumulators
+constexpr int64_t kPrefetchRows = 16;  // rows of K or V requested ahead of their use
 
 // One chunk: keys [begin, end) of (batch, kv_head), with R query rows r = i·G + g.
 struct DecodeChunkArgs {
@@ -160,13 +162,25 @@ HWY_INLINE void ScoreKeys(const DecodeChunkArgs& a, const KvRun& run, int64_t t,
   }
 }
 
+// Asks for rows [t, t + n) of a run whose rows are row_bytes apart, starting at `rows`; rows
+// past the run's `count` are not requested.
+HWY_INLINE void PrefetchRows(const std::byte* rows, int64_t row_bytes, int64_t t, int64_t n,
+                             int64_t count) {
+  const int64_t end = std::min(t + n, count) * row_bytes;
+  for (int64_t x = t * row_bytes; x < end; x += 64) hwy::Prefetch(rows + x);
+}
+
 // S[r][j − begin] for every row and every key j of the chunk.
 template <class Row>
 HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a) {
   for (int64_t j = a.begin; j < a.end;) {
     const KvRun run = a.cache->run(*a.seq, a.kv_head, j, a.end);
+    const int64_t row_bytes = a.cache->k_row * kv_value_bytes(a.cache->dtype);
     int64_t t = 0;
-    for (; t + 4 <= run.count; t += 4) ScoreKeys<Row, 4>(a, run, t, j - a.begin + t);
+    for (; t + 4 <= run.count; t += 4) {
+      PrefetchRows(run.k, row_bytes, t + kPrefetchRows, 4, run.count);
+      ScoreKeys<Row, 4>(a, run, t, j - a.begin + t);
+    }
     for (; t < run.count; ++t) ScoreKeys<Row, 1>(a, run, t, j - a.begin + t);
     j += run.count;
   }
@@ -273,7 +287,9 @@ HWY_INLINE void ValueChunk(const DecodeChunkArgs& a) {
   std::fill(a.out, a.out + a.rows * a.cache->v_row, 0.0f);
   for (int64_t j = a.begin; j < a.end;) {
     const KvRun run = a.cache->run(*a.seq, a.kv_head, j, a.end);
+    const int64_t row_bytes = a.cache->v_row * kv_value_bytes(a.cache->dtype);
     for (int64_t t = 0; t < run.count; t += kValueKeys) {
+      PrefetchRows(run.v, row_bytes, t + kPrefetchRows, kValueKeys, run.count);
       ValueKeys<Row>(a, run, t, std::min(kValueKeys, run.count - t), j - a.begin + t);
     }
     j += run.count;
