@@ -287,6 +287,32 @@ TEST_F(CliTest, BenchCasePrintsOneJsonLineWithEveryField) {
   EXPECT_NEAR(flops, 2 * 100 * 2 * (8 + 4), 1e-6 * flops);
 }
 
+TEST_F(CliTest, BenchDecodeCasePrintsBandwidthFields) {
+  const CliRun r =
+      run("bench --case decode --batch 2 --heads 4 --kv-heads 2 --kv-len 100 --dim 32 "
+          "--kv-dtype q8 --layout paged --threads 1 --reps 2 --json --no-peak");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const char* key :
+       {"ms", "gflops", "kv_gbps", "read_bw_gbps", "bw_fraction", "kv_dtype", "layout"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["kv_dtype"], "q8");
+  EXPECT_EQ(j["layout"], "paged");
+  EXPECT_EQ(j["len"], 1);
+  EXPECT_TRUE(j["read_bw_gbps"].is_null());
+  // One step: 4·B·Hq·Lk·D FLOPs, and B·Lk tokens of Hkv rows of 32 codes + 1 scale for K and V.
+  const double seconds = j["ms"].get<double>() * 1e-3;
+  EXPECT_NEAR(j["gflops"].get<double>() * 1e9 * seconds, 4.0 * 2 * 4 * 100 * 32, 1e-3);
+  EXPECT_NEAR(j["kv_gbps"].get<double>() * 1e9 * seconds, 2.0 * 100 * 2 * 2 * (32 + 4), 1e-6);
+}
+
+TEST_F(CliTest, BenchDecodeNeedsTheCacheLength) {
+  const CliRun r = run("bench --case decode --heads 4 --json --no-peak");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+}
+
 TEST_F(CliTest, BenchRejectsUnknownCase) {
   const CliRun r = run("bench --case sideways --len 8 --json --no-peak");
   EXPECT_EQ(r.status, 1);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "attn/attention.h"
+#include "attn/decode.h"
 #include "attn/tensor.h"
 #include "attn/yardstick.h"
 
@@ -13,7 +14,6 @@ namespace attn::cli {
 namespace {
 
 constexpr double kBudgetSeconds = 2.5;
-constexpr int kMaxReps = 30;
 
 // Seconds taken by one call of `run`.
 double seconds_of(const std::function<void()>& run) {
@@ -69,19 +69,59 @@ struct ForwardProblem {
   }
 };
 
+// A KV cache of B sequences of Lk random tokens, and Lq new random queries per sequence.
+struct DecodeProblem {
+  KvCache cache;
+  Tensor q, out;
+  DecodeParams params;
+
+  static KvCacheConfig config(const BenchShape& s) {
+    KvCacheConfig c;
+    c.batch = s.batch;
+    c.kv_heads = s.kv_heads;
+    c.head_dim = s.dim;
+    c.v_head_dim = s.dim_v;
+    c.dtype = s.kv_dtype;
+    c.layout = s.layout;
+    c.capacity = s.layout == KvLayout::kContiguous ? s.kv_len : 0;
+    c.block_tokens = s.block_tokens;
+    return c;
+  }
+
+  explicit DecodeProblem(const BenchShape& s)
+      : cache(config(s)),
+        q({s.batch, s.len, s.heads, s.dim}),
+        out({s.batch, s.len, s.heads, s.dim_v}) {
+    constexpr int64_t kPiece = 1024;  // tokens generated and appended at a time
+    for (int64_t b = 0; b < s.batch; ++b) {
+      for (int64_t t = 0; t < s.kv_len; t += kPiece) {
+        const int64_t n = std::min(kPiece, s.kv_len - t);
+        Tensor k({n, s.kv_heads, s.dim}), v({n, s.kv_heads, s.dim_v});
+        fill_uniform(k, 2 + 7 * static_cast<uint64_t>(b * s.kv_len + t));
+        fill_uniform(v, 3 + 7 * static_cast<uint64_t>(b * s.kv_len + t));
+        cache.append(b, n, k.data(), v.data());
+      }
+    }
+    fill_uniform(q, 1);
+    params = decode_params(cache.view(), q.data(), s.heads, s.len, out.data());
+    validate(params);
+  }
+};
+
 constexpr BenchCase kBenchCases[] = {
     {"forward", &measure_forward},
+    {"decode", &measure_decode},
 };
 
 }  // namespace
 
 std::span<const BenchCase> bench_cases() { return kBenchCases; }
 
-double median_ms(const std::function<void()>& run, int reps, int* reps_done) {
+double median_ms(const std::function<void()>& run, int reps, int* reps_done, int max_reps) {
   const double warm_up = seconds_of(run);
   if (reps <= 0) {
     reps = static_cast<int>(
-        std::clamp(kBudgetSeconds / std::max(warm_up, 1e-9), 1.0, static_cast<double>(kMaxReps)));
+        std::clamp(kBudgetSeconds / std::max(warm_up, 1e-9), 1.0, static_cast<double>(max_reps)));
   }
   std::vector<double> ms;
   for (int r = 0; r < reps; ++r) ms.push_back(1e3 * seconds_of(run));
@@ -109,6 +149,25 @@ Measurement measure_forward(const BenchShape& shape, int reps) {
   Measurement m;
   m.ms = median_ms([&] { flash_attention_forward(problem.params); }, reps, &m.reps);
   m.gflops = forward_flops(problem.params) / (m.ms * 1e-3) * 1e-9;
+  m.peak_rss_mib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
+  return m;
+}
+
+Measurement measure_decode(const BenchShape& shape, int reps) {
+  reset_peak_rss();
+  const DecodeProblem problem(shape);
+  Measurement m;
+  m.ms = median_ms([&] { decode_attention(problem.params); }, reps, &m.reps, 500);
+  // Query i of n_q sees Lk − n_q + i + 1 keys; each pair costs 2·(D + Dv) FLOPs per query head.
+  const int64_t n_q = shape.len, lk = shape.kv_len;
+  double pairs = 0.0;
+  for (int64_t i = 0; i < n_q; ++i)
+    pairs += static_cast<double>(std::max<int64_t>(0, lk - n_q + i + 1));
+  const double flops =
+      2.0 * static_cast<double>(shape.batch * shape.heads * (shape.dim + shape.dim_v)) * pairs;
+  const double bytes = static_cast<double>(shape.batch * lk * problem.cache.bytes_per_token());
+  m.gflops = flops / (m.ms * 1e-3) * 1e-9;
+  m.kv_gbps = bytes / (m.ms * 1e-3) * 1e-9;
   m.peak_rss_mib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
   return m;
 }

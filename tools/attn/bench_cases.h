@@ -7,6 +7,7 @@
 #include <span>
 
 #include "attn/attention_params.h"
+#include "attn/kv_cache.h"
 
 namespace attn::cli {
 
@@ -20,6 +21,10 @@ struct BenchShape {
   int64_t dim = 64;      // D
   int64_t dim_v = 64;    // Dv
   bool causal = false;
+  // Decode only: the cache's storage dtype, layout and block size (paged).
+  KvDtype kv_dtype = KvDtype::kF32;
+  KvLayout layout = KvLayout::kContiguous;
+  int64_t block_tokens = 16;
 };
 
 // What one case reports.
@@ -28,6 +33,7 @@ struct Measurement {
   double gflops = 0.0;        // useful FLOPs (unmasked pairs only) per second
   double peak_rss_mib = 0.0;  // the process's peak resident memory after the case
   int reps = 0;               // timed runs behind the median
+  double kv_gbps = 0.0;       // decode: bytes of K and V read per second (each byte once); else 0
 };
 
 // A case: measures `shape` with `reps` timed runs (0: as many as fit in a couple of seconds).
@@ -44,11 +50,15 @@ std::span<const BenchCase> bench_cases();
 // Flash forward: B, Hq, Hkv, Lq, Lk, D, Dv and causal (bottom-right) from `shape`.
 Measurement measure_forward(const BenchShape& shape, int reps);
 
+// Decode: B sequences of Lk cached tokens, Lq (n_q) new queries each, D, Dv, Hq, Hkv and the
+// cache options from `shape`; one run is one decode step.
+Measurement measure_decode(const BenchShape& shape, int reps);
+
 // FLOPs of the forward pass: 2·(D + Dv) per unmasked query-key pair (QKᵀ and PV).
 double forward_flops(const AttentionParams& p);
 
 // Median milliseconds of `reps` runs of `run` after one untimed warm-up; reps = 0 picks as many
-// runs as fit in about 2.5 s (at least 1, at most 30). Sets *reps_done to the count used.
-double median_ms(const std::function<void()>& run, int reps, int* reps_done);
+// runs as fit in about 2.5 s (at least 1, at most max_reps). Sets *reps_done to the count used.
+double median_ms(const std::function<void()>& run, int reps, int* reps_done, int max_reps = 30);
 
 }  // namespace attn::cli

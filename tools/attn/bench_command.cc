@@ -2,11 +2,13 @@
 // measured in the same run (the machine's clock drifts, ratios within one run do not).
 //
 // Without --case it prints a table over L, D and causal; with --case it measures one case. With
-// --json each measured case is one JSON object on its own line.
+// --json each measured case is one JSON object on its own line. The decode case also reports the
+// bytes of K and V it reads per second against the memory read bandwidth measured in the run.
 
 #include <omp.h>
 
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -36,7 +38,22 @@ struct BenchOptions {
 struct Peak {
   std::optional<double> gflops;      // full vectors of the active target
   std::optional<double> gflops_256;  // 256-bit vectors; 0 when the target has none
+  std::optional<double> read_gbps;   // memory read bandwidth (decode only)
 };
+
+// Names of the decode options, for --kv-dtype and --layout and the JSON line.
+const std::map<std::string, KvDtype> kKvDtypes = {
+    {"f32", KvDtype::kF32}, {"f16", KvDtype::kF16}, {"bf16", KvDtype::kBF16}, {"q8", KvDtype::kQ8}};
+const std::map<std::string, KvLayout> kLayouts = {{"contiguous", KvLayout::kContiguous},
+                                                  {"paged", KvLayout::kPaged}};
+
+template <typename T>
+std::string name_of(const std::map<std::string, T>& names, T value) {
+  for (const auto& [name, v] : names) {
+    if (v == value) return name;
+  }
+  return "?";
+}
 
 // The sizes of the table: B=1, H=8, L in {512 … 4096}, D in {64, 128}, causal or not.
 std::vector<BenchShape> table_shapes() {
@@ -66,12 +83,13 @@ BenchCaseFn find_case(const std::string& name) {
   detail::throw_error("--case: unknown case '", name, "'");
 }
 
-// Measures the yardsticks unless o.no_peak.
-Peak measure_peak(const BenchOptions& o, bool with_256_bit) {
+// Measures the yardsticks unless o.no_peak; the read bandwidth only when asked.
+Peak measure_peak(const BenchOptions& o, bool with_256_bit, bool with_bandwidth = false) {
   Peak peak;
   if (o.no_peak) return peak;
   peak.gflops = fma_peak_gflops(o.threads);
   if (with_256_bit) peak.gflops_256 = fma_peak_avx2_gflops(o.threads);
+  if (with_bandwidth) peak.read_gbps = read_bandwidth_gbps(o.threads);
   return peak;
 }
 
@@ -91,7 +109,7 @@ nlohmann::json number_or_null(std::optional<double> x) {
 
 void print_json(const std::string& name, const BenchShape& s, const BenchOptions& o,
                 const Peak& peak, const Measurement& m) {
-  const nlohmann::json line = {
+  nlohmann::json line = {
       {"case", name},
       {"batch", s.batch},
       {"heads", s.heads},
@@ -112,6 +130,14 @@ void print_json(const std::string& name, const BenchShape& s, const BenchOptions
       {"peak_fraction_256", number_or_null(fraction_of(peak.gflops_256, m.gflops))},
       {"simd_target", active_simd_target()},
   };
+  if (name == "decode") {
+    line["kv_dtype"] = name_of(kKvDtypes, s.kv_dtype);
+    line["layout"] = name_of(kLayouts, s.layout);
+    line["block_tokens"] = s.block_tokens;
+    line["kv_gbps"] = m.kv_gbps;
+    line["read_bw_gbps"] = number_or_null(peak.read_gbps);
+    line["bw_fraction"] = number_or_null(fraction_of(peak.read_gbps, m.kv_gbps));
+  }
   std::printf("%s\n", line.dump().c_str());
   std::fflush(stdout);
 }
@@ -166,15 +192,35 @@ void run_table(const BenchOptions& o) {
   }
 }
 
+// The decode case in words: time per step, GFLOP/s, and K/V bytes per second.
+void print_decode_line(const BenchOptions& o, const Peak& peak, const Measurement& m) {
+  const BenchShape& s = o.shape;
+  const std::optional<double> fraction = fraction_of(peak.read_gbps, m.kv_gbps);
+  char bw[64] = "read bandwidth not measured";
+  if (fraction)
+    std::snprintf(bw, sizeof bw, "%.2f of %.1f GB/s read bandwidth", *fraction, *peak.read_gbps);
+  std::printf(
+      "decode B=%lld Hq=%lld Hkv=%lld n_q=%lld Lk=%lld D=%lld Dv=%lld %s %s threads=%d "
+      "target=%s: %.3f ms per step, %.1f GFLOP/s, %.1f GB/s of K/V (%s), %.1f MiB peak memory\n",
+      static_cast<long long>(s.batch), static_cast<long long>(s.heads),
+      static_cast<long long>(s.kv_heads), static_cast<long long>(s.len),
+      static_cast<long long>(s.kv_len), static_cast<long long>(s.dim),
+      static_cast<long long>(s.dim_v), name_of(kKvDtypes, s.kv_dtype).c_str(),
+      name_of(kLayouts, s.layout).c_str(), o.threads, active_simd_target().c_str(), m.ms, m.gflops,
+      m.kv_gbps, bw, m.peak_rss_mib);
+}
+
 // One case named by --case.
 void run_case(const BenchOptions& o) {
   const BenchCaseFn measure = find_case(o.case_name);
-  const Peak peak = measure_peak(o, /*with_256_bit=*/true);
+  const bool decode = o.case_name == "decode";
+  const Peak peak = measure_peak(o, /*with_256_bit=*/true, /*with_bandwidth=*/decode);
   const Measurement m = measure(o.shape, o.reps);
   if (o.json) {
     print_json(o.case_name, o.shape, o, peak, m);
     return;
   }
+  if (decode) return print_decode_line(o, peak, m);
   const std::optional<double> fraction = peak_fraction(peak, m.gflops);
   const BenchShape& s = o.shape;
   std::printf(
@@ -192,6 +238,12 @@ void run_bench(BenchOptions& o, const CLI::App& cmd) {
   omp_set_num_threads(o.threads);
   if (o.case_name.empty()) return run_table(o);
   BenchShape& s = o.shape;
+  if (cmd.count("--len") == 0) {
+    ATTN_CHECK(o.case_name == "decode", "--case ", o.case_name, " needs --len");
+    s.len = 1;  // one new token per sequence
+  }
+  ATTN_CHECK(o.case_name != "decode" || cmd.count("--kv-len") > 0,
+             "--case decode needs --kv-len (cached tokens per sequence)");
   if (cmd.count("--kv-heads") == 0) s.kv_heads = s.heads;
   if (cmd.count("--kv-len") == 0) s.kv_len = s.len;
   if (cmd.count("--dim-v") == 0) s.dim_v = s.dim;
@@ -222,19 +274,25 @@ void add_bench_command(CLI::App& app) {
   size("--batch", s.batch, "batch size B (default 1)");
   size("--heads", s.heads, "query heads Hq (default 8)");
   size("--kv-heads", s.kv_heads, "key/value heads Hkv (default Hq)");
-  size("--len", s.len, "query length Lq");
-  size("--kv-len", s.kv_len, "key length Lk (default Lq)");
+  size("--len", s.len, "query length Lq (decode: new tokens per sequence, default 1)");
+  size("--kv-len", s.kv_len, "key length Lk (default Lq; decode: cached tokens per sequence)");
   size("--dim", s.dim, "head dim D of Q and K (default 64)");
   size("--dim-v", s.dim_v, "head dim Dv of V (default D)");
   cmd->add_flag("--causal", s.causal, "causal mask, bottom-right aligned")->needs(case_option);
+  cmd->add_option("--kv-dtype", s.kv_dtype, "decode: storage dtype of the cache (default f32)")
+      ->transform(CLI::CheckedTransformer(kKvDtypes, CLI::ignore_case))
+      ->needs(case_option);
+  cmd->add_option("--layout", s.layout, "decode: cache layout (default contiguous)")
+      ->transform(CLI::CheckedTransformer(kLayouts, CLI::ignore_case))
+      ->needs(case_option);
+  size("--block-tokens", s.block_tokens, "decode, paged: tokens per block (default 16)");
   cmd->add_option("--threads", o->threads, "OpenMP threads")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   cmd->add_option("--reps", o->reps, "timed runs per case (default: fit ~2.5 s)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "one JSON object per case and line");
-  cmd->add_flag("--no-peak", o->no_peak, "skip the FMA-loop peak measurement");
-  case_option->needs(cmd->get_option("--len"));
+  cmd->add_flag("--no-peak", o->no_peak, "skip the FMA-loop peak and read-bandwidth measurements");
   cmd->callback([o, cmd] { run_bench(*o, *cmd); });
 }
 

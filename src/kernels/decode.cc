@@ -1,0 +1,160 @@
+// Decode attention: validation, the split of every (sequence, KV head) into chunks of keys,
+// per-thread scratch, the OpenMP loops and the merge. The SIMD target is chosen once here
+// (HWY_DYNAMIC_DISPATCH); everything below runs on that target.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/decode.cc"
+#include "attn/decode.h"
+
+#include <omp.h>
+
+#include <vector>
+
+#include "attn/error.h"
+#include "attn/simd.h"
+#include "attn/tensor.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/decode-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::kernels::HWY_NAMESPACE {
+
+// The chunks of the keys of every (sequence, KV head), in order: those of pair n = b·Hkv + h are
+// chunks [first[n], first[n + 1]).
+struct DecodePlan {
+  std::vector<int64_t> first;  // [B·Hkv + 1]
+  std::vector<int64_t> pair;   // [chunks] the pair n of each chunk
+  int64_t chunks = 0;
+  int64_t rows = 0;  // R = (Hq / Hkv) · n_q query rows per KV head
+
+  explicit DecodePlan(const DecodeParams& p) {
+    const KvCacheView& c = p.cache;
+    rows = p.q_heads / c.kv_heads * p.q_len;
+    first.push_back(0);
+    for (int64_t b = 0; b < c.batch; ++b) {
+      const int64_t n = (c.seqs[b].kept + kDecodeChunkKeys - 1) / kDecodeChunkKeys;
+      for (int64_t h = 0; h < c.kv_heads; ++h) {
+        pair.insert(pair.end(), n, b * c.kv_heads + h);
+        first.push_back(first.back() + n);
+      }
+    }
+    chunks = first.back();
+  }
+};
+
+// q rows of (b, kv head h), times the scale: out [R][k_row], row r = i·G + g is query i of head
+// h·G + g; the padding is zero.
+void PackDecodeQueries(const DecodeParams& p, int64_t b, int64_t h, float* out) {
+  const int64_t G = p.q_heads / p.cache.kv_heads, dp = p.cache.k_row;
+  const float scale = p.effective_scale();
+  for (int64_t i = 0; i < p.q_len; ++i) {
+    for (int64_t g = 0; g < G; ++g) {
+      float* row = out + (i * G + g) * dp;
+      const float* q = p.q + p.q_stride.offset(b, h * G + g, i, 0);
+      for (int64_t d = 0; d < p.cache.head_dim; ++d) row[d] = q[d * p.q_stride.col] * scale;
+      std::fill(row + p.cache.head_dim, row + dp, 0.0f);
+    }
+  }
+}
+
+// The chunk `chunk` of pair n = b·Hkv + h, its partials written at chunk index `index`.
+void RunDecodeChunk(const DecodeParams& p, const DecodePlan& plan, int64_t n, int64_t index,
+                    float* scratch, float* m, float* l, float* o) {
+  const KvCacheView& c = p.cache;
+  const int64_t b = n / c.kv_heads, h = n % c.kv_heads, R = plan.rows;
+  const KvSequenceView& seq = c.seqs[b];
+  float* q = scratch;
+  float* scores = q + R * c.k_row;
+  int64_t* visible_end = reinterpret_cast<int64_t*>(scores + R * kDecodeChunkKeys);
+  PackDecodeQueries(p, b, h, q);
+  for (int64_t r = 0; r < R; ++r) visible_end[r] = seq.kept - p.q_len + r / (R / p.q_len) + 1;
+  const int64_t begin = (index - plan.first[n]) * kDecodeChunkKeys;
+  const DecodeChunkArgs args{&c,
+                             &seq,
+                             h,
+                             begin,
+                             std::min(seq.kept, begin + kDecodeChunkKeys),
+                             R,
+                             q,
+                             scores,
+                             m + index * R,
+                             l + index * R,
+                             o + index * R * c.v_row,
+                             visible_end};
+  DecodeChunk(args, p.softcap);
+}
+
+void DecodeAllChunks(const DecodeParams& p) {
+  const DecodePlan plan(p);
+  const KvCacheView& c = p.cache;
+  const int64_t R = plan.rows, pairs = c.batch * c.kv_heads;
+  auto m = aligned_array<float>(static_cast<size_t>(plan.chunks * R));
+  auto l = aligned_array<float>(static_cast<size_t>(plan.chunks * R));
+  auto o = aligned_array<float>(static_cast<size_t>(plan.chunks * R * c.v_row));
+  // Per thread: q [R][k_row], scores [R][chunk], visible ends [R] (int64), merge row [v_row].
+  const int64_t per_thread = (R * (c.k_row + kDecodeChunkKeys + 2) + c.v_row + 15) / 16 * 16;
+  const int threads = omp_get_max_threads();
+  auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
+#pragma omp parallel num_threads(threads)
+  {
+    float* mine = scratch.get() + per_thread * omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t index = 0; index < plan.chunks; ++index) {
+      RunDecodeChunk(p, plan, plan.pair[index], index, mine, m.get(), l.get(), o.get());
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < pairs; ++n) {
+      const int64_t first = plan.first[n];
+      MergeChunks(p, n / c.kv_heads, n % c.kv_heads, plan.first[n + 1] - first, m.get() + first * R,
+                  l.get() + first * R, o.get() + first * R * c.v_row, mine + per_thread - c.v_row);
+    }
+  }
+}
+
+}  // namespace attn::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace attn {
+namespace kernels {
+HWY_EXPORT(DecodeAllChunks);
+}  // namespace kernels
+
+DecodeParams decode_params(const KvCacheView& cache, const float* q, int64_t q_heads, int64_t q_len,
+                           float* out, float* lse) {
+  DecodeParams p;
+  p.q = q;
+  p.q_stride = blhd_strides(q_heads, q_len, cache.head_dim);
+  p.q_heads = q_heads;
+  p.q_len = q_len;
+  p.cache = cache;
+  p.out = out;
+  p.out_stride = blhd_strides(q_heads, q_len, cache.v_head_dim);
+  p.lse = lse;
+  p.lse_stride = blhd_strides(q_heads, q_len, 1);
+  return p;
+}
+
+void validate(const DecodeParams& p) {
+  const KvCacheView& c = p.cache;
+  ATTN_CHECK(p.q != nullptr && p.out != nullptr, "decode_attention: q or out is null");
+  ATTN_CHECK(
+      c.seqs != nullptr && c.batch > 0 && c.kv_heads > 0 && c.head_dim > 0 && c.v_head_dim > 0,
+      "decode_attention: the cache view is empty (B=", c.batch, " Hkv=", c.kv_heads,
+      " D=", c.head_dim, " Dv=", c.v_head_dim, ")");
+  ATTN_CHECK(p.q_heads > 0 && p.q_heads % c.kv_heads == 0, "decode_attention: q_heads ", p.q_heads,
+             " is not a positive multiple of the cache's kv_heads ", c.kv_heads);
+  ATTN_CHECK(p.q_len > 0, "decode_attention: q_len must be > 0, got ", p.q_len);
+  ATTN_CHECK(std::isfinite(p.effective_scale()), "decode_attention: scale is not finite");
+  ATTN_CHECK(std::isfinite(p.softcap) && p.softcap >= 0.0f,
+             "decode_attention: softcap must be finite and ≥ 0, got ", p.softcap);
+}
+
+void decode_attention(const DecodeParams& p) {
+  validate(p);
+  apply_simd_target_from_env();
+  HWY_DYNAMIC_DISPATCH(kernels::DecodeAllChunks)(p);
+}
+
+}  // namespace attn
+#endif  // HWY_ONCE
