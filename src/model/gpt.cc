@@ -116,6 +116,31 @@ void Gpt::backward(const Tensor& dlogits) {
   tok_.backward(pos_.backward(dx));
 }
 
+std::vector<std::unique_ptr<KvCache>> Gpt::make_caches() const {
+  KvCacheConfig c;
+  c.kv_heads = config_.n_heads;
+  c.head_dim = c.v_head_dim = config_.d_model / config_.n_heads;
+  c.capacity = config_.context;
+  std::vector<std::unique_ptr<KvCache>> caches;
+  for (int64_t i = 0; i < config_.n_layers; ++i) caches.push_back(std::make_unique<KvCache>(c));
+  return caches;
+}
+
+Tensor Gpt::forward_cached(std::span<const int32_t> tokens,
+                           std::vector<std::unique_ptr<KvCache>>& caches) {
+  ATTN_CHECK(caches.size() == blocks_.size(), "gpt: one KV cache per layer is needed");
+  const int64_t n = static_cast<int64_t>(tokens.size()), start = caches[0]->length(0);
+  ATTN_CHECK(n >= 1 && start + n <= config_.context, "gpt: ", start + n,
+             " tokens exceed the context of ", config_.context);
+  for (int32_t t : tokens) {
+    ATTN_CHECK(t >= 0 && t < config_.vocab_size, "gpt: token ", t,
+               " is outside the vocabulary [0, ", config_.vocab_size, ")");
+  }
+  Tensor x = pos_.forward(tok_.forward(tokens, 1, n), start);
+  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward_cached(x, *caches[i]);
+  return head_.forward(norm_.forward(x));
+}
+
 std::vector<nn::Parameter> Gpt::parameters() {
   std::vector<nn::Parameter> params;
   nn::append_parameters(params, "tok", tok_.parameters());

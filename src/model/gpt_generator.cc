@@ -16,9 +16,13 @@ GptGenerator GptGenerator::load(const std::string& path) {
   return GptGenerator(std::move(model));
 }
 
-GptGenerator::GptGenerator(std::unique_ptr<Gpt> model) : model_(std::move(model)) {}
+GptGenerator::GptGenerator(std::unique_ptr<Gpt> model)
+    : model_(std::move(model)), caches_(model_->make_caches()) {}
 
-void GptGenerator::reset() { sequence_.clear(); }
+void GptGenerator::reset() {
+  sequence_.clear();
+  for (auto& cache : caches_) cache->reset(0);
+}
 
 std::vector<float> GptGenerator::logits_recompute(std::span<const int32_t> tokens) {
   const int64_t len = static_cast<int64_t>(tokens.size());
@@ -32,7 +36,8 @@ std::vector<float> GptGenerator::step(int32_t token) {
   ATTN_CHECK(static_cast<int64_t>(sequence_.size()) < model_->config().context,
              "generate: the sequence already fills the context of ", model_->config().context);
   sequence_.push_back(token);
-  return logits_recompute(sequence_);
+  const Tensor logits = model_->forward_cached(std::span<const int32_t>(&token, 1), caches_);
+  return std::vector<float>(logits.data(), logits.data() + logits.size());
 }
 
 void GptGenerator::generate(std::span<const int32_t> prompt, int64_t count,

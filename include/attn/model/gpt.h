@@ -19,6 +19,7 @@
 #include "attn/nn/norm.h"
 #include "attn/nn/parameter.h"
 #include "attn/nn/transformer_block.h"
+#include "attn/kv_cache.h"
 #include "attn/tensor.h"
 
 namespace attn::model {
@@ -50,6 +51,13 @@ class Gpt {
                  uint64_t step = 0);
   // dlogits [B, T, V] of the last forward: accumulates the gradients of every parameter.
   void backward(const Tensor& dlogits);
+
+  // Generation: one KV cache per layer for one sequence of up to `context` tokens.
+  std::vector<std::unique_ptr<KvCache>> make_caches() const;
+  // The next tokens of the sequence in `caches` (positions continue from the caches' length) →
+  // logits [1, n, V]; their keys and values are appended to the caches.
+  Tensor forward_cached(std::span<const int32_t> tokens,
+                        std::vector<std::unique_ptr<KvCache>>& caches);
 
   std::vector<nn::Parameter> parameters();
   const GptConfig& config() const { return config_; }

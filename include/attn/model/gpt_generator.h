@@ -38,6 +38,7 @@ class GptGenerator {
 
  private:
   std::unique_ptr<Gpt> model_;
+  std::vector<std::unique_ptr<KvCache>> caches_;  // one per layer
   std::vector<int32_t> sequence_;
   double tokens_per_s_ = 0.0;
 };

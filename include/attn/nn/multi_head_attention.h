@@ -24,6 +24,10 @@
 #include "attn/nn/rope.h"
 #include "attn/tensor.h"
 
+namespace attn {
+class KvCache;
+}  // namespace attn
+
 namespace attn::nn {
 
 struct MultiHeadAttentionConfig {
@@ -56,6 +60,12 @@ class MultiHeadAttention {
   Tensor forward(const Tensor& x, const AttentionInputs& inputs = {});  // → [B, T, C]
   // dy [B, T, C] → dx [B, T, C]. Cross-attention writes dL/dmemory [B, S, Cm] to *dmemory.
   Tensor backward(const Tensor& dy, Tensor* dmemory = nullptr);
+
+  // Generation: x [B, n, C] are the next n tokens of each sequence of `cache` (self-attention).
+  // Their keys and values (RoPE'd at their positions) are appended to the cache, and each token
+  // attends to every cached token up to itself (decode_attention). Nothing is kept for backward.
+  // The cache needs Hkv heads of dk and dv and no RoPE of its own.
+  Tensor forward_cached(const Tensor& x, KvCache& cache);
 
   // Softmax weights of the last forward, [B, Hq, T, S] ([B, 1, T, S] averaged over the heads).
   Tensor attention_weights(bool average_heads = false);

@@ -55,6 +55,9 @@ class TransformerBlock {
 
   Tensor forward(const Tensor& x, const BlockInputs& inputs = {});  // [B, T, C] → [B, T, C]
   Tensor backward(const Tensor& dy);                                // → dx [B, T, C]
+  // Generation: the next n tokens x [B, n, C] against the layer's KV cache (no dropout, nothing
+  // kept for backward); see MultiHeadAttention::forward_cached.
+  Tensor forward_cached(const Tensor& x, KvCache& cache);
 
   // "norm1.*", "attn.*", "norm2.*", "ffn.*".
   std::vector<Parameter> parameters();
