@@ -65,9 +65,7 @@ TEST_P(BlockGradients, MatchFiniteDifferences) {
   }
   targets.push_back(target_of("x", x, dx));
   auto loss = [&] { return weighted_sum(block.forward(x, inputs), r); };
-  GradCheckOptions o;
-  o.max_samples = small_test_scale() ? 12 : 40;
-  EXPECT_EQ(check_gradients(loss, targets, o), "");
+  EXPECT_EQ(check_gradients(loss, targets), "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Configs, BlockGradients, ::testing::ValuesIn(block_cases()),

@@ -18,6 +18,15 @@ TEST(Activations, GeluMatchesKnownValues) {
   EXPECT_NEAR(nn::gelu(3.0f), 2.9963627, 1e-6);
 }
 
+TEST(Activations, TanhViaExpMatchesTanhAndSaturates) {
+  for (float u = -10.0f; u <= 10.0f; u += 0.01f)
+    EXPECT_NEAR(nn::tanh_via_exp(u), std::tanh(u), 3e-7);
+  EXPECT_EQ(nn::tanh_via_exp(100.0f), 1.0f);
+  EXPECT_EQ(nn::tanh_via_exp(-100.0f), -1.0f);
+  EXPECT_EQ(nn::gelu(-100.0f), 0.0f);
+  EXPECT_EQ(nn::gelu(100.0f), 100.0f);
+}
+
 TEST(Activations, SiluMatchesKnownValues) {
   EXPECT_EQ(nn::silu(0.0f), 0.0f);
   EXPECT_NEAR(nn::silu(1.0f), 0.7310586, 1e-6);

@@ -70,6 +70,8 @@ std::string check_target(const std::function<double()>& loss, const GradTarget& 
 
 }  // namespace
 
+size_t default_max_samples() { return small_test_scale() ? 12 : 40; }
+
 std::string check_gradients(const std::function<double()>& loss,
                             const std::vector<GradTarget>& targets,
                             const GradCheckOptions& options) {

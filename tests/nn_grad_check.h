@@ -28,12 +28,15 @@ struct GradTarget {
   bool expect_zero = false;  // the exact gradient is 0: both sides must stay below min_scale
 };
 
+// Elements checked per tensor by default: 40, or 12 when ATTN_TEST_SCALE=small.
+size_t default_max_samples();
+
 struct GradCheckOptions {
   float step = 1e-2f;  // h
   double rtol = 1e-2;  // |analytic − numeric| ≤ rtol · max|gradient| + atol
   double atol = 1e-5;
   double min_scale = 1e-3;  // a tensor whose largest gradient is below this fails (vacuous)
-  size_t max_samples = 40;  // elements checked per tensor (all of them if fewer)
+  size_t max_samples = default_max_samples();  // elements checked per tensor (all if fewer)
   uint64_t seed = 99;
 };
 
