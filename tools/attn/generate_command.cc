@@ -1,5 +1,8 @@
-// `attn generate`: text from a trained GPT checkpoint.
+// `attn generate`: text from a trained GPT checkpoint, or token ids from a Llama checkpoint
+// (llama2.c format).
+#include <chrono>
 #include <cstdio>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -8,6 +11,9 @@
 #include "attn/error.h"
 #include "attn/infer/sampler.h"
 #include "attn/model/gpt_generator.h"
+#include "attn/model/llama.h"
+#include "attn/npy.h"
+#include "attn/safetensors.h"
 
 namespace attn::cli {
 
@@ -16,13 +22,45 @@ namespace {
 struct GenerateArgs {
   std::string model;
   std::string prompt;
+  std::string prompt_ids;  // "1,2,3"
   int64_t tokens = 200;
+  bool ids = false;
+  std::string dump_logits;
   infer::SamplerOptions sampler;
 };
 
-void run_generate(const GenerateArgs& a) {
-  ATTN_CHECK(a.tokens >= 0, "--tokens must be >= 0, got ", a.tokens);
-  infer::validate(a.sampler);
+std::vector<int32_t> parse_ids(const std::string& text) {
+  std::vector<int32_t> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    size_t used = 0;
+    long long id = -1;
+    try {
+      id = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    ATTN_CHECK(used == item.size() && !item.empty() && id >= 0 && id < (1ll << 31),
+               "--prompt-ids: '", item, "' is not a token id");
+    ids.push_back(static_cast<int32_t>(id));
+  }
+  return ids;
+}
+
+bool is_gpt_checkpoint(const std::string& path) {
+  try {
+    const SafetensorsFile f = SafetensorsFile::read(path);
+    const auto it = f.metadata().find("kind");
+    return it != f.metadata().end() && it->second == "gpt";
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+void generate_text(const GenerateArgs& a) {
+  ATTN_CHECK(a.prompt_ids.empty() && !a.ids && a.dump_logits.empty(),
+             "--prompt-ids, --ids and --dump-logits are for token-id models, not this GPT");
   const std::vector<int32_t> prompt = encode_bytes(a.prompt);  // throws on invalid UTF-8
   model::GptGenerator generator = model::GptGenerator::load(a.model);
   const infer::Sampler sampler(a.sampler);
@@ -33,21 +71,68 @@ void run_generate(const GenerateArgs& a) {
     std::fflush(stdout);
   });
   std::printf("%s\n", decoder.flush().c_str());
-  std::fprintf(stderr, "%.1f tokens/s\n", generator.last_tokens_per_s());
+  std::fprintf(stderr, "generated %lld tokens, %.1f tokens/s\n", static_cast<long long>(a.tokens),
+               generator.last_tokens_per_s());
+}
+
+void generate_ids(const GenerateArgs& a) {
+  ATTN_CHECK(a.prompt.empty(), "--prompt: this model takes token ids (--prompt-ids 1,2,3)");
+  const auto model = model::Llama::load(a.model);
+  const int64_t vocab = model->config().vocab_size, context = model->config().seq_len;
+  std::vector<int32_t> prompt = a.prompt_ids.empty() ? std::vector<int32_t>{1}
+                                                     : parse_ids(a.prompt_ids);
+  ATTN_CHECK(static_cast<int64_t>(prompt.size()) <= context, "the prompt has ", prompt.size(),
+             " tokens, more than the model's context of ", context);
+  const int64_t count = std::min<int64_t>(a.tokens, context - static_cast<int64_t>(prompt.size()));
+  auto caches = model->make_caches();
+  const infer::Sampler sampler(a.sampler);
+  std::vector<float> dumped;
+  Tensor logits = model->forward_cached(prompt, caches);  // prefill: [1, n, V]
+  dumped.insert(dumped.end(), logits.data(), logits.data() + logits.size());
+  std::vector<int32_t> out;
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t n = 0; n < count; ++n) {
+    const float* last = logits.data() + logits.size() - vocab;
+    const int32_t next = sampler.sample(std::span<const float>(last, vocab), uint64_t(n));
+    out.push_back(next);
+    if (n + 1 == count) break;
+    logits = model->forward_cached(std::span<const int32_t>(&next, 1), caches);
+    dumped.insert(dumped.end(), logits.data(), logits.data() + vocab);
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (size_t i = 0; i < out.size(); ++i) std::printf(i ? " %d" : "%d", out[i]);
+  std::printf("\n");
+  if (!a.dump_logits.empty()) {
+    write_npy(a.dump_logits, dumped.data(), {static_cast<int64_t>(dumped.size()) / vocab, vocab});
+  }
+  std::fprintf(stderr, "generated %zu tokens, %.1f tokens/s%s\n", out.size(),
+               static_cast<double>(out.size()) / std::max(s, 1e-9),
+               count < a.tokens ? " (stopped at the model's context)" : "");
+}
+
+void run_generate(const GenerateArgs& a) {
+  ATTN_CHECK(a.tokens >= 0, "--tokens must be >= 0, got ", a.tokens);
+  infer::validate(a.sampler);
+  if (is_gpt_checkpoint(a.model)) return generate_text(a);
+  generate_ids(a);
 }
 
 }  // namespace
 
 void add_generate_command(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
-  CLI::App* cmd = app.add_subcommand("generate", "Generate text with a trained model");
-  cmd->add_option("--model", args->model, "checkpoint (.safetensors from attn train)")->required();
-  cmd->add_option("--prompt", args->prompt, "UTF-8 text to continue");
+  CLI::App* cmd = app.add_subcommand(
+      "generate", "Generate with a model: text (GPT checkpoints) or token ids (Llama checkpoints)");
+  cmd->add_option("--model", args->model, "checkpoint: .safetensors or llama2.c .bin")->required();
+  cmd->add_option("--prompt", args->prompt, "UTF-8 text to continue (GPT)");
+  cmd->add_option("--prompt-ids", args->prompt_ids, "token ids to continue, e.g. 1,2,3 (Llama)");
   cmd->add_option("--tokens", args->tokens, "tokens to generate")->capture_default_str();
   cmd->add_option("--temperature", args->sampler.temperature, "0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", args->sampler.top_k, "keep the k most likely tokens (0 = all)");
   cmd->add_option("--top-p", args->sampler.top_p, "nucleus sampling threshold (1 = off)");
   cmd->add_option("--seed", args->sampler.seed, "seed of the sampler");
+  cmd->add_flag("--ids", args->ids, "print the generated token ids (Llama)");
+  cmd->add_option("--dump-logits", args->dump_logits, "write float32 [T, vocab] logits (.npy)");
   cmd->callback([args] { run_generate(*args); });
 }
 

@@ -1,0 +1,56 @@
+// Llama — the Llama architecture built from the library's layers, for pretrained checkpoints.
+//
+//   tokens → Embedding → n_layers × TransformerBlock (pre-norm RMSNorm, grouped-query attention
+//   with RoPE, SwiGLU feed-forward, no biases) → RMSNorm → classifier → logits
+//
+// Loads llama2.c checkpoints (attn/llama2c.h) and the project's safetensors checkpoints of kind
+// "llama". Generation runs token by token against one KV cache per layer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "attn/kv_cache.h"
+#include "attn/llama2c.h"
+#include "attn/nn/embedding.h"
+#include "attn/nn/linear.h"
+#include "attn/nn/norm.h"
+#include "attn/nn/parameter.h"
+#include "attn/nn/transformer_block.h"
+#include "attn/tensor.h"
+
+namespace attn::model {
+
+class Llama {
+ public:
+  explicit Llama(const LlamaConfig& config);  // weights zero until loaded
+
+  // A llama2.c file (by its contents) or a safetensors checkpoint of kind "llama".
+  static std::unique_ptr<Llama> load(const std::string& path);
+  void load_weights(const LlamaWeights& weights);
+
+  // tokens [B·T] → logits [B, T, V], recomputing everything (the reference for generation).
+  Tensor forward(std::span<const int32_t> tokens, int64_t batch, int64_t len);
+  // One KV cache per layer for one sequence of up to seq_len tokens, stored as `dtype`.
+  std::vector<std::unique_ptr<KvCache>> make_caches(KvDtype dtype = KvDtype::kF32) const;
+  // The next tokens of the sequence in `caches` → logits [1, n, V].
+  Tensor forward_cached(std::span<const int32_t> tokens,
+                        std::vector<std::unique_ptr<KvCache>>& caches);
+
+  std::vector<nn::Parameter> parameters();
+  const LlamaConfig& config() const { return config_; }
+
+ private:
+  void check_tokens(std::span<const int32_t> tokens) const;
+
+  LlamaConfig config_;
+  nn::Embedding tok_;
+  std::vector<std::unique_ptr<nn::TransformerBlock>> blocks_;
+  nn::Norm norm_;
+  nn::Linear head_;
+};
+
+}  // namespace attn::model
