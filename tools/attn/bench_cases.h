@@ -44,6 +44,11 @@ std::span<const BenchCase> bench_cases();
 // Flash forward: B, Hq, Hkv, Lq, Lk, D, Dv and causal (bottom-right) from `shape`.
 Measurement measure_forward(const BenchShape& shape, int reps);
 
+// Flash backward, on the same sizes, after one untimed forward; only the backward is timed. Its
+// FLOPs are 2.5 × the forward's (FlashAttention's convention: the five GEMMs QKᵀ, dV, dP, dQ and
+// dK, none of the recomputation counted).
+Measurement measure_backward(const BenchShape& shape, int reps);
+
 // FLOPs of the forward pass: 2·(D + Dv) per unmasked query-key pair (QKᵀ and PV).
 double forward_flops(const AttentionParams& p);
 
