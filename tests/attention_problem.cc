@@ -23,11 +23,22 @@ std::string ProblemSpec::describe() const {
   return s.str();
 }
 
-namespace {
-
 Strides4 layout_strides(const ProblemSpec& s, int64_t heads, int64_t len, int64_t dim) {
   return s.blhd ? blhd_strides(heads, len, dim) : bhld_strides(heads, len, dim);
 }
+
+std::vector<float> gather_bhld(const float* x, const Strides4& st, int64_t batch, int64_t heads,
+                               int64_t len, int64_t dim) {
+  std::vector<float> out;
+  out.reserve(static_cast<size_t>(batch * heads * len * dim));
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < len; ++i)
+        for (int64_t c = 0; c < dim; ++c) out.push_back(x[st.offset(b, h, i, c)]);
+  return out;
+}
+
+namespace {
 
 Strides4 mask_strides(MaskKind kind, const ProblemSpec& s) {
   if (kind == MaskKind::kTwoD) return {0, 0, s.kv_len, 1};
@@ -104,17 +115,11 @@ AttentionParams Problem::params() {
 
 std::vector<float> Problem::out_bhld() const {
   const ProblemSpec& s = spec_;
-  const Strides4 st = layout_strides(s, s.q_heads, s.q_len, s.v_head_dim);
-  std::vector<float> out;
-  out.reserve(out_.size());
-  for (int64_t b = 0; b < s.batch; ++b)
-    for (int64_t h = 0; h < s.q_heads; ++h)
-      for (int64_t i = 0; i < s.q_len; ++i)
-        for (int64_t c = 0; c < s.v_head_dim; ++c) out.push_back(out_[st.offset(b, h, i, c)]);
-  return out;
+  return gather_bhld(out_.data(), layout_strides(s, s.q_heads, s.q_len, s.v_head_dim), s.batch,
+                     s.q_heads, s.q_len, s.v_head_dim);
 }
 
-std::vector<ProblemSpec> random_sweep(uint64_t seed, bool small) {
+std::vector<ProblemSpec> random_sweep(uint64_t seed, bool small, int64_t budget) {
   const std::vector<int64_t> lens = {1, 2, 17, 64, 127, 1000};
   const std::vector<int64_t> dims = {1, 3, 8, 33, 64, 80, 128, 256};
   std::mt19937_64 rng(seed);
@@ -129,8 +134,10 @@ std::vector<ProblemSpec> random_sweep(uint64_t seed, bool small) {
       s.q_len = len;
       s.kv_len = pick(2) ? len : lens[pick(static_cast<int>(lens.size()))];
       // Keep the double reference affordable.
-      const int64_t budget = small ? 2'000'000 : 40'000'000;
-      while (s.q_len * s.kv_len * (d + s.v_head_dim) > budget && s.q_len > 1) s.q_len /= 3;
+      const int64_t limit = budget > 0 ? budget : small ? 2'000'000 : 40'000'000;
+      while (s.q_len * s.kv_len * (d + s.v_head_dim) > limit && s.q_len > 1) {
+        s.q_len = std::max<int64_t>(1, s.q_len / 3);
+      }
       s.kv_heads = 1 + pick(2);
       s.q_heads = s.kv_heads * (1 + pick(3));
       s.batch = 1 + pick(2);

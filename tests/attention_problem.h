@@ -52,7 +52,16 @@ class Problem {
 };
 
 // A sweep of problems: each head dim and length of the list, options drawn at random.
-std::vector<ProblemSpec> random_sweep(uint64_t seed, bool small);
+// Lq is cut until Lq·Lk·(D + Dv) ≤ budget (0: 2e6 when small, else 4e7), which bounds the cost
+// of the double reference.
+std::vector<ProblemSpec> random_sweep(uint64_t seed, bool small, int64_t budget = 0);
+
+// Strides of a [B, heads, len, dim] tensor in the spec's layout (bhld or blhd).
+Strides4 layout_strides(const ProblemSpec& s, int64_t heads, int64_t len, int64_t dim);
+
+// x, viewed with strides st as [B, H, L, D], gathered into contiguous [B, H, L, D] order.
+std::vector<float> gather_bhld(const float* x, const Strides4& st, int64_t batch, int64_t heads,
+                               int64_t len, int64_t dim);
 
 // Max |flash − reference| must be ≤ 2 × max |naive fp32 − reference| (+ a tiny floor). Returns
 // an explanation on failure, "" on success.

@@ -160,6 +160,55 @@ TEST_F(CliTest, OutputsAreFloat32InBhldOrder) {
   EXPECT_EQ(w.shape, (std::vector<int64_t>{s.b, s.hq, s.lq, s.lk}));
 }
 
+// ---------------------------------------------------------------- gradients
+
+TEST_F(CliTest, GradientsMatchReference) {
+  const Sizes s{.hq = 4, .hkv = 2};
+  expect_flash_matches_reference(qkv(s) + dout(s) + " --causal --softcap 4", {.gradients = true});
+}
+
+TEST_F(CliTest, GradientsWithEveryOptionMatchReference) {
+  const Sizes s{.hq = 4, .hkv = 2};
+  write_i64(file("kl.npy"), {s.lk, 17}, {s.b});
+  write_npy(file("slopes.npy"), random_floats(s.hq, 13, 0.05f, 0.5f).data(), {s.hq});
+  write_npy(file("mask.npy"), random_floats(s.lq * s.lk, 14).data(), {s.lq, s.lk});
+  expect_flash_matches_reference(qkv(s) + dout(s) + " --window-left 9 --window-right 2" +
+                                     " --key-lengths " + file("kl.npy") + " --alibi " +
+                                     file("slopes.npy") + " --mask " + file("mask.npy"),
+                                 {.lse = true, .gradients = true});
+}
+
+TEST_F(CliTest, GradientsHaveTheShapesOfQKVInBhldOrderForBlhdInputs) {
+  const Sizes s{.hq = 4, .hkv = 2};
+  const std::string bhld = qkv(s) + dout(s);
+  const std::string blhd = " --q " + transposed("q.npy") + " --k " + transposed("k.npy") + " --v " +
+                           transposed("v.npy") + " --dout " + file("dout.npy") + " --layout blhd";
+  expect_flash_matches_reference(blhd, {.gradients = true});
+  EXPECT_EQ(read_npy(file("flash_dq.npy")).shape, (std::vector<int64_t>{s.b, s.hq, s.lq, s.d}));
+  EXPECT_EQ(read_npy(file("flash_dk.npy")).shape, (std::vector<int64_t>{s.b, s.hkv, s.lk, s.d}));
+  EXPECT_EQ(read_npy(file("flash_dv.npy")).shape, (std::vector<int64_t>{s.b, s.hkv, s.lk, s.dv}));
+  ASSERT_EQ(run("sdpa" + bhld + " --out " + file("o.npy") + " --dq " + file("bhld_dq.npy")).status,
+            0);
+  EXPECT_LT(max_diff(read_floats(file("flash_dq.npy")), read_floats(file("bhld_dq.npy"))), 1e-6);
+}
+
+TEST_F(CliTest, RejectsDoutOfTheWrongShape) {
+  const Sizes s;
+  write_npy(file("dout.npy"), random_floats(s.b * s.hq * s.lq * s.d, 1).data(),
+            {s.b, s.hq, s.lq, s.d});  // D = 16 where Dv = 12
+  expect_rejected(qkv(s) + " --dout " + file("dout.npy") + " --dq " + file("rejected_dq.npy"),
+                  "--dout");
+}
+
+TEST_F(CliTest, RejectsGradientsWithoutDout) {
+  expect_rejected(qkv(Sizes{}) + " --dk " + file("rejected_dk.npy"), "--dout");
+}
+
+TEST_F(CliTest, RejectsDoutWithoutAGradientOutput) {
+  const Sizes s;
+  expect_rejected(qkv(s) + dout(s), "--dout");
+}
+
 // ---------------------------------------------------------------- bad input
 
 TEST_F(CliTest, RejectsMissingFile) {
@@ -311,6 +360,18 @@ TEST_F(CliTest, BenchDecodeNeedsTheCacheLength) {
   const CliRun r = run("bench --case decode --heads 4 --json --no-peak");
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+}
+
+TEST_F(CliTest, BenchBackwardCountsTwoAndAHalfForwards) {
+  const CliRun r =
+      run("bench --case backward --batch 1 --heads 2 --kv-heads 1 --len 8 --kv-len 16 --dim 8 "
+          "--dim-v 4 --causal --threads 1 --reps 2 --json --no-peak");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["case"], "backward");
+  // The forward's 2 · 100 · 2 · (8 + 4) FLOPs of BenchCasePrintsOneJsonLineWithEveryField, × 2.5.
+  const double flops = j["gflops"].get<double>() * j["ms"].get<double>() * 1e6;
+  EXPECT_NEAR(flops, 2.5 * 2 * 100 * 2 * (8 + 4), 1e-6 * flops);
 }
 
 TEST_F(CliTest, BenchRejectsUnknownCase) {

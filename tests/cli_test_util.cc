@@ -109,6 +109,12 @@ std::string CliTest::qkv(const Sizes& s) {
   return " --q " + file("q.npy") + " --k " + file("k.npy") + " --v " + file("v.npy");
 }
 
+std::string CliTest::dout(const Sizes& s) {
+  const std::vector<int64_t> shape{s.b, s.hq, s.lq, s.dv};
+  write_npy(file("dout.npy"), testing::random_floats(product(shape), 4).data(), shape);
+  return " --dout " + file("dout.npy");
+}
+
 std::string CliTest::transposed(const std::string& name) {
   const NpyArray a = read_npy(file(name));
   const std::vector<float> x = a.to_float32();
@@ -143,6 +149,11 @@ void CliTest::expect_flash_matches_reference(const std::string& args, Outputs ou
     std::string command = "sdpa" + args + " --impl " + impl + " --out " + file(impl + "_out.npy");
     if (outputs.lse) command += " --lse " + file(impl + "_lse.npy");
     if (outputs.weights) command += " --weights " + file(impl + "_weights.npy");
+    if (outputs.gradients) {
+      for (const char* grad : {"dq", "dk", "dv"}) {
+        command += std::string(" --") + grad + " " + file(impl + "_" + grad + ".npy");
+      }
+    }
     const CliRun r = run(command);
     ASSERT_EQ(r.status, 0) << "--impl " << impl << ": " << r.err;
     EXPECT_EQ(r.err, "");
@@ -150,6 +161,7 @@ void CliTest::expect_flash_matches_reference(const std::string& args, Outputs ou
   std::vector<std::string> names = {"_out.npy"};
   if (outputs.lse) names.push_back("_lse.npy");
   if (outputs.weights) names.push_back("_weights.npy");
+  if (outputs.gradients) names.insert(names.end(), {"_dq.npy", "_dk.npy", "_dv.npy"});
   for (const std::string& name : names) {
     EXPECT_LT(max_diff(read_floats(file("flash" + name)), read_floats(file("reference" + name))),
               1e-4)

@@ -19,6 +19,7 @@ struct Sizes {
 struct Outputs {
   bool lse = false;
   bool weights = false;
+  bool gradients = false;  // --dq, --dk and --dv (the args must give --dout)
 };
 
 // Exit status and output of one run of the binary.
@@ -62,6 +63,8 @@ class CliTest : public ::testing::Test {
 
   // Writes random q.npy, k.npy and v.npy of sizes s in [B, H, L, D]; returns " --q … --v …".
   std::string qkv(const Sizes& s);
+  // Writes a random dout.npy of the output's shape [B, Hq, Lq, Dv]; returns " --dout …".
+  std::string dout(const Sizes& s);
   // Writes t_<name>, the [B, H, L, D] file `name` transposed to [B, L, H, D]; returns its path.
   std::string transposed(const std::string& name);
 
@@ -69,7 +72,8 @@ class CliTest : public ::testing::Test {
   CliRun run(const std::string& args) const;
 
   // Runs `sdpa <args>` with --impl flash and --impl reference and expects their outputs to agree
-  // within 1e-4. The flash outputs are left in flash_out.npy, flash_lse.npy, flash_weights.npy.
+  // within 1e-4. The flash outputs are left in flash_out.npy, flash_lse.npy, flash_weights.npy,
+  // flash_dq.npy, flash_dk.npy and flash_dv.npy.
   void expect_flash_matches_reference(const std::string& args, Outputs outputs = {});
 
   // Runs `sdpa <args>` with every output and expects exit status 1, one line on stderr that

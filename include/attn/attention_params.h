@@ -106,7 +106,8 @@ struct AttentionParams {
 void validate(const AttentionParams& p);
 
 // Half-open range [begin, end) of keys that the causal window and key length allow query i of
-// batch b to see (empty when begin >= end). Masks are not included.
+// batch b to see (empty when begin == end); 0 ≤ begin ≤ end ≤ keys_of(b), and both ends are
+// nondecreasing in i. Masks are not included.
 struct KeyRange {
   int64_t begin;
   int64_t end;

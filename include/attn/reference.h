@@ -3,8 +3,9 @@
 // attention_reference follows the formula one readable step at a time, accumulating in double:
 //   scores = Q·Kᵀ·scale → softcap → ALiBi → masks → softmax → weights·V
 // It materialises the Lq×Lk scores on purpose: it is the definition the fast kernels are held to,
-// not a fast path. attention_naive_fp32 runs the same three steps in float; the tests measure its
-// error against the reference to set the tolerance of the fast kernels.
+// not a fast path. attention_reference_backward differentiates it step by step. The *_fp32 twins
+// run the same steps in float; the tests measure their error against the reference to set the
+// tolerance of the fast kernels.
 #pragma once
 
 #include <vector>
@@ -35,5 +36,16 @@ ReferenceGrads attention_reference_backward(const AttentionParams& p, const floa
 
 // The same three steps in float (matmul, softmax, matmul): returns out [B, Hq, Lq, Dv].
 std::vector<float> attention_naive_fp32(const AttentionParams& p);
+
+struct NaiveGrads {
+  std::vector<float> dq;  // [B, Hq, Lq, D], contiguous
+  std::vector<float> dk;  // [B, Hkv, Lk, D]
+  std::vector<float> dv;  // [B, Hkv, Lk, Dv]
+};
+
+// The backward of attention_reference computed in float: the plain fp32 twin whose error against
+// attention_reference_backward sets the tolerance of the flash backward.
+NaiveGrads attention_naive_backward_fp32(const AttentionParams& p, const float* dout,
+                                         const Strides4& dout_stride);
 
 }  // namespace attn

@@ -50,7 +50,9 @@ KeyRange visible_keys(const AttentionParams& p, int64_t b, int64_t i) {
   const int64_t pos = i + p.query_offset(b);
   int64_t begin = 0;
   int64_t end = keys;
-  if (p.window_left >= 0) begin = std::max<int64_t>(begin, pos - p.window_left);
+  // Clamped to the keys: a row whose window starts past the last key sees none, and its empty
+  // range must not point past Lk (work items take their key range from it).
+  if (p.window_left >= 0) begin = std::clamp<int64_t>(pos - p.window_left, 0, keys);
   const int64_t right = p.right_bound();
   if (right >= 0) end = std::min<int64_t>(end, pos + right + 1);
   return {begin, std::max(begin, end)};

@@ -13,6 +13,13 @@
 
 namespace attn::kernels {
 
+// Rows of queries per tile and keys per block of a flash kernel (per SIMD target: kQueryTile and
+// kKeyTile of tile_gemm-inl.h).
+struct TileSizes {
+  int64_t query_tile;
+  int64_t key_tile;
+};
+
 struct WorkItem {
   int64_t batch;
   int64_t head;       // query head

@@ -108,9 +108,37 @@ struct DecodeProblem {
   }
 };
 
+// A forward problem with what the backward adds: the saved lse, dout and the gradients.
+struct BackwardProblem {
+  ForwardProblem forward;
+  Tensor lse, dout, dq, dk, dv;
+  AttentionGrads grads;
+
+  explicit BackwardProblem(const BenchShape& s)
+      : forward(s),
+        lse({s.batch, s.heads, s.len}),
+        dout({s.batch, s.heads, s.len, s.dim_v}),
+        dq({s.batch, s.heads, s.len, s.dim}),
+        dk({s.batch, s.kv_heads, s.kv_len, s.dim}),
+        dv({s.batch, s.kv_heads, s.kv_len, s.dim_v}) {
+    fill_uniform(dout, 4);
+    forward.params.lse = lse.data();
+    forward.params.lse_stride = {s.heads * s.len, s.len, 1, 0};
+    grads.dout = dout.data();
+    grads.dout_stride = dout.strides4();
+    grads.dq = dq.data();
+    grads.dq_stride = dq.strides4();
+    grads.dk = dk.data();
+    grads.dk_stride = dk.strides4();
+    grads.dv = dv.data();
+    grads.dv_stride = dv.strides4();
+  }
+};
+
 constexpr BenchCase kBenchCases[] = {
     {"forward", &measure_forward},
     {"decode", &measure_decode},
+    {"backward", &measure_backward},
 };
 
 }  // namespace
@@ -168,6 +196,18 @@ Measurement measure_decode(const BenchShape& shape, int reps) {
   const double bytes = static_cast<double>(shape.batch * lk * problem.cache.bytes_per_token());
   m.gflops = flops / (m.ms * 1e-3) * 1e-9;
   m.kv_gbps = bytes / (m.ms * 1e-3) * 1e-9;
+  m.peak_rss_mib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
+  return m;
+}
+
+Measurement measure_backward(const BenchShape& shape, int reps) {
+  reset_peak_rss();
+  const BackwardProblem problem(shape);
+  flash_attention_forward(problem.forward.params);  // once: the backward needs out and lse
+  Measurement m;
+  m.ms = median_ms([&] { flash_attention_backward(problem.forward.params, problem.grads); }, reps,
+                   &m.reps);
+  m.gflops = 2.5 * forward_flops(problem.forward.params) / (m.ms * 1e-3) * 1e-9;
   m.peak_rss_mib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
   return m;
 }

@@ -54,6 +54,11 @@ Measurement measure_forward(const BenchShape& shape, int reps);
 // cache options from `shape`; one run is one decode step.
 Measurement measure_decode(const BenchShape& shape, int reps);
 
+// Flash backward, on the same sizes, after one untimed forward; only the backward is timed. Its
+// FLOPs are 2.5 × the forward's (FlashAttention's convention: the five GEMMs QKᵀ, dV, dP, dQ and
+// dK, none of the recomputation counted).
+Measurement measure_backward(const BenchShape& shape, int reps);
+
 // FLOPs of the forward pass: 2·(D + Dv) per unmasked query-key pair (QKᵀ and PV).
 double forward_flops(const AttentionParams& p);
 

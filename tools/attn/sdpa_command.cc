@@ -1,4 +1,5 @@
-// `attn sdpa`: scaled dot-product attention of .npy files, by the flash kernel or the reference.
+// `attn sdpa`: scaled dot-product attention of .npy files, by the flash kernel or the reference,
+// and, given the gradient of the output (--dout), the gradients of q, k and v.
 //
 // Every input is read and checked before anything is computed, and the outputs are written only
 // once computing has succeeded (each write is atomic), so a failure leaves no output file.
@@ -23,6 +24,7 @@ namespace {
 struct SdpaOptions {
   SdpaFiles files;
   std::string out, lse, weights;  // output paths; lse and weights are optional
+  std::string dq, dk, dv;         // gradient paths, each optional; they need files.dout
   std::string layout = "bhld";
   std::string impl = "flash";
   bool causal = false;
@@ -100,47 +102,100 @@ std::vector<int64_t> out_shape(const AttentionParams& p) {
 }
 std::vector<int64_t> lse_shape(const AttentionParams& p) { return {p.batch, p.q_heads, p.q_len}; }
 
-// The flash forward; weights, when asked for, are recomputed from its log-sum-exp.
-void run_flash(const SdpaOptions& o, AttentionParams& p) {
+bool wants_gradients(const SdpaOptions& o) {
+  return !o.dq.empty() || !o.dk.empty() || !o.dv.empty();
+}
+
+// --dout and the gradient outputs come together.
+void check_gradient_options(const SdpaOptions& o) {
+  ATTN_CHECK(!wants_gradients(o) || !o.files.dout.empty(), "--dq, --dk and --dv need --dout");
+  ATTN_CHECK(o.files.dout.empty() || wants_gradients(o),
+             "--dout: give --dq, --dk or --dv to write gradients");
+}
+
+// Writes the requested gradients: dq [B, Hq, Lq, D], dk [B, Hkv, Lk, D], dv [B, Hkv, Lk, Dv].
+void write_gradients(const SdpaOptions& o, const AttentionParams& p, const float* dq,
+                     const float* dk, const float* dv) {
+  if (!o.dq.empty()) write_npy(o.dq, dq, {p.batch, p.q_heads, p.q_len, p.head_dim});
+  if (!o.dk.empty()) write_npy(o.dk, dk, {p.batch, p.kv_heads, p.kv_len, p.head_dim});
+  if (!o.dv.empty()) write_npy(o.dv, dv, {p.batch, p.kv_heads, p.kv_len, p.v_head_dim});
+}
+
+// The gradients of q, k and v, contiguous [B, H, L, D] each.
+struct Gradients {
+  std::vector<float> dq, dk, dv;
+};
+
+// The flash backward of p (whose out and lse hold the forward's) for dout [B, Hq, Lq, Dv].
+Gradients flash_gradients(const AttentionParams& p, const std::vector<float>& dout) {
+  Gradients r;
+  r.dq.resize(static_cast<size_t>(p.batch * p.q_heads * p.q_len * p.head_dim));
+  r.dk.resize(static_cast<size_t>(p.batch * p.kv_heads * p.kv_len * p.head_dim));
+  r.dv.resize(static_cast<size_t>(p.batch * p.kv_heads * p.kv_len * p.v_head_dim));
+  AttentionGrads g;
+  g.dout = dout.data();
+  g.dout_stride = bhld_strides(p.q_heads, p.q_len, p.v_head_dim);
+  g.dq = r.dq.data();
+  g.dq_stride = bhld_strides(p.q_heads, p.q_len, p.head_dim);
+  g.dk = r.dk.data();
+  g.dk_stride = bhld_strides(p.kv_heads, p.kv_len, p.head_dim);
+  g.dv = r.dv.data();
+  g.dv_stride = bhld_strides(p.kv_heads, p.kv_len, p.v_head_dim);
+  flash_attention_backward(p, g);
+  return r;
+}
+
+// The flash forward; weights, when asked for, are recomputed from its log-sum-exp, and the
+// gradients come from the flash backward.
+void run_flash(const SdpaOptions& o, const std::vector<float>& dout, AttentionParams& p) {
   std::vector<float> out(static_cast<size_t>(p.batch * p.q_heads * p.q_len * p.v_head_dim));
   p.out = out.data();
   p.out_stride = bhld_strides(p.q_heads, p.q_len, p.v_head_dim);
   std::vector<float> lse;
-  if (!o.lse.empty() || !o.weights.empty()) {
+  if (!o.lse.empty() || !o.weights.empty() || wants_gradients(o)) {
     lse.resize(static_cast<size_t>(p.batch * p.q_heads * p.q_len));
     p.lse = lse.data();
     p.lse_stride = {p.q_heads * p.q_len, p.q_len, 1, 0};
   }
   flash_attention_forward(p);
+  const Gradients grads = wants_gradients(o) ? flash_gradients(p, dout) : Gradients{};
   if (!o.weights.empty()) stream_flash_weights(p, o.weights);
   write_npy(o.out, out.data(), out_shape(p));
   if (!o.lse.empty()) write_npy(o.lse, lse.data(), lse_shape(p));
+  write_gradients(o, p, grads.dq.data(), grads.dk.data(), grads.dv.data());
 }
 
 std::vector<float> to_float(const std::vector<double>& x) { return {x.begin(), x.end()}; }
 
-// The textbook reference (accumulating in double), written as float32.
-void run_reference(const SdpaOptions& o, AttentionParams& p) {
+// The textbook reference and its backward (accumulating in double), written as float32.
+void run_reference(const SdpaOptions& o, const std::vector<float>& dout, AttentionParams& p) {
   float unused_out = 0.0f;  // the reference returns its outputs instead of writing p.out
   p.out = &unused_out;
   const ReferenceResult r = attention_reference(p, !o.weights.empty());
+  const ReferenceGrads grads =
+      wants_gradients(o) ? attention_reference_backward(
+                               p, dout.data(), bhld_strides(p.q_heads, p.q_len, p.v_head_dim))
+                         : ReferenceGrads{};
   if (!o.weights.empty()) {
     write_npy(o.weights, to_float(r.weights).data(), {p.batch, p.q_heads, p.q_len, p.kv_len});
   }
   write_npy(o.out, to_float(r.out).data(), out_shape(p));
   if (!o.lse.empty()) write_npy(o.lse, to_float(r.lse).data(), lse_shape(p));
+  write_gradients(o, p, to_float(grads.dq).data(), to_float(grads.dk).data(),
+                  to_float(grads.dv).data());
 }
 
 void run_sdpa(SdpaOptions& o) {
   AttentionParams p;
   apply_options(o, p);
+  check_gradient_options(o);
   o.files.layout = o.layout == "blhd" ? Layout::kBlhd : Layout::kBhld;
   const SdpaInputs inputs = load_sdpa_inputs(o.files);
   bind_inputs(inputs, p);
   if (o.impl == "reference") {
-    run_reference(o, p);
+    run_reference(o, inputs.dout, p);
   } else {
-    run_flash(o, p);
+    run_flash(o, inputs.dout, p);
   }
 }
 
@@ -161,6 +216,11 @@ void add_sdpa_command(CLI::App& app) {
                   "[B, Hq, Lq, Lk]");
   cmd->add_option("--key-lengths", o->files.key_lengths, "valid keys of each batch, int [B]");
   cmd->add_option("--alibi", o->files.alibi, "ALiBi slopes, float [Hq]");
+  cmd->add_option("--dout", o->files.dout,
+                  "gradient of the output [B, Hq, Lq, Dv] (this order for either layout)");
+  cmd->add_option("--dq", o->dq, "gradient of q, written [B, Hq, Lq, D]; needs --dout");
+  cmd->add_option("--dk", o->dk, "gradient of k, written [B, Hkv, Lk, D]; needs --dout");
+  cmd->add_option("--dv", o->dv, "gradient of v, written [B, Hkv, Lk, Dv]; needs --dout");
   cmd->add_flag("--causal", o->causal, "mask keys after each query's position");
   cmd->add_option("--causal-align", o->causal_align, "where the diagonal sits when Lq != Lk")
       ->check(CLI::IsMember({"top-left", "bottom-right"}))

@@ -131,6 +131,17 @@ std::vector<float> load_alibi_slopes(const std::string& path, int64_t q_heads) {
   return slopes;
 }
 
+// Reads dout, which must have the output's shape [B, Hq, Lq, Dv].
+std::vector<float> load_dout(const std::string& path, const std::vector<int64_t>& shape) {
+  const NpyArray a = read_input("--dout", path);
+  const std::string name = "--dout " + path;
+  ATTN_CHECK(is_float(a.dtype), name, ": expected float32 or float64, got ", dtype_name(a.dtype));
+  ATTN_CHECK(a.shape == shape, name,
+             ": expected the output's shape [B, Hq, Lq, Dv] = ", shape_string(shape), ", got ",
+             shape_string(a.shape));
+  return a.to_float32();
+}
+
 }  // namespace
 
 SdpaInputs load_sdpa_inputs(const SdpaFiles& files) {
@@ -144,6 +155,9 @@ SdpaInputs load_sdpa_inputs(const SdpaFiles& files) {
     in.key_lengths = load_key_lengths(files.key_lengths, in.q.batch, in.k.len);
   }
   if (!files.alibi.empty()) in.alibi_slopes = load_alibi_slopes(files.alibi, in.q.heads);
+  if (!files.dout.empty()) {
+    in.dout = load_dout(files.dout, {in.q.batch, in.q.heads, in.q.len, in.v.dim});
+  }
   return in;
 }
 

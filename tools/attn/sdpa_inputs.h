@@ -22,6 +22,7 @@ struct SdpaFiles {
   std::string mask;  // bool → bool_mask, float → additive_mask; broadcast to [B,Hq,Lq,Lk]
   std::string key_lengths;  // int32/int64 [B]
   std::string alibi;        // float [Hq]
+  std::string dout;         // float [B, Hq, Lq, Dv] (always this order): dL/dout, for gradients
   Layout layout = Layout::kBhld;
 };
 
@@ -42,6 +43,7 @@ struct SdpaInputs {
   Strides4 mask_stride;              // broadcasting strides of whichever mask is set
   std::vector<int64_t> key_lengths;  // [B] or empty
   std::vector<float> alibi_slopes;   // [Hq] or empty
+  std::vector<float> dout;           // [B, Hq, Lq, Dv] contiguous, or empty
 };
 
 // Reads every given file and checks each shape, dtype and value against the others; throws

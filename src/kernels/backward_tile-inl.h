@@ -1,0 +1,190 @@
+// Tile steps of the flash backward, per SIMD target: the scores with every option and the
+// softcap's derivative, in both orientations, and the step P = exp(S − lse),
+// dS = P ∘ (dP − Δ) ∘ softcap'.
+//
+// The scores are bitwise those of the forward (score_tile-inl.h): the same products
+// (scale·q_d)·k_d summed over d in the same order with fused multiply-adds, and the same softcap
+// and ALiBi operations, so P = exp(S − lse) uses exactly the scores the saved lse came from.
+#if defined(ATTN_KERNELS_BACKWARD_TILE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ATTN_KERNELS_BACKWARD_TILE_INL_H_
+#undef ATTN_KERNELS_BACKWARD_TILE_INL_H_
+#else
+#define ATTN_KERNELS_BACKWARD_TILE_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "attn/attention_params.h"
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+#include "kernels/exp-inl.h"
+#include "kernels/score_tile-inl.h"
+#include "kernels/tile_gemm-inl.h"
+#include "kernels/tiling.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr float kPosInf = std::numeric_limits<float>::infinity();
+
+// The saved lse of a row, with −inf (no visible key) turned into +inf so that exp(s − lse) = 0
+// for every s of that row instead of NaN.
+HWY_INLINE float LseForProbs(float lse) { return lse == kNegInf ? kPosInf : lse; }
+
+// Softcap on a row of n floats (n a multiple of the lanes): s = c · tanh(s / c), and
+// grad = 1 − tanh²(s / c), its derivative. The forward's CapAndBiasRow operations, in order.
+HWY_INLINE void SoftcapRow(float cap, int64_t n, float* row, float* grad) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const VF c = hn::Set(df, cap), inv_c = hn::Set(df, 1.0f / cap), one = hn::Set(df, 1.0f);
+  for (int64_t i = 0; i < n; i += N) {
+    const VF th = hn::Tanh(df, hn::Mul(hn::Load(df, row + i), inv_c));
+    hn::Store(hn::Mul(c, th), df, row + i);
+    hn::Store(hn::NegMulAdd(th, th, one), df, grad + i);
+  }
+}
+
+// ---------------------------------------------------------------- queries in lanes (dQ pass)
+
+// Sᵀ[0 .. keys)[padded] of keys [k0, k0 + keys) for the packed query tile t, every option
+// applied: ComputeScoreTile, plus cap_grad = softcap'(t) [keys][padded] when the softcap is on.
+HWY_INLINE void ScoresQueriesInLanes(const QueryTile& t, int64_t k0, int64_t keys, float* scores,
+                                     float* cap_grad) {
+  const AttentionParams& p = *t.p;
+  const GemmArgs gemm{p.k + p.k_stride.offset(t.item.batch, t.kv_head, k0, 0),
+                      p.k_stride.row,
+                      p.k_stride.col,
+                      t.q_packed,
+                      t.padded,
+                      p.head_dim,
+                      scores,
+                      t.padded,
+                      false};
+  TileGemm(gemm, keys, t.padded / static_cast<int64_t>(hn::Lanes(DF())));
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  for (int64_t j = 0; j < keys && (p.softcap > 0 || p.alibi_slopes); ++j) {
+    float* row = scores + j * t.padded;
+    if (p.softcap > 0) SoftcapRow(p.softcap, t.padded, row, cap_grad + j * t.padded);
+    if (!p.alibi_slopes) continue;
+    const VF slope = hn::Set(df, p.alibi_slopes[t.item.head]);
+    const VF key = hn::Set(df, static_cast<float>(k0 + j));
+    for (int64_t i = 0; i < t.padded; i += N) {
+      const VF distance = hn::Abs(hn::Sub(hn::Load(df, t.position + i), key));
+      hn::Store(hn::NegMulAdd(slope, distance, hn::Load(df, row + i)), df, row + i);
+    }
+  }
+  if (p.additive_mask || p.bool_mask) ApplyElementMasks(t, k0, keys, scores);
+  if (!key_block_fully_visible(p, t.item, k0, keys)) {
+    for (int64_t j = 0; j < keys; ++j) MaskRangeRow(t, k0 + j, scores + j * t.padded);
+  }
+}
+
+// ---------------------------------------------------------------- keys in lanes (dK/dV pass)
+
+// A query tile seen from a key tile: rows are queries, the tile's keys are in the SIMD lanes.
+struct KeysInLanesTile {
+  const AttentionParams* p;
+  int64_t batch, head, kv_head;
+  int64_t q_begin, q_count;  // query rows of the tile
+  int64_t k_begin, k_count;  // keys of the key tile
+  int64_t kp;                // k_count rounded up to whole vectors: the row length of the tiles
+  const float* q_rows;       // scale · Q [q_count][D]
+  const float* k_t;          // Kᵀ [D][kp], zero in the padding
+};
+
+// ALiBi on row r: s_j −= slope · |p_i − j| for the keys j of the lanes.
+HWY_INLINE void AlibiRowKeysInLanes(const KeysInLanesTile& t, int64_t r, float* row) {
+  const AttentionParams& p = *t.p;
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const VF slope = hn::Set(df, p.alibi_slopes[t.head]);
+  const VF position = hn::Set(df, static_cast<float>(t.q_begin + r + p.query_offset(t.batch)));
+  VF key = hn::Iota(df, static_cast<float>(t.k_begin));
+  for (int64_t j = 0; j < t.kp; j += N) {
+    const VF distance = hn::Abs(hn::Sub(position, key));
+    hn::Store(hn::NegMulAdd(slope, distance, hn::Load(df, row + j)), df, row + j);
+    key = hn::Add(key, hn::Set(df, static_cast<float>(N)));
+  }
+}
+
+// Row r: −inf outside the row's visible key range and in the padding lanes.
+HWY_INLINE void MaskRangeRowKeysInLanes(const KeysInLanesTile& t, int64_t r, float* row) {
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  const size_t N = hn::Lanes(df);
+  const KeyRange range = visible_keys(*t.p, t.batch, t.q_begin + r);
+  const auto begin = hn::Set(di, static_cast<int32_t>(range.begin));
+  const auto end = hn::Set(di, static_cast<int32_t>(std::min(range.end, t.k_begin + t.k_count)));
+  auto key = hn::Iota(di, static_cast<int32_t>(t.k_begin));
+  for (int64_t j = 0; j < t.kp; j += N) {
+    const auto visible = hn::AndNot(hn::Lt(key, begin), hn::Lt(key, end));
+    const VF s = hn::Load(df, row + j);
+    hn::Store(hn::IfThenElse(hn::RebindMask(df, visible), s, hn::Set(df, kNegInf)), df, row + j);
+    key = hn::Add(key, hn::Set(di, static_cast<int32_t>(N)));
+  }
+}
+
+// The bool and additive masks of the tile, element by element.
+HWY_INLINE void ElementMasksKeysInLanes(const KeysInLanesTile& t, float* scores) {
+  const AttentionParams& p = *t.p;
+  for (int64_t r = 0; r < t.q_count; ++r) {
+    float* row = scores + r * t.kp;
+    const int64_t i = t.q_begin + r;
+    for (int64_t j = 0; j < t.k_count; ++j) {
+      if (p.additive_mask) {
+        row[j] += p.additive_mask[p.additive_mask_stride.offset(t.batch, t.head, i, t.k_begin + j)];
+      }
+      if (p.bool_mask &&
+          !p.bool_mask[p.bool_mask_stride.offset(t.batch, t.head, i, t.k_begin + j)]) {
+        row[j] = kNegInf;
+      }
+    }
+  }
+}
+
+// S[0 .. q_count)[kp] = (scale·Q) · Kᵀ with every option applied, and cap_grad = softcap'(t)
+// [q_count][kp] when the softcap is on. The padding lanes are masked.
+HWY_INLINE void ScoresKeysInLanes(const KeysInLanesTile& t, float* scores, float* cap_grad) {
+  const AttentionParams& p = *t.p;
+  const GemmArgs gemm{t.q_rows, p.head_dim, 1, t.k_t, t.kp, p.head_dim, scores, t.kp, false};
+  TileGemm(gemm, t.q_count, t.kp / static_cast<int64_t>(hn::Lanes(DF())));
+  for (int64_t r = 0; r < t.q_count && (p.softcap > 0 || p.alibi_slopes); ++r) {
+    if (p.softcap > 0) SoftcapRow(p.softcap, t.kp, scores + r * t.kp, cap_grad + r * t.kp);
+    if (p.alibi_slopes) AlibiRowKeysInLanes(t, r, scores + r * t.kp);
+  }
+  if (p.additive_mask || p.bool_mask) ElementMasksKeysInLanes(t, scores);
+  const WorkItem rows{t.batch, t.head, t.q_begin, t.q_count, 0, 0};
+  if (t.k_count < t.kp || !key_block_fully_visible(p, rows, t.k_begin, t.k_count)) {
+    for (int64_t r = 0; r < t.q_count; ++r) MaskRangeRowKeysInLanes(t, r, scores + r * t.kp);
+  }
+}
+
+// ---------------------------------------------------------------- both orientations
+
+// P and P ∘ (dP − Δ) of one vector of a tile (the latter before the softcap factor).
+struct ProbAndGrad {
+  VF prob;
+  VF grad;
+};
+
+// One vector of a tile: P = exp(S − lse) · norm into scores, and dS = P ∘ (dP − Δ) [∘ cap_grad]
+// into dprobs (which holds dP); cap_grad is null without softcap. A masked score (−inf) gives
+// P = 0 and dS = 0.
+HWY_INLINE ProbAndGrad ProbAndScoreGrad(VF lse, VF norm, VF delta, const float* cap_grad,
+                                        float* scores, float* dprobs) {
+  const DF df;
+  const VF prob = hn::Mul(SoftmaxExp(df, hn::Sub(hn::Load(df, scores), lse)), norm);
+  const VF grad = hn::Mul(prob, hn::Sub(hn::Load(df, dprobs), delta));
+  hn::Store(prob, df, scores);
+  hn::Store(cap_grad ? hn::Mul(grad, hn::Load(df, cap_grad)) : grad, df, dprobs);
+  return {prob, grad};
+}
+
+}  // namespace attn::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // ATTN_KERNELS_BACKWARD_TILE_INL_H_

@@ -1,0 +1,58 @@
+#include "kernels/backward_tiling.h"
+
+#include <algorithm>
+
+namespace attn::kernels {
+
+namespace {
+
+// First row i in [0, Lq) for which pred(i) holds, given that pred is false then true; Lq if none.
+template <typename Pred>
+int64_t first_row(const AttentionParams& p, Pred pred) {
+  int64_t lo = 0, hi = p.q_len;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (pred(mid)) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return lo;
+}
+
+}  // namespace
+
+RowRange queries_seeing(const AttentionParams& p, int64_t b, int64_t k0, int64_t k1) {
+  k1 = std::min(k1, p.keys_of(b));  // an empty range may begin at keys_of(b): never before k1
+  if (k0 >= k1) return {0, 0};
+  // Both ends of visible_keys are nondecreasing in the row: the rows whose range ends after k0
+  // are a suffix, the rows whose range begins before k1 a prefix.
+  const int64_t begin = first_row(p, [&](int64_t i) { return visible_keys(p, b, i).end > k0; });
+  const int64_t end = first_row(p, [&](int64_t i) { return visible_keys(p, b, i).begin >= k1; });
+  return {begin, std::max(begin, end)};
+}
+
+std::vector<KeyWorkItem> make_key_work_items(const AttentionParams& p, int64_t key_tile) {
+  std::vector<KeyWorkItem> items;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    for (int64_t kvh = 0; kvh < p.kv_heads; ++kvh) {
+      for (int64_t k0 = 0; k0 < p.kv_len; k0 += key_tile) {
+        const int64_t count = std::min(key_tile, p.kv_len - k0);
+        const RowRange rows = queries_seeing(p, b, k0, k0 + count);
+        items.push_back({b, kvh, k0, count, rows.begin, rows.end});
+      }
+    }
+  }
+  // As in the forward: within each (batch, KV head), longest first, so the short tiles even out
+  // the threads' finishing times while consecutive items share the head's Q and dO in cache.
+  std::stable_sort(items.begin(), items.end(), [](const KeyWorkItem& a, const KeyWorkItem& b) {
+    if (a.batch != b.batch || a.kv_head != b.kv_head) {
+      return a.batch != b.batch ? a.batch < b.batch : a.kv_head < b.kv_head;
+    }
+    return (a.q_end - a.q_begin) > (b.q_end - b.q_begin);
+  });
+  return items;
+}
+
+}  // namespace attn::kernels

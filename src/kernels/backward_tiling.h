@@ -1,0 +1,42 @@
+// Target-independent tiling of the flash backward's dK/dV pass.
+//
+// A key work item is one (batch, KV head, key tile). It owns the dK and dV rows of its keys and
+// accumulates them over every query head of the group and every query that may see the tile, in
+// a fixed order, so the result does not depend on the number of threads. (The dQ pass uses the
+// forward's work items, tiling.h.)
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "attn/attention_params.h"
+
+namespace attn::kernels {
+
+// Keys per dK/dV work item and query rows visited at a time by it.
+struct BackwardTileSizes {
+  int64_t key_tile = 64;
+  int64_t query_tile = 64;
+};
+
+struct KeyWorkItem {
+  int64_t batch;
+  int64_t kv_head;
+  int64_t k_begin;  // first key of the tile
+  int64_t k_count;  // keys in the tile (≤ key_tile)
+  int64_t q_begin;  // query rows [q_begin, q_end) whose visible key range meets the tile;
+  int64_t q_end;    // q_begin == q_end when none does
+};
+
+// Query rows of batch b whose causal window and key length let them see a key of [k0, k1)
+// (masks aside): a contiguous range, because visible ranges never move left as the row grows.
+struct RowRange {
+  int64_t begin;
+  int64_t end;
+};
+RowRange queries_seeing(const AttentionParams& p, int64_t b, int64_t k0, int64_t k1);
+
+// Every key work item of p: KV head by KV head, the most expensive first within a head.
+std::vector<KeyWorkItem> make_key_work_items(const AttentionParams& p, int64_t key_tile);
+
+}  // namespace attn::kernels

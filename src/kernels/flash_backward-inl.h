@@ -1,0 +1,332 @@
+// The two passes of the flash backward over one work item, per SIMD target. Both recompute the
+// scores of a tile, P = exp(S − lse) from the saved log-sum-exp, dP = dO·Vᵀ and
+// dS = P ∘ (dP − Δ) ∘ softcap', with Δ_i = Σ_c dO_ic · O_ic.
+//
+// Orientation: in each pass the work item's own rows are in the SIMD lanes, packed once per
+// item, and the other side's rows are broadcast straight from memory (any strides), as in the
+// forward; nothing is packed per visit except the visited query tile's scaled rows.
+//
+//   dQ pass, item (b, query head, query tile), queries in lanes (the forward's orientation):
+//     Sᵀ  [key][q] = K · (scale·Q)ᵀ                   A = K rows,       B = Qᵀ (packed once)
+//     dPᵀ [key][q] = V · dOᵀ                          A = V rows,       B = dOᵀ (packed once)
+//     dQᵀ [d][q]  += Σ_key K[key][d] · dSᵀ[key][q]    A = K columns,    B = dSᵀ
+//   dK/dV pass, item (b, KV head, key tile), keys in lanes; for each query head of the group and
+//   each query tile that may see the keys, rows = queries:
+//     S   [q][key] = (scale·Q) · Kᵀ                   A = scale·Q rows, B = Kᵀ (packed once)
+//     dP  [q][key] = dO · Vᵀ                          A = dO rows,      B = Vᵀ (packed once)
+//     dVᵀ [c][key] += Σ_q dO[q][c] · P[q][key]        A = dO columns,   B = P
+//     dKᵀ [d][key] += Σ_q scale·Q[q][d] · dS[q][key]  A = Q columns,    B = dS
+// Every GEMM is the forward's micro-kernel (tile_gemm-inl.h). dQ needs the sum over all key
+// tiles, dK and dV over all query tiles; splitting them into two passes gives every gradient
+// element one owner (no atomics, bitwise the same for any thread count) at the price of
+// recomputing S and dP in both: 7 tile GEMMs where the textbook backward has 5.
+//
+// The dQ pass runs first and leaves two numbers per row for the dK/dV pass:
+// - 1 / Σ_j exp(s_j − lse). The saved lse is rounded to a float, which scales a whole row of P
+//   by one factor 1 + O(ε·|lse|); dividing by the row's sum removes it (dq is divided at the end).
+// - Δ' = Δ + Σ_j P_j (dP_j − Δ). Δ comes from the forward's O, whose rounding differs from that of
+//   the recomputed P, so Σ_j P_j (dP_j − Δ), exactly 0 in the textbook, is ε-sized but not 0,
+//   and it reaches dk through every row. With Δ' the rows of dS sum to 0 with the recomputed P
+//   (the dK error measured on the tests' sweep drops up to tenfold; dq, summed before Δ' is
+//   known, keeps Δ). Δ is summed like the dP GEMM (fused multiply-adds over c in order), so a
+//   row that sees a single key gets dP − Δ = 0 exactly.
+#if defined(ATTN_KERNELS_FLASH_BACKWARD_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef ATTN_KERNELS_FLASH_BACKWARD_INL_H_
+#undef ATTN_KERNELS_FLASH_BACKWARD_INL_H_
+#else
+#define ATTN_KERNELS_FLASH_BACKWARD_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstdint>
+
+#include "attn/attention.h"
+#include "hwy/highway.h"
+#include "kernels/backward_tile-inl.h"
+#include "kernels/backward_tiling.h"
+#include "kernels/score_tile-inl.h"
+#include "kernels/tile_gemm-inl.h"
+#include "kernels/tiling.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// What both passes read besides the params. The dQ pass writes delta and row_norm, the dK/dV
+// pass reads them.
+struct BackwardArgs {
+  const AttentionParams* p;
+  const AttentionGrads* g;
+  float* delta;     // [B, Hq, Lq] contiguous: Δ'_i (see the file comment)
+  float* row_norm;  // [B, Hq, Lq]: 1 / Σ_j exp(s_ij − lse_i); 0 for a row with no visible key
+};
+
+HWY_INLINE int64_t RowIndex(const AttentionParams& p, int64_t b, int64_t h, int64_t i) {
+  return (b * p.q_heads + h) * p.q_len + i;
+}
+
+HWY_INLINE float LseOf(const AttentionParams& p, int64_t b, int64_t h, int64_t i) {
+  return LseForProbs(p.lse[p.lse_stride.offset(b, h, i, 0)]);
+}
+
+HWY_INLINE int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// ================================================================ dK/dV pass (keys in lanes)
+
+// Per-thread working memory of one key work item.
+struct KeyScratch {
+  float* k_t;       // Kᵀ [D][kp]
+  float* v_t;       // Vᵀ [Dv][kp]
+  float* dk_t;      // dKᵀ accumulator [D][kp]
+  float* dv_t;      // dVᵀ accumulator [Dv][kp]
+  float* q_rows;    // scale · Q of the visited query tile [query_tile][D]
+  float* scores;    // S then P [query_tile][kp]
+  float* dprobs;    // dP then dS [query_tile][kp]
+  float* cap_grad;  // softcap' [query_tile][kp]
+};
+
+// Floats of one thread's KeyScratch for head dims d, dv and the tile sizes.
+HWY_INLINE int64_t KeyScratchFloats(int64_t d, int64_t dv, const BackwardTileSizes& sizes) {
+  const int64_t kp = PaddedRows(sizes.key_tile);
+  return 2 * RoundUp16((d + dv) * kp) + RoundUp16(sizes.query_tile * d) +
+         3 * RoundUp16(sizes.query_tile * kp);
+}
+
+HWY_INLINE KeyScratch CarveKeyScratch(float* base, int64_t d, int64_t dv,
+                                      const BackwardTileSizes& sizes) {
+  const int64_t kp = PaddedRows(sizes.key_tile);
+  const int64_t tile = RoundUp16(sizes.query_tile * kp);
+  KeyScratch s;
+  s.k_t = base;
+  s.v_t = s.k_t + d * kp;
+  s.dk_t = s.k_t + RoundUp16((d + dv) * kp);
+  s.dv_t = s.dk_t + d * kp;
+  s.q_rows = s.dk_t + RoundUp16((d + dv) * kp);
+  s.scores = s.q_rows + RoundUp16(sizes.query_tile * d);
+  s.dprobs = s.scores + tile;
+  s.cap_grad = s.dprobs + tile;
+  return s;
+}
+
+// dst[c][j] = src row (k0 + j) column c, for j < count, zero for count ≤ j < kp.
+HWY_INLINE void PackTransposed(const float* src, int64_t row_stride, int64_t col_stride,
+                               int64_t cols, int64_t count, int64_t kp, float* dst) {
+  for (int64_t c = 0; c < cols; ++c) {
+    float* out = dst + c * kp;
+    for (int64_t j = 0; j < count; ++j) out[j] = src[j * row_stride + c * col_stride];
+    std::fill(out + count, out + kp, 0.0f);
+  }
+}
+
+// One query tile [q0, q0 + rows) of query head h, seen from the item's keys: dVᵀ and dKᵀ grow.
+HWY_INLINE void KeyItemVisit(const BackwardArgs& a, const KeyWorkItem& w, int64_t h, int64_t q0,
+                             int64_t rows, KeyScratch& s) {
+  const AttentionParams& p = *a.p;
+  const AttentionGrads& g = *a.g;
+  const int64_t kp = PaddedRows(w.k_count), D = p.head_dim, Dv = p.v_head_dim;
+  const int64_t vecs = kp / static_cast<int64_t>(hn::Lanes(DF()));
+  const float scale = p.effective_scale();
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* q = p.q + p.q_stride.offset(w.batch, h, q0 + r, 0);
+    for (int64_t d = 0; d < D; ++d) s.q_rows[r * D + d] = q[d * p.q_stride.col] * scale;
+  }
+  const KeysInLanesTile t{&p,        w.batch,   h,  w.kv_head, q0,   rows,
+                          w.k_begin, w.k_count, kp, s.q_rows,  s.k_t};
+  ScoresKeysInLanes(t, s.scores, s.cap_grad);
+  const float* dout = g.dout + g.dout_stride.offset(w.batch, h, q0, 0);
+  const Strides4& ds = g.dout_stride;
+  TileGemm({dout, ds.row, ds.col, s.v_t, kp, Dv, s.dprobs, kp, false}, rows, vecs);
+  const size_t N = hn::Lanes(DF());
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t row = RowIndex(p, w.batch, h, q0 + r);
+    const VF lse = hn::Set(DF(), LseOf(p, w.batch, h, q0 + r));
+    const VF norm = hn::Set(DF(), a.row_norm[row]);
+    const VF delta = hn::Set(DF(), a.delta[row]);
+    for (int64_t j = 0; j < kp; j += N) {
+      const int64_t at = r * kp + j;
+      ProbAndScoreGrad(lse, norm, delta, p.softcap > 0 ? s.cap_grad + at : nullptr, s.scores + at,
+                       s.dprobs + at);
+    }
+  }
+  TileGemm({dout, ds.col, ds.row, s.scores, kp, rows, s.dv_t, kp, true}, Dv, vecs);
+  TileGemm({s.q_rows, 1, D, s.dprobs, kp, rows, s.dk_t, kp, true}, D, vecs);
+}
+
+// dk[k0 + j][d] = dKᵀ[d][j] and dv likewise, for the item's keys.
+HWY_INLINE void WriteKeyGradients(const AttentionParams& p, const AttentionGrads& g,
+                                  const KeyWorkItem& w, const KeyScratch& s) {
+  const int64_t kp = PaddedRows(w.k_count);
+  for (int64_t j = 0; j < w.k_count; ++j) {
+    float* dk = g.dk + g.dk_stride.offset(w.batch, w.kv_head, w.k_begin + j, 0);
+    for (int64_t d = 0; d < p.head_dim; ++d) dk[d * g.dk_stride.col] = s.dk_t[d * kp + j];
+    float* dv = g.dv + g.dv_stride.offset(w.batch, w.kv_head, w.k_begin + j, 0);
+    for (int64_t c = 0; c < p.v_head_dim; ++c) dv[c * g.dv_stride.col] = s.dv_t[c * kp + j];
+  }
+}
+
+// The whole dK/dV work of one key tile: every query head of the group, then every query tile
+// that may see the keys, in order.
+HWY_INLINE void KeyWorkItemGradients(const BackwardArgs& a, const KeyWorkItem& w,
+                                     int64_t query_tile, KeyScratch& s) {
+  const AttentionParams& p = *a.p;
+  const int64_t kp = PaddedRows(w.k_count);
+  PackTransposed(p.k + p.k_stride.offset(w.batch, w.kv_head, w.k_begin, 0), p.k_stride.row,
+                 p.k_stride.col, p.head_dim, w.k_count, kp, s.k_t);
+  PackTransposed(p.v + p.v_stride.offset(w.batch, w.kv_head, w.k_begin, 0), p.v_stride.row,
+                 p.v_stride.col, p.v_head_dim, w.k_count, kp, s.v_t);
+  std::fill(s.dk_t, s.dk_t + p.head_dim * kp, 0.0f);
+  std::fill(s.dv_t, s.dv_t + p.v_head_dim * kp, 0.0f);
+  const int64_t group = p.group_size();
+  for (int64_t h = w.kv_head * group; h < (w.kv_head + 1) * group; ++h) {
+    for (int64_t q0 = w.q_begin; q0 < w.q_end; q0 += query_tile) {
+      KeyItemVisit(a, w, h, q0, std::min(query_tile, w.q_end - q0), s);
+    }
+  }
+  WriteKeyGradients(p, *a.g, w, s);
+}
+
+// ================================================================ dQ pass (queries in lanes)
+
+// Per-thread working memory of one query work item.
+struct QueryScratch {
+  QueryTile tile;   // Qᵀ · scale [D][padded], visible ranges and positions
+  float* dout_t;    // dOᵀ [Dv][padded]
+  float* out_t;     // Oᵀ [Dv][padded]
+  float* dq_t;      // dQᵀ accumulator [D][padded]
+  float* scores;    // Sᵀ then Pᵀ [key_tile][padded]
+  float* dprobs;    // dPᵀ then dSᵀ [key_tile][padded]
+  float* cap_grad;  // softcap' [key_tile][padded]
+  float* lse;       // [padded] LseForProbs of each row; +inf in the padding
+  float* delta;     // [padded] Δ of each row; 0 in the padding
+  float* row_sum;   // [padded] Σ_j exp(s_j − lse) over the keys seen so far
+  float* defect;    // [padded] Σ_j exp(s_j − lse) · (dP_j − Δ) over the keys seen so far
+};
+
+HWY_INLINE int64_t QueryScratchFloats(int64_t d, int64_t dv, const TileSizes& sizes) {
+  const int64_t padded = PaddedRows(sizes.query_tile);
+  return padded * (2 * d + 2 * dv + 3 * sizes.key_tile + 7);
+}
+
+HWY_INLINE QueryScratch CarveQueryScratch(float* base, int64_t d, int64_t dv,
+                                          const TileSizes& sizes) {
+  const int64_t padded = PaddedRows(sizes.query_tile);
+  QueryScratch s;
+  s.tile.q_packed = base;
+  s.dout_t = s.tile.q_packed + d * padded;
+  s.out_t = s.dout_t + dv * padded;
+  s.dq_t = s.out_t + dv * padded;
+  s.scores = s.dq_t + d * padded;
+  s.dprobs = s.scores + sizes.key_tile * padded;
+  s.cap_grad = s.dprobs + sizes.key_tile * padded;
+  s.lse = s.cap_grad + sizes.key_tile * padded;
+  s.delta = s.lse + padded;
+  s.row_sum = s.delta + padded;
+  s.defect = s.row_sum + padded;
+  s.tile.position = s.defect + padded;
+  s.tile.key_begin = reinterpret_cast<int32_t*>(s.tile.position + padded);
+  s.tile.key_end = reinterpret_cast<int32_t*>(s.tile.position + 2 * padded);
+  return s;
+}
+
+// dst[c][i] = src[(q_begin + i) row][c] for the item's rows, zero in the padding.
+HWY_INLINE void PackRowsTransposed(const float* src, const Strides4& st, const WorkItem& w,
+                                   int64_t cols, int64_t padded, float* dst) {
+  for (int64_t c = 0; c < cols; ++c) {
+    float* row = dst + c * padded;
+    const float* col = src + st.offset(w.batch, w.head, w.q_begin, c);
+    for (int64_t i = 0; i < w.q_count; ++i) row[i] = col[i * st.row];
+    std::fill(row + w.q_count, row + padded, 0.0f);
+  }
+}
+
+// Packs the item's queries (PackQueryTile), dOᵀ and Oᵀ, and each row's lse and
+// Δ = Σ_c dOᵀ[c] ∘ Oᵀ[c], summed like the dP GEMM: fused multiply-adds over c in order.
+HWY_INLINE void PackQueryItem(const AttentionParams& p, const AttentionGrads& g, const WorkItem& w,
+                              QueryScratch& s) {
+  const int64_t padded = PaddedRows(w.q_count);
+  s.tile.p = &p;
+  s.tile.item = w;
+  s.tile.kv_head = p.kv_head_of(w.head);
+  s.tile.padded = padded;
+  PackQueryTile(s.tile);
+  PackRowsTransposed(g.dout, g.dout_stride, w, p.v_head_dim, padded, s.dout_t);
+  PackRowsTransposed(p.out, p.out_stride, w, p.v_head_dim, padded, s.out_t);
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  for (int64_t i = 0; i < padded; i += N) {
+    VF delta = hn::Zero(df);
+    for (int64_t c = 0; c < p.v_head_dim; ++c) {
+      delta = hn::MulAdd(hn::Load(df, s.out_t + c * padded + i),
+                         hn::Load(df, s.dout_t + c * padded + i), delta);
+    }
+    hn::Store(delta, df, s.delta + i);
+    hn::Store(hn::Zero(df), df, s.row_sum + i);
+    hn::Store(hn::Zero(df), df, s.defect + i);
+  }
+  for (int64_t i = 0; i < padded; ++i) {
+    s.lse[i] = i < w.q_count ? LseOf(p, w.batch, w.head, w.q_begin + i) : kPosInf;
+  }
+}
+
+// One key block [k0, k0 + keys): P and dS of the block, the rows' sums of P and of
+// P ∘ (dP − Δ) grow, and dQᵀ += Kᵀ · dSᵀ.
+HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, int64_t k0, int64_t keys,
+                                  QueryScratch& s) {
+  const QueryTile& t = s.tile;
+  const int64_t padded = t.padded;
+  const int64_t vecs = padded / static_cast<int64_t>(hn::Lanes(DF()));
+  ScoresQueriesInLanes(t, k0, keys, s.scores, s.cap_grad);
+  const float* v = p.v + p.v_stride.offset(t.item.batch, t.kv_head, k0, 0);
+  TileGemm(
+      {v, p.v_stride.row, p.v_stride.col, s.dout_t, padded, p.v_head_dim, s.dprobs, padded, false},
+      keys, vecs);
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const VF one = hn::Set(df, 1.0f);
+  for (int64_t i = 0; i < padded; i += N) {
+    const VF lse = hn::Load(df, s.lse + i), delta = hn::Load(df, s.delta + i);
+    VF sum = hn::Load(df, s.row_sum + i), defect = hn::Load(df, s.defect + i);
+    for (int64_t j = 0; j < keys; ++j) {
+      const int64_t at = j * padded + i;
+      const ProbAndGrad pg = ProbAndScoreGrad(
+          lse, one, delta, p.softcap > 0 ? s.cap_grad + at : nullptr, s.scores + at, s.dprobs + at);
+      sum = hn::Add(sum, pg.prob);
+      defect = hn::Add(defect, pg.grad);
+    }
+    hn::Store(defect, df, s.defect + i);
+    hn::Store(sum, df, s.row_sum + i);
+  }
+  const float* k = p.k + p.k_stride.offset(t.item.batch, t.kv_head, k0, 0);
+  TileGemm({k, p.k_stride.col, p.k_stride.row, s.dprobs, padded, keys, s.dq_t, padded, true},
+           p.head_dim, vecs);
+}
+
+// The whole dQ of one query tile: key blocks in order, then dq = scale · dQᵀ / Σ_j P written
+// once; the rows' Δ' and 1 / Σ_j P are left in a.delta and a.row_norm.
+HWY_INLINE void QueryWorkItemGradients(const BackwardArgs& a, const WorkItem& w, int64_t key_tile,
+                                       QueryScratch& s) {
+  const AttentionParams& p = *a.p;
+  const AttentionGrads& g = *a.g;
+  PackQueryItem(p, g, w, s);
+  const int64_t padded = s.tile.padded;
+  std::fill(s.dq_t, s.dq_t + p.head_dim * padded, 0.0f);
+  for (int64_t k0 = w.key_begin; k0 < w.key_end; k0 += key_tile) {
+    QueryItemKeyBlock(p, k0, std::min(key_tile, w.key_end - k0), s);
+  }
+  const float scale = p.effective_scale();
+  for (int64_t i = 0; i < w.q_count; ++i) {
+    const int64_t row = RowIndex(p, w.batch, w.head, w.q_begin + i);
+    const float norm = s.row_sum[i] > 0.0f ? 1.0f / s.row_sum[i] : 0.0f;
+    a.delta[row] = s.delta[i] + s.defect[i] * norm;
+    a.row_norm[row] = norm;
+    float* dq = g.dq + g.dq_stride.offset(w.batch, w.head, w.q_begin + i, 0);
+    for (int64_t d = 0; d < p.head_dim; ++d) {
+      dq[d * g.dq_stride.col] = s.dq_t[d * padded + i] * (scale * norm);
+    }
+  }
+}
+
+}  // namespace attn::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // ATTN_KERNELS_FLASH_BACKWARD_INL_H_

@@ -1,0 +1,88 @@
+// Flash backward: validation, work items, per-thread scratch and the OpenMP loops of the dQ and
+// dK/dV passes (flash_backward-inl.h). The SIMD target is chosen once here
+// (HWY_DYNAMIC_DISPATCH); everything below runs on that target.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/flash_backward.cc"
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "attn/attention.h"
+#include "attn/error.h"
+#include "attn/simd.h"
+#include "attn/tensor.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/backward_tiling.h"
+#include "kernels/flash_backward-inl.h"
+#include "kernels/tiling.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace attn::kernels::HWY_NAMESPACE {
+
+// Both passes in one parallel region: first dQ, one work item per (batch, query head, query
+// tile) as in the forward, which leaves each row's Δ and 1 / Σ_j P in `rows`; then, after the
+// loop's barrier, dK and dV, one work item per (batch, KV head, key tile). Each thread's scratch
+// slice is sized for the larger pass.
+void FlashBackwardAllItems(const AttentionParams& p, const AttentionGrads& g, float* rows) {
+  const BackwardArgs a{&p, &g, rows, rows + p.batch * p.q_heads * p.q_len};
+  const TileSizes query_sizes{kQueryTile, kKeyTile};
+  const BackwardTileSizes key_sizes;
+  const std::vector<WorkItem> query_items = make_work_items(p, query_sizes.query_tile);
+  const std::vector<KeyWorkItem> key_items = make_key_work_items(p, key_sizes.key_tile);
+  const int64_t per_thread =
+      RoundUp16(std::max(QueryScratchFloats(p.head_dim, p.v_head_dim, query_sizes),
+                         KeyScratchFloats(p.head_dim, p.v_head_dim, key_sizes)));
+  const int threads = omp_get_max_threads();
+  auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
+  const int64_t query_count = static_cast<int64_t>(query_items.size());
+  const int64_t key_count = static_cast<int64_t>(key_items.size());
+#pragma omp parallel num_threads(threads)
+  {
+    float* mine = scratch.get() + per_thread * omp_get_thread_num();
+    QueryScratch qs = CarveQueryScratch(mine, p.head_dim, p.v_head_dim, query_sizes);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < query_count; ++n) {
+      QueryWorkItemGradients(a, query_items[n], query_sizes.key_tile, qs);
+    }
+    KeyScratch ks = CarveKeyScratch(mine, p.head_dim, p.v_head_dim, key_sizes);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < key_count; ++n) {
+      KeyWorkItemGradients(a, key_items[n], key_sizes.query_tile, ks);
+    }
+  }
+}
+
+}  // namespace attn::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace attn {
+namespace kernels {
+HWY_EXPORT(FlashBackwardAllItems);
+
+namespace {
+
+void DispatchFlashBackward(const AttentionParams& p, const AttentionGrads& g, float* rows) {
+  HWY_DYNAMIC_DISPATCH(FlashBackwardAllItems)(p, g, rows);
+}
+
+}  // namespace
+}  // namespace kernels
+
+void flash_attention_backward(const AttentionParams& p, const AttentionGrads& g) {
+  validate(p);
+  ATTN_CHECK(p.out != nullptr && p.lse != nullptr,
+             "flash_attention_backward: out and lse of the forward are both needed");
+  ATTN_CHECK(g.dout != nullptr, "flash_attention_backward: dout is missing");
+  ATTN_CHECK(g.dq != nullptr && g.dk != nullptr && g.dv != nullptr,
+             "flash_attention_backward: dq, dk and dv must all be given");
+  apply_simd_target_from_env();
+  // Two numbers per query row (Δ and the row's norm): the only memory that grows with L.
+  std::vector<float> rows(static_cast<size_t>(2 * p.batch * p.q_heads * p.q_len));
+  kernels::DispatchFlashBackward(p, g, rows.data());
+}
+
+}  // namespace attn
+#endif  // HWY_ONCE

@@ -1,0 +1,129 @@
+// The steps of the textbook forward, shared by the reference forward and backward.
+//
+// Templated on the accumulation type Acc (double: the reference; float: the plain fp32 twin whose
+// error sets the tests' tolerance) and on the element type In of q, k and v (float for the
+// library; double for the finite-difference tests of the backward, which perturb the inputs by
+// less than a float's resolution). Everything else (sizes, strides, options) comes from
+// AttentionParams; the q, k and v pointers of the params are not read here.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <vector>
+
+#include "attn/attention_params.h"
+
+namespace attn::ref {
+
+template <typename Acc>
+constexpr Acc kMinusInf = -std::numeric_limits<Acc>::infinity();
+
+// q, k and v with the strides of p.q_stride, p.k_stride and p.v_stride.
+template <typename In>
+struct QkvView {
+  const In* q;
+  const In* k;
+  const In* v;
+};
+
+// Is key j hidden from query i of (batch b, query head h)? Each masking option in turn.
+inline bool is_masked(const AttentionParams& p, int64_t b, int64_t h, int64_t i, int64_t j) {
+  if (j >= p.keys_of(b)) return true;                                  // padding
+  const int64_t pos = i + p.query_offset(b);                           // query's position
+  if (p.window_left >= 0 && j < pos - p.window_left) return true;      // too far left
+  if (p.right_bound() >= 0 && j > pos + p.right_bound()) return true;  // future (causal)
+  if (p.bool_mask && !p.bool_mask[p.bool_mask_stride.offset(b, h, i, j)]) return true;
+  return false;
+}
+
+// The scores of one query row, [Lk] each.
+template <typename Acc>
+struct RowScores {
+  std::vector<Acc> scaled;  // t_j = scale · (q_i · k_j), before the softcap (the backward's input)
+  std::vector<Acc> scores;  // s_j: t_j through softcap, ALiBi, additive mask; −inf where masked
+};
+
+// Step 1: t_j = scale · (q_i · k_j); s_j = softcap(t_j) + ALiBi + additive mask, or −inf.
+template <typename Acc, typename In>
+RowScores<Acc> row_scores(const AttentionParams& p, const QkvView<In>& x, int64_t b, int64_t h,
+                          int64_t i) {
+  const int64_t kvh = p.kv_head_of(h);
+  const Acc scale = p.effective_scale();
+  RowScores<Acc> r{std::vector<Acc>(p.kv_len), std::vector<Acc>(p.kv_len)};
+  for (int64_t j = 0; j < p.kv_len; ++j) {
+    Acc dot = 0;
+    for (int64_t d = 0; d < p.head_dim; ++d) {
+      dot += Acc(x.q[p.q_stride.offset(b, h, i, d)]) * Acc(x.k[p.k_stride.offset(b, kvh, j, d)]);
+    }
+    r.scaled[j] = scale * dot;
+    Acc score = r.scaled[j];
+    if (p.softcap > 0) score = Acc(p.softcap) * std::tanh(score / Acc(p.softcap));
+    if (p.alibi_slopes) {
+      const int64_t pos = i + p.query_offset(b);
+      score -= Acc(p.alibi_slopes[h]) * Acc(std::llabs(pos - j));
+    }
+    if (p.additive_mask) score += Acc(p.additive_mask[p.additive_mask_stride.offset(b, h, i, j)]);
+    r.scores[j] = is_masked(p, b, h, i, j) ? kMinusInf<Acc> : score;
+  }
+  return r;
+}
+
+// Step 2: softmax in place; returns the log-sum-exp (−inf when every key is masked, and then
+// every weight is 0).
+template <typename Acc>
+Acc softmax_in_place(std::vector<Acc>& s) {
+  Acc max = kMinusInf<Acc>;
+  for (Acc x : s) max = std::max(max, x);
+  if (max == kMinusInf<Acc>) {
+    std::fill(s.begin(), s.end(), Acc(0));
+    return kMinusInf<Acc>;
+  }
+  Acc sum = 0;
+  for (Acc& x : s) {
+    x = std::exp(x - max);
+    sum += x;
+  }
+  for (Acc& x : s) x /= sum;
+  return max + std::log(sum);
+}
+
+// Step 3: out_i = Σ_j w_j · v_j, into out_row [Dv].
+template <typename Acc, typename In>
+void weighted_values(const AttentionParams& p, const QkvView<In>& x, int64_t b, int64_t h,
+                     const std::vector<Acc>& w, Acc* out_row) {
+  const int64_t kvh = p.kv_head_of(h);
+  for (int64_t c = 0; c < p.v_head_dim; ++c) {
+    Acc sum = 0;
+    for (int64_t j = 0; j < p.kv_len; ++j) sum += w[j] * Acc(x.v[p.v_stride.offset(b, kvh, j, c)]);
+    out_row[c] = sum;
+  }
+}
+
+// Runs the three steps for every row; fills out [B, Hq, Lq, Dv] (contiguous) and, when given,
+// lse [B, Hq, Lq] and weights [B, Hq, Lq, Lk].
+template <typename Acc, typename In>
+void attention_rows(const AttentionParams& p, const QkvView<In>& x, std::vector<Acc>& out,
+                    std::vector<Acc>* lse, std::vector<Acc>* weights) {
+  validate(p);
+  const int64_t rows = p.batch * p.q_heads * p.q_len;
+  out.assign(rows * p.v_head_dim, 0);
+  if (lse) lse->assign(rows, 0);
+  if (weights) weights->assign(rows * p.kv_len, 0);
+  for (int64_t b = 0; b < p.batch; ++b) {
+    for (int64_t h = 0; h < p.q_heads; ++h) {
+      for (int64_t i = 0; i < p.q_len; ++i) {
+        const int64_t row = (b * p.q_heads + h) * p.q_len + i;
+        std::vector<Acc> s = row_scores<Acc>(p, x, b, h, i).scores;
+        const Acc row_lse = softmax_in_place(s);
+        weighted_values(p, x, b, h, s, out.data() + row * p.v_head_dim);
+        if (lse) (*lse)[row] = row_lse;
+        if (weights) std::copy(s.begin(), s.end(), weights->begin() + row * p.kv_len);
+      }
+    }
+  }
+}
+
+}  // namespace attn::ref

@@ -1,0 +1,108 @@
+#include "backward_problem.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "attn/reference.h"
+#include "test_util.h"
+
+namespace attn::testing {
+
+namespace {
+
+size_t elements(int64_t batch, int64_t heads, int64_t len, int64_t dim) {
+  return static_cast<size_t>(batch * heads * len * dim);
+}
+
+// The largest |x| of a reference gradient, for the floor of the 2× rule.
+double max_abs(const std::vector<double>& x) {
+  double m = 0.0;
+  for (double v : x) m = std::max(m, std::abs(v));
+  return m;
+}
+
+// One gradient under the 2× rule; appends to `why` on failure.
+void check_gradient(const char* name, const std::vector<float>& flash,
+                    const std::vector<float>& naive, const std::vector<double>& ref,
+                    std::ostringstream& why) {
+  const std::vector<double> naive_wide(naive.begin(), naive.end());
+  const double flash_err = max_abs_diff(flash, ref);
+  const double naive_err = max_abs_diff(naive_wide, ref);
+  const double floor = 1e-7 * (1.0 + max_abs(ref));
+  if (!(flash_err <= 2.0 * naive_err + floor)) {
+    why << name << " error " << flash_err << " > 2 x plain fp32 error " << naive_err << " + "
+        << floor << "; ";
+  }
+}
+
+}  // namespace
+
+BackwardProblem::BackwardProblem(const ProblemSpec& spec) : problem_(spec) {
+  const ProblemSpec& s = spec;
+  dout_ = random_floats(elements(s.batch, s.q_heads, s.q_len, s.v_head_dim), s.seed * 7 + 11);
+  dq_.assign(elements(s.batch, s.q_heads, s.q_len, s.head_dim), NAN);
+  dk_.assign(elements(s.batch, s.kv_heads, s.kv_len, s.head_dim), NAN);
+  dv_.assign(elements(s.batch, s.kv_heads, s.kv_len, s.v_head_dim), NAN);
+}
+
+AttentionGrads BackwardProblem::grads() {
+  const ProblemSpec& s = spec();
+  AttentionGrads g;
+  g.dout = dout_.data();
+  g.dout_stride = layout_strides(s, s.q_heads, s.q_len, s.v_head_dim);
+  g.dq = dq_.data();
+  g.dq_stride = layout_strides(s, s.q_heads, s.q_len, s.head_dim);
+  g.dk = dk_.data();
+  g.dk_stride = layout_strides(s, s.kv_heads, s.kv_len, s.head_dim);
+  g.dv = dv_.data();
+  g.dv_stride = layout_strides(s, s.kv_heads, s.kv_len, s.v_head_dim);
+  return g;
+}
+
+std::vector<float> BackwardProblem::dq_bhld() const {
+  const ProblemSpec& s = spec();
+  return gather_bhld(dq_.data(), layout_strides(s, s.q_heads, s.q_len, s.head_dim), s.batch,
+                     s.q_heads, s.q_len, s.head_dim);
+}
+std::vector<float> BackwardProblem::dk_bhld() const {
+  const ProblemSpec& s = spec();
+  return gather_bhld(dk_.data(), layout_strides(s, s.kv_heads, s.kv_len, s.head_dim), s.batch,
+                     s.kv_heads, s.kv_len, s.head_dim);
+}
+std::vector<float> BackwardProblem::dv_bhld() const {
+  const ProblemSpec& s = spec();
+  return gather_bhld(dv_.data(), layout_strides(s, s.kv_heads, s.kv_len, s.v_head_dim), s.batch,
+                     s.kv_heads, s.kv_len, s.v_head_dim);
+}
+
+void run_flash_backward(BackwardProblem& problem) {
+  const AttentionParams p = problem.params();
+  flash_attention_forward(p);
+  flash_attention_backward(p, problem.grads());
+}
+
+BackwardReference backward_reference(BackwardProblem& problem) {
+  const AttentionParams p = problem.params();
+  const AttentionGrads g = problem.grads();
+  return {attention_reference_backward(p, g.dout, g.dout_stride),
+          attention_naive_backward_fp32(p, g.dout, g.dout_stride)};
+}
+
+std::string check_backward_against_reference(BackwardProblem& problem,
+                                             const BackwardReference& reference) {
+  run_flash_backward(problem);
+  const NaiveGrads& naive = reference.naive;
+  std::ostringstream why;
+  check_gradient("dq", problem.dq_bhld(), naive.dq, reference.exact.dq, why);
+  check_gradient("dk", problem.dk_bhld(), naive.dk, reference.exact.dk, why);
+  check_gradient("dv", problem.dv_bhld(), naive.dv, reference.exact.dv, why);
+  const std::string problems = why.str();
+  return problems.empty() ? "" : problems + problem.spec().describe();
+}
+
+std::string check_backward_against_reference(BackwardProblem& problem) {
+  return check_backward_against_reference(problem, backward_reference(problem));
+}
+
+}  // namespace attn::testing

@@ -1,0 +1,52 @@
+// A random attention problem with the backward's buffers: dout drawn at random and dq, dk, dv,
+// all in the problem's layout; and the 2× rule for the gradients.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "attention_problem.h"
+#include "attn/attention.h"
+#include "attn/reference.h"
+
+namespace attn::testing {
+
+class BackwardProblem {
+ public:
+  explicit BackwardProblem(const ProblemSpec& spec);
+
+  Problem& problem() { return problem_; }
+  const ProblemSpec& spec() const { return problem_.spec(); }
+  // The forward's params (out and lse included).
+  AttentionParams params() { return problem_.params(); }
+  // dout and the gradient buffers of this problem.
+  AttentionGrads grads();
+
+  // The gradients gathered into [B, H, L, D] order (whatever the layout).
+  std::vector<float> dq_bhld() const;
+  std::vector<float> dk_bhld() const;
+  std::vector<float> dv_bhld() const;
+
+ private:
+  Problem problem_;
+  std::vector<float> dout_, dq_, dk_, dv_;
+};
+
+// Runs the flash forward then the flash backward on the current thread count and SIMD target.
+void run_flash_backward(BackwardProblem& problem);
+
+// The double reference gradients and the plain fp32 ones of a problem, [B, H, L, D] each.
+struct BackwardReference {
+  ReferenceGrads exact;
+  NaiveGrads naive;
+};
+BackwardReference backward_reference(BackwardProblem& problem);
+
+// Runs run_flash_backward and holds dq, dk and dv to the 2× rule: max |flash − reference| ≤
+// 2 × max |plain fp32 backward − reference| + a tiny floor, each gradient on its own. Returns an
+// explanation on failure, "" on success.
+std::string check_backward_against_reference(BackwardProblem& problem,
+                                             const BackwardReference& reference);
+std::string check_backward_against_reference(BackwardProblem& problem);
+
+}  // namespace attn::testing

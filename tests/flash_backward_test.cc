@@ -1,0 +1,259 @@
+// The flash backward against the double reference backward under the 2× error rule.
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "attn/attention.h"
+#include "attn/error.h"
+#include "attn/simd.h"
+#include "backward_problem.h"
+#include "gtest/gtest.h"
+#include "test_util.h"
+
+namespace attn::testing {
+namespace {
+
+void expect_backward_matches_reference(const ProblemSpec& spec) {
+  BackwardProblem problem(spec);
+  EXPECT_EQ(check_backward_against_reference(problem), "");
+}
+
+// The forward's sweep (every head dim and length, options at random) with a smaller budget: the
+// reference backward costs about three reference forwards.
+std::vector<ProblemSpec> backward_sweep(uint64_t seed) {
+  return random_sweep(seed, small_test_scale(), small_test_scale() ? 300'000 : 4'000'000);
+}
+
+TEST(FlashBackward, RandomizedSweepMatchesReference) {
+  for (const ProblemSpec& spec : backward_sweep(2025)) {
+    SCOPED_TRACE(spec.describe());
+    expect_backward_matches_reference(spec);
+  }
+}
+
+// Each option alone, on a shape with partial tiles on both axes.
+ProblemSpec option_case(int which) {
+  ProblemSpec s;
+  s.batch = 2;
+  s.q_heads = 4;
+  s.kv_heads = 2;
+  s.q_len = 70;
+  s.kv_len = 150;
+  s.head_dim = 40;
+  s.v_head_dim = 24;
+  switch (which) {
+    case 0:
+      break;
+    case 1:
+      s.causal = true;
+      break;
+    case 2:
+      s.causal = true;
+      s.align = CausalAlign::kTopLeft;
+      break;
+    case 3:
+      s.window_left = 20;
+      s.window_right = 5;
+      break;
+    case 4:
+      s.causal = true;
+      s.window_left = 33;
+      break;
+    case 5:
+      s.softcap = 2.0f;
+      s.magnitude = 3.0f;
+      break;
+    case 6:
+      s.alibi = true;
+      break;
+    case 7:
+      s.key_lengths = true;
+      break;
+    case 8:
+      s.bool_mask = MaskKind::kTwoD;
+      break;
+    case 9:
+      s.bool_mask = MaskKind::kFull;
+      break;
+    case 10:
+      s.additive_mask = MaskKind::kTwoD;
+      break;
+    case 11:
+      s.additive_mask = MaskKind::kFull;
+      break;
+    case 12:
+      s.scale = 0.3f;
+      break;
+    case 13:
+      s.blhd = true;
+      s.causal = true;
+      break;
+    case 14:  // multi-query
+      s.q_heads = 8;
+      s.kv_heads = 1;
+      break;
+    case 15:  // Lq > Lk
+      s.q_len = 300;
+      s.kv_len = 90;
+      s.causal = true;
+      break;
+    case 16:  // everything at once
+      s.causal = true;
+      s.window_left = 50;
+      s.softcap = 20.0f;
+      s.alibi = true;
+      s.key_lengths = true;
+      s.bool_mask = MaskKind::kTwoD;
+      s.additive_mask = MaskKind::kFull;
+      s.blhd = true;
+      break;
+  }
+  return s;
+}
+
+class FlashBackwardOption : public ::testing::TestWithParam<int> {};
+
+TEST_P(FlashBackwardOption, MatchesReference) {
+  expect_backward_matches_reference(option_case(GetParam()));
+}
+
+INSTANTIATE_TEST_SUITE_P(EachOption, FlashBackwardOption, ::testing::Range(0, 17));
+
+// Key lengths of 0 and a causal window that hides the first rows: every row of batch 0 and the
+// first rows of batch 1 see no key; keys past the length are seen by no row.
+TEST(FlashBackward, FullyMaskedRowsGiveZeroGradientsNotNaN) {
+  ProblemSpec s;
+  s.q_len = 40;
+  s.kv_len = 20;
+  s.causal = true;  // bottom-right, Lq > Lk: rows i < 20 see no key
+  s.key_lengths = true;
+  BackwardProblem problem(s);
+  AttentionParams p = problem.params();
+  const int64_t lengths[1] = {13};
+  p.key_lengths = lengths;
+  p.batch = 1;
+  flash_attention_forward(p);
+  flash_attention_backward(p, problem.grads());
+  const std::vector<float> dq = problem.dq_bhld(), dk = problem.dk_bhld(), dv = problem.dv_bhld();
+  for (int64_t h = 0; h < s.q_heads; ++h) {
+    for (int64_t i = 0; i < 27; ++i) {  // with Lk = 13, rows i < 27 see no key
+      for (int64_t d = 0; d < s.head_dim; ++d) {
+        ASSERT_EQ(dq[(h * s.q_len + i) * s.head_dim + d], 0.0f) << h << " " << i;
+      }
+    }
+  }
+  for (int64_t h = 0; h < s.kv_heads; ++h) {
+    for (int64_t j = 13; j < s.kv_len; ++j) {
+      for (int64_t d = 0; d < s.head_dim; ++d)
+        ASSERT_EQ(dk[(h * s.kv_len + j) * s.head_dim + d], 0.0f);
+      for (int64_t c = 0; c < s.v_head_dim; ++c)
+        ASSERT_EQ(dv[(h * s.kv_len + j) * s.v_head_dim + c], 0.0f);
+    }
+  }
+  for (const std::vector<float>* grad : {&dq, &dk, &dv}) {
+    for (float x : *grad) ASSERT_FALSE(std::isnan(x));
+  }
+}
+
+TEST(FlashBackward, EmptyBatchGivesZeroGradients) {
+  ProblemSpec s;
+  s.key_lengths = true;
+  BackwardProblem problem(s);
+  AttentionParams p = problem.params();
+  const int64_t none = 0;
+  p.key_lengths = &none;
+  flash_attention_forward(p);
+  flash_attention_backward(p, problem.grads());
+  for (const std::vector<float>& grad : {problem.dq_bhld(), problem.dk_bhld(), problem.dv_bhld()}) {
+    for (float x : grad) ASSERT_EQ(x, 0.0f);
+  }
+}
+
+TEST(FlashBackward, HugeLogitsStayFinite) {
+  ProblemSpec s;
+  s.magnitude = 30.0f;  // scores in the thousands
+  s.head_dim = 8;
+  expect_backward_matches_reference(s);
+}
+
+// dq, dk and dv, concatenated, after a backward on `threads` threads.
+std::vector<float> gradients_with_threads(BackwardProblem& problem, int threads) {
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  run_flash_backward(problem);
+  omp_set_num_threads(saved);
+  std::vector<float> all = problem.dq_bhld();
+  for (const std::vector<float>& g : {problem.dk_bhld(), problem.dv_bhld()}) {
+    all.insert(all.end(), g.begin(), g.end());
+  }
+  return all;
+}
+
+TEST(FlashBackward, BitwiseIdenticalForOneTwoThreeThreads) {
+  ProblemSpec s;
+  s.q_heads = 6;
+  s.kv_heads = 2;
+  s.q_len = 333;
+  s.kv_len = 300;
+  s.head_dim = 64;
+  s.v_head_dim = 48;
+  s.causal = true;
+  s.softcap = 10.0f;
+  BackwardProblem problem(s);
+  const std::vector<float> one = gradients_with_threads(problem, 1);
+  for (int threads : {2, 3}) {
+    const std::vector<float> many = gradients_with_threads(problem, threads);
+    ASSERT_EQ(one.size(), many.size());
+    EXPECT_EQ(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)), 0) << threads;
+  }
+}
+
+// Every compiled SIMD target the CPU supports, forced in turn, on problems whose reference is
+// computed once.
+TEST(FlashBackward, EverySimdTargetMatchesReference) {
+  std::vector<ProblemSpec> specs;
+  for (int which : {0, 5, 6, 9, 15, 16}) specs.push_back(option_case(which));
+  for (const ProblemSpec& spec : random_sweep(78, true, 200'000)) {
+    if (spec.q_len * spec.kv_len <= 20000) specs.push_back(spec);
+  }
+  for (const ProblemSpec& spec : specs) {
+    SCOPED_TRACE(spec.describe());
+    BackwardProblem problem(spec);
+    const BackwardReference reference = backward_reference(problem);
+    for (const std::string& target : supported_simd_targets()) {
+      SCOPED_TRACE(target);
+      force_simd_target(target);
+      EXPECT_EQ(active_simd_target(), target);
+      EXPECT_EQ(check_backward_against_reference(problem, reference), "");
+    }
+  }
+  force_simd_target("");
+}
+
+TEST(FlashBackward, RejectsMissingLse) {
+  BackwardProblem problem(ProblemSpec{});
+  AttentionParams p = problem.params();
+  flash_attention_forward(p);
+  p.lse = nullptr;
+  EXPECT_THROW(flash_attention_backward(p, problem.grads()), Error);
+}
+
+TEST(FlashBackward, RejectsMissingGradientBuffers) {
+  BackwardProblem problem(ProblemSpec{});
+  const AttentionParams p = problem.params();
+  flash_attention_forward(p);
+  for (int which = 0; which < 4; ++which) {
+    AttentionGrads g = problem.grads();
+    if (which == 0) g.dout = nullptr;
+    if (which == 1) g.dq = nullptr;
+    if (which == 2) g.dk = nullptr;
+    if (which == 3) g.dv = nullptr;
+    EXPECT_THROW(flash_attention_backward(p, g), Error) << which;
+  }
+}
+
+}  // namespace
+}  // namespace attn::testing
