@@ -1,6 +1,5 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <png.h>
 
 #include <cmath>
 #include <filesystem>
@@ -15,6 +14,7 @@
 #include "attn/viz/line_chart.h"
 #include "attn/viz/ticks.h"
 #include "test_util.h"
+#include "viz_test_util.h"
 
 namespace attn::viz {
 namespace {
@@ -24,44 +24,11 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 namespace fs = std::filesystem;
+using testing::dir_entries;
+using testing::PngImage;
+using testing::read_png;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// An RGB image read back from a PNG file with libpng.
-struct PngImage {
-  int width = 0;
-  int height = 0;
-  std::vector<uint8_t> rgb;
-  Rgb at(int x, int y) const {
-    const size_t i = (static_cast<size_t>(y) * width + x) * 3;
-    return {rgb[i], rgb[i + 1], rgb[i + 2]};
-  }
-};
-
-PngImage read_png(const std::string& path) {
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&image, path.c_str())) {
-    ADD_FAILURE() << "cannot read " << path << ": " << image.message;
-    return {};
-  }
-  image.format = PNG_FORMAT_RGB;
-  PngImage result{static_cast<int>(image.width), static_cast<int>(image.height), {}};
-  result.rgb.resize(PNG_IMAGE_SIZE(image));
-  if (!png_image_finish_read(&image, nullptr, result.rgb.data(), 0, nullptr)) {
-    ADD_FAILURE() << "cannot decode " << path << ": " << image.message;
-    return {};
-  }
-  return result;
-}
-
-std::vector<std::string> dir_entries(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    names.push_back(entry.path().filename().string());
-  }
-  return names;
-}
 
 // Rows in column x of `image`, within rows [top, bottom), whose pixel is exactly `color`.
 std::vector<int> rows_with_color(const PngImage& image, int x, int top, int bottom, Rgb color) {

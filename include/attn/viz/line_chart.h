@@ -11,15 +11,15 @@
 namespace attn::viz {
 
 struct Series {
-  std::string name;       // shown in the legend; a chart of one unnamed series has no legend
-  std::vector<double> x;  // [n]
-  std::vector<double> y;  // [n]; a point with a NaN or infinite coordinate is missing: a gap
+  std::string name{};       // shown in the legend; a chart of one unnamed series has no legend
+  std::vector<double> x{};  // [n]
+  std::vector<double> y{};  // [n]; a point with a NaN or infinite coordinate is missing: a gap
 };
 
 struct LineChartOptions {
-  std::string title;
-  std::string x_label;
-  std::string y_label;
+  std::string title{};
+  std::string x_label{};
+  std::string y_label{};
   int width = 960;   // pixels, at least 240
   int height = 600;  // pixels, at least 180
   std::string font_path = kDefaultFontPath;
