@@ -108,7 +108,10 @@ TEST(VizTicks, LabelsHaveTheDecimalsOfTheStep) {
   EXPECT_EQ(format_tick(0.6000000000000001, 0.2), "0.6");
   EXPECT_EQ(format_tick(-1e-17, 0.1), "0.0");
   EXPECT_EQ(format_tick(-2.5, 0.5), "-2.5");
+  EXPECT_EQ(format_tick(0.00125, 5e-5), "0.00125");
   EXPECT_EQ(format_tick(2e6, 1e6), "2e+06");
+  EXPECT_EQ(format_tick(2.5e7, 5e6), "2.5e+07");
+  EXPECT_EQ(format_tick(0, 1e7), "0");
 }
 
 // ------------------------------------------------------------------ font

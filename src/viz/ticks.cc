@@ -51,7 +51,8 @@ Ticks nice_ticks(double lo, double hi, int max_ticks) {
 std::string format_tick(double value, double step) {
   char text[64];
   const double magnitude = std::max(std::abs(value), step);
-  if (magnitude >= 1e6 || step < 1e-4) {
+  if (magnitude >= 1e6 || step < 1e-5) {
+    if (value == 0) return "0";
     const int digits = std::clamp(
         static_cast<int>(std::floor(std::log10(magnitude)) - std::floor(std::log10(step))), 0, 12);
     std::snprintf(text, sizeof(text), "%.*e", digits, value);

@@ -17,7 +17,8 @@ struct Ticks {
 Ticks nice_ticks(double lo, double hi, int max_ticks);
 
 // `value` as a tick label: as many decimals as `step` needs ("0.25" for step 0.05, "1500" for
-// step 500), no "-0"; scientific notation for magnitudes of 1e6 and above or steps below 1e-4.
+// step 500), no "-0"; scientific notation (zero as "0") for magnitudes of 1e6 and above or
+// steps below 1e-5.
 std::string format_tick(double value, double step);
 
 }  // namespace attn::viz
