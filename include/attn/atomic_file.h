@@ -3,7 +3,7 @@
 // Bytes go to a temporary file beside the target; commit() flushes, fsyncs and renames it into
 // place (then fsyncs the directory, best effort). If commit() is never reached — an error, an
 // exception, a crash — the target is untouched and the destructor removes the temporary file.
-// Used for every output the project writes: .npy arrays and checkpoints.
+// Used for every output the project writes: .npy arrays, checkpoints and PNG charts.
 #pragma once
 
 #include <cstddef>
