@@ -1,5 +1,6 @@
 // `attn train`: trains the GPT on a byte corpus, with a progress bar (or plain lines, or JSON
-// lines), periodic validation, atomic checkpoints, and the loss curve as CSV.
+// lines), periodic validation, atomic checkpoints, and the loss curve as CSV and PNG beside the
+// checkpoint (OUT.loss.csv, OUT.loss.png).
 #include <unistd.h>
 
 #include <cmath>
@@ -18,6 +19,7 @@
 #include "attn/train/gpt_presets.h"
 #include "attn/train/gpt_trainer.h"
 #include "attn/train/text_dataset.h"
+#include "attn/viz/line_chart.h"
 
 namespace attn::cli {
 
@@ -81,6 +83,26 @@ void write_curve(const std::string& path, const std::vector<LossPoint>& points) 
   const std::string text = csv.str();
   file.write(text.data(), text.size());
   file.commit();
+}
+
+// The loss curve as a PNG chart: training loss every step, validation loss where measured.
+void draw_curve(const std::string& path, const std::vector<LossPoint>& points) {
+  viz::Series train{"training loss", {}, {}}, val{"validation loss", {}, {}};
+  for (const LossPoint& p : points) {
+    train.x.push_back(double(p.step));
+    train.y.push_back(p.loss);
+    if (p.val_loss) {
+      val.x.push_back(double(p.step));
+      val.y.push_back(*p.val_loss);
+    }
+  }
+  viz::LineChartOptions options;
+  options.title = "GPT training on the corpus";
+  options.x_label = "step";
+  options.y_label = "cross-entropy (nats per byte)";
+  std::vector<viz::Series> series = {train};
+  if (!val.x.empty()) series.push_back(val);
+  viz::draw_line_chart(series, options, path);
 }
 
 // The rows of an earlier run's curve up to `step`, so a resumed run continues the same file.
@@ -151,7 +173,10 @@ void run_train(const TrainArgs& a) {
   train::StepReport last;
   trainer.run(a.out, [&](const train::StepReport& r) {
     curve.push_back({r.step, r.loss, r.val_loss});
-    if (r.val_loss) write_curve(curve_path, curve);
+    if (r.val_loss) {
+      write_curve(curve_path, curve);
+      draw_curve(a.out + ".loss.png", curve);
+    }
     report(a, r, setup.train.steps, tty, last_val);
     last = r;
   });
