@@ -25,8 +25,18 @@ fuzz: setup
 	@cmake --preset fuzz >/dev/null
 	@cmake --build --preset fuzz -j $(JOBS)
 
-# The main job: the benchmark table of the flash forward at sizes that finish in about a minute.
+# The main job: trains the byte-level GPT on Moby-Dick for a few minutes (progress bar, loss curve
+# in build/run/gpt.safetensors.loss.png), then prints a sample of what it learned.
+RUN_DIR := build/run
 run: release
+	@mkdir -p $(RUN_DIR)
+	$(RELEASE)/attn train --preset default --out $(RUN_DIR)/gpt.safetensors
+	@echo
+	$(RELEASE)/attn generate --model $(RUN_DIR)/gpt.safetensors --prompt "Call me Ishmael. " \
+	  --tokens 400 --temperature 0.8 --top-k 40 --seed 1
+
+# The benchmark table of the flash forward (about a minute).
+bench: release
 	$(RELEASE)/attn bench
 
 test: test-release test-example test-asan test-fuzz
