@@ -71,6 +71,7 @@ void generate_text(const GenerateArgs& a) {
     std::fflush(stdout);
   });
   std::printf("%s\n", decoder.flush().c_str());
+  std::fflush(stdout);
   std::fprintf(stderr, "generated %lld tokens, %.1f tokens/s\n", static_cast<long long>(a.tokens),
                generator.last_tokens_per_s());
 }
@@ -102,6 +103,7 @@ void generate_ids(const GenerateArgs& a) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (size_t i = 0; i < out.size(); ++i) std::printf(i ? " %d" : "%d", out[i]);
   std::printf("\n");
+  std::fflush(stdout);
   if (!a.dump_logits.empty()) {
     write_npy(a.dump_logits, dumped.data(), {static_cast<int64_t>(dumped.size()) / vocab, vocab});
   }
