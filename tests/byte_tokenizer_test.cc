@@ -43,7 +43,9 @@ TEST(ByteTokenizer, DecoderReplacesInvalidBytes) {
   Utf8Decoder decoder;
   EXPECT_EQ(decoder.push(0xFF), "\xEF\xBF\xBD");
   EXPECT_EQ(decoder.push(0xC3), "");
-  EXPECT_EQ(decoder.push('a'), "\xEF\xBF\xBD" "a");
+  EXPECT_EQ(decoder.push('a'),
+            "\xEF\xBF\xBD"
+            "a");
   EXPECT_EQ(decoder.push(0xC3), "");
   EXPECT_EQ(decoder.flush(), "\xEF\xBF\xBD");
 }

@@ -69,7 +69,8 @@ TEST(GptTrain, StepLogitsEqualRecomputation) {
     const std::vector<float> full =
         gen.logits_recompute(std::span<const int32_t>(tokens.data(), n));
     ASSERT_EQ(stepped.size(), full.size());
-    for (size_t v = 0; v < full.size(); ++v) ASSERT_NEAR(stepped[v], full[v], 1e-5) << n << " " << v;
+    for (size_t v = 0; v < full.size(); ++v)
+      ASSERT_NEAR(stepped[v], full[v], 1e-5) << n << " " << v;
   }
 }
 
@@ -93,9 +94,7 @@ TEST(GptTrain, GreedyGenerationIsReproducible) {
 TEST(GptTrain, CorruptCheckpointIsAnErrorAndResumeChangesNothing) {
   const std::string dir = temp_dir("gpt_corrupt");
   const std::string path = dir + "/m.safetensors";
-  {
-    std::ofstream(path) << "not a checkpoint at all";
-  }
+  { std::ofstream(path) << "not a checkpoint at all"; }
   EXPECT_THROW(model::GptGenerator::load(path), Error);
   const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
   EXPECT_THROW(losses(data, 3, dir + "/out.safetensors", path), Error);

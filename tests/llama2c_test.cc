@@ -1,10 +1,11 @@
 // The llama2.c loader on the shipped stories260K checkpoint and on damaged copies of it.
+#include "attn/llama2c.h"
+
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
 #include "attn/error.h"
-#include "attn/llama2c.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 
@@ -22,7 +23,8 @@ std::vector<uint8_t> model_bytes() {
 std::string load_error(const std::vector<uint8_t>& bytes, const std::string& name) {
   const std::string path = temp_dir(name) + "/model.bin";
   std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
   try {
     read_llama2c(path);
   } catch (const Error& e) {
@@ -66,8 +68,7 @@ TEST(Llama2c, HeadsNotAMultipleOfKvHeadsIsAnError) {
   std::vector<uint8_t> bytes = model_bytes();
   const int32_t kv_heads = 3;
   std::memcpy(bytes.data() + 4 * sizeof(int32_t), &kv_heads, sizeof kv_heads);
-  EXPECT_NE(load_error(bytes, "l2c_heads").find("not a multiple of n_kv_heads"),
-            std::string::npos);
+  EXPECT_NE(load_error(bytes, "l2c_heads").find("not a multiple of n_kv_heads"), std::string::npos);
 }
 
 TEST(Llama2c, MissingFileIsAnError) { EXPECT_THROW(read_llama2c("/nonexistent/model.bin"), Error); }

@@ -1,10 +1,11 @@
 // The Llama model on the real stories260K checkpoint against llama2.c's own outputs.
+#include "attn/model/llama.h"
+
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "attn/error.h"
-#include "attn/model/llama.h"
 #include "attn/npy.h"
 #include "gtest/gtest.h"
 

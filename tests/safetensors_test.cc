@@ -1,9 +1,10 @@
 // Checkpoints: round trip, atomic replacement, and every kind of damaged file.
+#include "attn/safetensors.h"
+
 #include <filesystem>
 #include <fstream>
 
 #include "attn/error.h"
-#include "attn/safetensors.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 
@@ -45,7 +46,8 @@ TEST(Safetensors, RoundTripKeepsTensorsAndMetadata) {
   f.read_into("layer.a", {2, 3}, a.data());
   EXPECT_EQ(a, s.a);
   EXPECT_EQ(f.shape("b"), (std::vector<int64_t>{1}));
-  EXPECT_EQ((file_bytes(s.path).size() - 28) % 8, 0u);  // 8 + header padded to 8, then 28 data bytes
+  EXPECT_EQ((file_bytes(s.path).size() - 28) % 8,
+            0u);  // 8 + header padded to 8, then 28 data bytes
 }
 
 TEST(Safetensors, WrongShapeIsAnErrorNamingTheTensor) {

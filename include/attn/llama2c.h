@@ -23,7 +23,7 @@ struct LlamaConfig {
   int64_t n_heads = 0;     // query heads
   int64_t n_kv_heads = 0;  // key/value heads (grouped-query attention when fewer)
   int64_t vocab_size = 0;
-  int64_t seq_len = 0;     // longest context
+  int64_t seq_len = 0;            // longest context
   bool shared_classifier = true;  // the output projection is the token embedding
   float norm_eps = 1e-5f;
   float rope_base = 10000.0f;

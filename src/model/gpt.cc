@@ -99,8 +99,8 @@ Tensor Gpt::forward(std::span<const int32_t> tokens, int64_t batch, int64_t len,
   ATTN_CHECK(static_cast<int64_t>(tokens.size()) == batch * len, "gpt: ", tokens.size(),
              " tokens for batch ", batch, " × length ", len);
   for (int32_t t : tokens) {
-    ATTN_CHECK(t >= 0 && t < config_.vocab_size, "gpt: token ", t, " is outside the vocabulary [0, ",
-               config_.vocab_size, ")");
+    ATTN_CHECK(t >= 0 && t < config_.vocab_size, "gpt: token ", t,
+               " is outside the vocabulary [0, ", config_.vocab_size, ")");
   }
   Tensor x = pos_.forward(tok_.forward(tokens, batch, len));
   nn::BlockInputs inputs;

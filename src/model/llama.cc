@@ -120,8 +120,8 @@ void Llama::check_tokens(std::span<const int32_t> tokens) const {
 }
 
 Tensor Llama::forward(std::span<const int32_t> tokens, int64_t batch, int64_t len) {
-  ATTN_CHECK(len >= 1 && len <= config_.seq_len, "llama: ", len,
-             " tokens exceed the context of ", config_.seq_len);
+  ATTN_CHECK(len >= 1 && len <= config_.seq_len, "llama: ", len, " tokens exceed the context of ",
+             config_.seq_len);
   check_tokens(tokens);
   Tensor x = tok_.forward(tokens, batch, len);
   for (auto& block : blocks_) x = block->forward(x);
@@ -143,8 +143,9 @@ Tensor Llama::forward_cached(std::span<const int32_t> tokens,
                              std::vector<std::unique_ptr<KvCache>>& caches) {
   ATTN_CHECK(caches.size() == blocks_.size(), "llama: one KV cache per layer is needed");
   const int64_t n = static_cast<int64_t>(tokens.size());
-  ATTN_CHECK(n >= 1 && caches[0]->length(0) + n <= config_.seq_len, "llama: ",
-             caches[0]->length(0) + n, " tokens exceed the context of ", config_.seq_len);
+  ATTN_CHECK(n >= 1 && caches[0]->length(0) + n <= config_.seq_len,
+             "llama: ", caches[0]->length(0) + n, " tokens exceed the context of ",
+             config_.seq_len);
   check_tokens(tokens);
   Tensor x = tok_.forward(tokens, 1, n);
   for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward_cached(x, *caches[i]);

@@ -11,8 +11,8 @@ namespace attn {
 
 void validate(const LlamaConfig& c) {
   const std::pair<const char*, int64_t> sizes[] = {
-      {"dim", c.dim},           {"hidden_dim", c.hidden_dim}, {"n_layers", c.n_layers},
-      {"n_heads", c.n_heads},   {"n_kv_heads", c.n_kv_heads}, {"vocab_size", c.vocab_size},
+      {"dim", c.dim},         {"hidden_dim", c.hidden_dim}, {"n_layers", c.n_layers},
+      {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads}, {"vocab_size", c.vocab_size},
       {"seq_len", c.seq_len}};
   for (const auto& [name, value] : sizes) {
     ATTN_CHECK(value > 0 && value < (int64_t{1} << 24), "model config: ", name, " = ", value,
@@ -36,8 +36,8 @@ class FloatCursor {
 
   std::vector<float> take(int64_t count, const char* what) {
     const size_t size = static_cast<size_t>(count) * sizeof(float);
-    ATTN_CHECK(offset_ + size <= bytes_.size(), path_, ": truncated checkpoint: ", what,
-               " needs ", size, " bytes at offset ", offset_, " but the file has ", bytes_.size());
+    ATTN_CHECK(offset_ + size <= bytes_.size(), path_, ": truncated checkpoint: ", what, " needs ",
+               size, " bytes at offset ", offset_, " but the file has ", bytes_.size());
     std::vector<float> out(static_cast<size_t>(count));
     std::memcpy(out.data(), bytes_.data() + offset_, size);
     offset_ += size;

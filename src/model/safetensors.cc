@@ -42,7 +42,8 @@ std::string header_json(const std::vector<NamedTensor>& tensors, const Metadata&
                t.name, "'");
     ATTN_CHECK(!header.contains(t.name), "safetensors: tensor '", t.name, "' given twice");
     const uint64_t bytes = element_count(t.shape, t.name) * sizeof(float);
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    header[t.name] = {
+        {"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -72,7 +73,8 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
 SafetensorsFile SafetensorsFile::read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   ATTN_CHECK(in.good(), path, ": cannot open checkpoint: ", std::strerror(errno));
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   return parse(std::move(bytes), path);
 }
 
@@ -113,8 +115,8 @@ SafetensorsFile SafetensorsFile::parse(std::vector<uint8_t> bytes, const std::st
   ATTN_CHECK(bytes.size() >= 8, name, ": not a safetensors checkpoint (", bytes.size(), " bytes)");
   uint64_t length = 0;
   for (int i = 0; i < 8; ++i) length |= uint64_t(bytes[i]) << (8 * i);
-  ATTN_CHECK(length <= kMaxHeaderBytes && length <= bytes.size() - 8, name,
-             ": header length ", length, " does not fit the ", bytes.size(),
+  ATTN_CHECK(length <= kMaxHeaderBytes && length <= bytes.size() - 8, name, ": header length ",
+             length, " does not fit the ", bytes.size(),
              "-byte file (truncated or not a checkpoint)");
   const char* text = reinterpret_cast<const char*>(bytes.data() + 8);
   const nlohmann::json header = nlohmann::json::parse(text, text + length, nullptr, false);

@@ -28,8 +28,7 @@ void load_optimizer(const SafetensorsFile& file, AdamW& optimizer) {
   const auto& params = optimizer.parameters();
   for (size_t i = 0; i < params.size(); ++i) {
     file.read_into("adamw.m." + params[i].name, params[i].shape, optimizer.first_moment(i).data());
-    file.read_into("adamw.v." + params[i].name, params[i].shape,
-                   optimizer.second_moment(i).data());
+    file.read_into("adamw.v." + params[i].name, params[i].shape, optimizer.second_moment(i).data());
   }
   const std::string& steps = file.meta("adamw_steps");
   try {

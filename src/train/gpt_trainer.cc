@@ -14,11 +14,16 @@
 namespace attn::train {
 
 std::string TrainOptions::to_json() const {
-  const nlohmann::ordered_json j = {
-      {"batch", batch},     {"steps", steps},     {"lr", lr},
-      {"min_lr", min_lr},   {"warmup", warmup},   {"weight_decay", weight_decay},
-      {"clip", clip},       {"eval_interval", eval_interval},
-      {"eval_batches", eval_batches},             {"seed", seed}};
+  const nlohmann::ordered_json j = {{"batch", batch},
+                                    {"steps", steps},
+                                    {"lr", lr},
+                                    {"min_lr", min_lr},
+                                    {"warmup", warmup},
+                                    {"weight_decay", weight_decay},
+                                    {"clip", clip},
+                                    {"eval_interval", eval_interval},
+                                    {"eval_batches", eval_batches},
+                                    {"seed", seed}};
   return j.dump();
 }
 
@@ -51,9 +56,9 @@ void check_options(const TrainOptions& o) {
 TrainOptions TrainOptions::from_json(const std::string& text, TrainOptions o) {
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   ATTN_CHECK(j.is_object(), "training options: not a JSON object");
-  static const char* known[] = {"batch",  "steps",         "lr",           "min_lr",
-                                "warmup", "weight_decay",  "clip",         "eval_interval",
-                                "eval_batches", "time_limit", "seed"};
+  static const char* known[] = {"batch",        "steps",        "lr",   "min_lr",
+                                "warmup",       "weight_decay", "clip", "eval_interval",
+                                "eval_batches", "time_limit",   "seed"};
   for (const auto& [key, value] : j.items()) {
     bool ok = false;
     for (const char* k : known) ok = ok || key == k;

@@ -20,8 +20,7 @@ TextDataset::TextDataset(std::vector<int32_t> tokens, double val_fraction, int64
              " bytes; each split needs more than ", min_len, " (one context window)");
 }
 
-TextDataset TextDataset::from_file(const std::string& path, double val_fraction,
-                                   int64_t min_len) {
+TextDataset TextDataset::from_file(const std::string& path, double val_fraction, int64_t min_len) {
   std::ifstream in(path, std::ios::binary);
   ATTN_CHECK(in.good(), path, ": cannot open corpus: ", std::strerror(errno));
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

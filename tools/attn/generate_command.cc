@@ -80,8 +80,8 @@ void generate_ids(const GenerateArgs& a) {
   ATTN_CHECK(a.prompt.empty(), "--prompt: this model takes token ids (--prompt-ids 1,2,3)");
   const auto model = model::Llama::load(a.model);
   const int64_t vocab = model->config().vocab_size, context = model->config().seq_len;
-  std::vector<int32_t> prompt = a.prompt_ids.empty() ? std::vector<int32_t>{1}
-                                                     : parse_ids(a.prompt_ids);
+  std::vector<int32_t> prompt =
+      a.prompt_ids.empty() ? std::vector<int32_t>{1} : parse_ids(a.prompt_ids);
   ATTN_CHECK(static_cast<int64_t>(prompt.size()) <= context, "the prompt has ", prompt.size(),
              " tokens, more than the model's context of ", context);
   const int64_t count = std::min<int64_t>(a.tokens, context - static_cast<int64_t>(prompt.size()));

@@ -149,8 +149,8 @@ void report(const TrainArgs& a, const train::StepReport& r, int64_t total, bool 
     const int width = 24, done = static_cast<int>(width * r.step / std::max<int64_t>(1, total));
     std::printf("\r step %lld/%lld [%s%s] loss %.3f  val %s  %.0f tok/s  ETA %s ",
                 static_cast<long long>(r.step), static_cast<long long>(total),
-                std::string(done, '#').c_str(), std::string(width - done, '.').c_str(), r.loss,
-                val, r.tokens_per_s, duration_text(eta).c_str());
+                std::string(done, '#').c_str(), std::string(width - done, '.').c_str(), r.loss, val,
+                r.tokens_per_s, duration_text(eta).c_str());
   } else if (r.val_loss || r.step == total) {
     std::printf("step %lld/%lld loss %.4f val_loss %s tokens/s %.0f elapsed %s\n",
                 static_cast<long long>(r.step), static_cast<long long>(total), r.loss, val,
@@ -166,8 +166,9 @@ void run_train(const TrainArgs& a) {
   train::GptTrainer trainer(setup.model, setup.train, data);
   if (!a.resume.empty()) trainer.resume(a.resume);
   const std::string curve_path = a.out + ".loss.csv";
-  std::vector<LossPoint> curve =
-      a.resume.empty() ? std::vector<LossPoint>{} : read_curve(a.resume + ".loss.csv", trainer.step());
+  std::vector<LossPoint> curve = a.resume.empty()
+                                     ? std::vector<LossPoint>{}
+                                     : read_curve(a.resume + ".loss.csv", trainer.step());
   const bool tty = !a.json && ::isatty(STDOUT_FILENO);
   std::optional<float> last_val;
   train::StepReport last;
@@ -182,8 +183,8 @@ void run_train(const TrainArgs& a) {
   });
   if (tty) std::printf("\n");
   if (a.json) {
-    nlohmann::ordered_json j = {{"done", true}, {"step", trainer.step()},
-                                {"tokens_per_s", last.tokens_per_s}};
+    nlohmann::ordered_json j = {
+        {"done", true}, {"step", trainer.step()}, {"tokens_per_s", last.tokens_per_s}};
     if (last_val) j["val_loss"] = *last_val;
     std::printf("%s\n", j.dump().c_str());
   } else {

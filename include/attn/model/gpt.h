@@ -13,13 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "attn/kv_cache.h"
 #include "attn/nn/embedding.h"
 #include "attn/nn/learned_position.h"
 #include "attn/nn/linear.h"
 #include "attn/nn/norm.h"
 #include "attn/nn/parameter.h"
 #include "attn/nn/transformer_block.h"
-#include "attn/kv_cache.h"
 #include "attn/tensor.h"
 
 namespace attn::model {
@@ -30,8 +30,8 @@ struct GptConfig {
   int64_t d_model = 256;     // C
   int64_t n_layers = 4;
   int64_t n_heads = 4;
-  int64_t d_ff = 0;          // feed-forward width; 0 means 4·C
-  float dropout = 0.0f;      // residual dropout while training
+  int64_t d_ff = 0;      // feed-forward width; 0 means 4·C
+  float dropout = 0.0f;  // residual dropout while training
 
   std::string to_json() const;
   // Parses a JSON object with any of the fields above; throws attn::Error on unknown fields,

@@ -18,17 +18,17 @@
 namespace attn::train {
 
 struct TrainOptions {
-  int64_t batch = 16;          // sequences per step
-  int64_t steps = 1000;        // total steps (also when resuming)
-  float lr = 1e-3f;            // peak learning rate
-  float min_lr = 1e-4f;        // at the end of the cosine
-  int64_t warmup = 50;         // linear warm-up steps
-  float weight_decay = 0.1f;   // AdamW, on matrices only
-  float clip = 1.0f;           // global gradient norm; ≤ 0 disables
+  int64_t batch = 16;           // sequences per step
+  int64_t steps = 1000;         // total steps (also when resuming)
+  float lr = 1e-3f;             // peak learning rate
+  float min_lr = 1e-4f;         // at the end of the cosine
+  int64_t warmup = 50;          // linear warm-up steps
+  float weight_decay = 0.1f;    // AdamW, on matrices only
+  float clip = 1.0f;            // global gradient norm; ≤ 0 disables
   int64_t eval_interval = 100;  // steps between validations (and checkpoints)
-  int64_t eval_batches = 8;    // validation batches per evaluation
-  double time_limit = 0.0;     // seconds; > 0 stops early (and saves)
-  uint64_t seed = 1;           // initialisation, batches, dropout
+  int64_t eval_batches = 8;     // validation batches per evaluation
+  double time_limit = 0.0;      // seconds; > 0 stops early (and saves)
+  uint64_t seed = 1;            // initialisation, batches, dropout
 
   std::string to_json() const;
   // Parses a JSON object with any of the fields above; throws attn::Error on bad input.
@@ -47,8 +47,7 @@ struct StepReport {
 
 class GptTrainer {
  public:
-  GptTrainer(const model::GptConfig& config, const TrainOptions& options,
-             const TextDataset& data);
+  GptTrainer(const model::GptConfig& config, const TrainOptions& options, const TextDataset& data);
 
   // Loads parameters, optimizer state and step from a checkpoint written by save().
   void resume(const std::string& path);

@@ -1,0 +1,121 @@
+// End-to-end tests of `attn train` and `attn generate`: what a user runs, and every bad input.
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli_test_util.h"
+#include "gtest/gtest.h"
+
+namespace attn::cli_testing {
+namespace {
+
+const std::string kModels = std::string(ATTN_DATA_DIR) + "/models/";
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_all(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+using CliModelTest = CliTest;
+
+TEST_F(CliModelTest, TrainJsonPrintsEveryStepThenTheThroughput) {
+  const CliRun r = run("train --preset tiny --steps 6 --json --out " + file("m.safetensors"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  int steps = 0;
+  nlohmann::json last;
+  while (std::getline(lines, line)) {
+    last = nlohmann::json::parse(line);
+    if (last.contains("done")) break;
+    EXPECT_EQ(last["step"], ++steps);
+    EXPECT_TRUE(last.contains("loss"));
+  }
+  EXPECT_EQ(steps, 6);
+  EXPECT_TRUE(last.contains("tokens_per_s"));
+  EXPECT_TRUE(last.contains("val_loss"));
+  EXPECT_TRUE(std::filesystem::exists(file("m.safetensors.loss.csv")));
+  EXPECT_TRUE(std::filesystem::exists(file("m.safetensors.loss.png")));
+}
+
+TEST_F(CliModelTest, GenerateContinuesTheTextPrompt) {
+  ASSERT_EQ(run("train --preset tiny --steps 2 --out " + file("m.safetensors")).status, 0);
+  const CliRun r = run("generate --model " + file("m.safetensors") +
+                       " --prompt 'Call me' --tokens 10 --temperature 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("Call me", 0), 0u) << r.out;
+}
+
+TEST_F(CliModelTest, NonUtf8PromptIsRejected) {
+  ASSERT_EQ(run("train --preset tiny --steps 2 --out " + file("m.safetensors")).status, 0);
+  const CliRun r =
+      run("generate --model " + file("m.safetensors") + " --prompt \"$(printf '\\377\\376')\"");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("UTF-8"), std::string::npos) << r.err;
+}
+
+TEST_F(CliModelTest, CorruptCheckpointIsRejectedAndTheOutputKept) {
+  write_all(file("bad.safetensors"), "garbage that is no checkpoint");
+  write_all(file("out.safetensors"), "previous checkpoint");
+  const CliRun r = run("train --preset tiny --steps 4 --resume " + file("bad.safetensors") +
+                       " --out " + file("out.safetensors"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+  EXPECT_EQ(read_all(file("out.safetensors")), "previous checkpoint");
+}
+
+TEST_F(CliModelTest, ImpossibleConfigIsRejected) {
+  write_all(file("config.json"), R"({"model": {"d_model": 100, "n_heads": 3}})");
+  const CliRun r =
+      run("train --config " + file("config.json") + " --steps 2 --out " + file("m.safetensors"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("n_heads"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(file("m.safetensors")));
+}
+
+TEST_F(CliModelTest, EmptyCorpusIsRejected) {
+  write_all(file("empty.txt"), "");
+  const CliRun r =
+      run("train --preset tiny --data " + file("empty.txt") + " --out " + file("m.safetensors"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("empty"), std::string::npos) << r.err;
+}
+
+TEST_F(CliModelTest, LlamaGreedyIdsMatchTheReference) {
+  const CliRun r = run("generate --model " + kModels + "stories260K.bin --prompt-ids 1 " +
+                       "--tokens 12 --temperature 0 --ids --dump-logits " + file("l.npy"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "461 461 401 401 401 461 378 455 473 456 435 299\n");
+  const std::vector<float> logits = read_floats(file("l.npy"));
+  EXPECT_EQ(logits.size(), 12u * 512u);  // the prompt token, then all but the last generated
+}
+
+TEST_F(CliModelTest, LlamaBadInputsAreRejected) {
+  const std::string model = " --model " + kModels + "stories260K.bin";
+  for (const std::string& args :
+       {std::string("generate") + model + " --prompt-ids 1,512",
+        "generate" + model + " --prompt-ids 1,x", "generate" + model + " --prompt-ids " + [] {
+          std::string ids = "1";
+          for (int i = 0; i < 512; ++i) ids += ",1";
+          return ids;
+        }()}) {
+    const CliRun r = run(args);
+    EXPECT_EQ(r.status, 1) << args;
+    EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+  }
+  const std::string bytes = read_all(kModels + "stories260K.bin");
+  write_all(file("truncated.bin"), bytes.substr(0, bytes.size() / 3));
+  const CliRun r = run("generate --model " + file("truncated.bin") + " --ids");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace attn::cli_testing
