@@ -107,72 +107,30 @@ ProblemSpec fd_case(int which) {
   s.v_head_dim = 4;
   s.magnitude = 1.5f;
   s.seed = 10 + which;
+  // clang-format off
   switch (which) {
-    case 0:
-      break;
-    case 1:
-      s.causal = true;
-      break;
-    case 2:
-      s.causal = true;
-      s.align = CausalAlign::kTopLeft;
-      break;
-    case 3:  // Lq > Lk: the first rows see no key
-      s.causal = true;
-      s.q_len = 9;
-      break;
-    case 4:
-      s.window_left = 2;
-      s.window_right = 1;
-      break;
-    case 5:
-      s.softcap = 1.5f;
-      s.magnitude = 3.0f;
-      break;
-    case 6:
-      s.alibi = true;
-      break;
-    case 7:
-      s.key_lengths = true;
-      break;
-    case 8:
-      s.bool_mask = MaskKind::kTwoD;
-      break;
-    case 9:
-      s.bool_mask = MaskKind::kFull;
-      break;
-    case 10:
-      s.additive_mask = MaskKind::kTwoD;
-      break;
-    case 11:
-      s.additive_mask = MaskKind::kFull;
-      break;
-    case 12:
-      s.scale = 0.7f;
-      break;
-    case 13:
-      s.blhd = true;
-      s.causal = true;
-      break;
-    case 14:  // multi-query
-      s.q_heads = 3;
-      s.kv_heads = 1;
-      break;
-    case 15:
-      s.head_dim = 5;
-      s.v_head_dim = 2;
-      break;
+    case 0: break;
+    case 1: s.causal = true; break;
+    case 2: s.causal = true; s.align = CausalAlign::kTopLeft; break;
+    case 3: s.causal = true; s.q_len = 9; break;  // Lq > Lk: the first rows see no key
+    case 4: s.window_left = 2; s.window_right = 1; break;
+    case 5: s.softcap = 1.5f; s.magnitude = 3.0f; break;
+    case 6: s.alibi = true; break;
+    case 7: s.key_lengths = true; break;
+    case 8: s.bool_mask = MaskKind::kTwoD; break;
+    case 9: s.bool_mask = MaskKind::kFull; break;
+    case 10: s.additive_mask = MaskKind::kTwoD; break;
+    case 11: s.additive_mask = MaskKind::kFull; break;
+    case 12: s.scale = 0.7f; break;
+    case 13: s.blhd = true; s.causal = true; break;
+    case 14: s.q_heads = 3; s.kv_heads = 1; break;  // multi-query
+    case 15: s.head_dim = 5; s.v_head_dim = 2; break;
     case 16:  // everything at once
-      s.causal = true;
-      s.window_left = 3;
-      s.softcap = 2.0f;
-      s.alibi = true;
-      s.key_lengths = true;
-      s.bool_mask = MaskKind::kTwoD;
-      s.additive_mask = MaskKind::kFull;
-      s.blhd = true;
+      s.causal = true; s.window_left = 3; s.softcap = 2.0f; s.alibi = true; s.key_lengths = true;
+      s.bool_mask = MaskKind::kTwoD; s.additive_mask = MaskKind::kFull; s.blhd = true;
       break;
   }
+  // clang-format on
   return s;
 }
 

@@ -3,6 +3,8 @@
 // (HWY_DYNAMIC_DISPATCH); everything below runs on that target.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/flash_backward.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
 #include <omp.h>
 
 #include <algorithm>
@@ -12,7 +14,6 @@
 #include "attn/error.h"
 #include "attn/simd.h"
 #include "attn/tensor.h"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/backward_tiling.h"
 #include "kernels/flash_backward-inl.h"
