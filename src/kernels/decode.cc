@@ -7,6 +7,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -109,18 +110,27 @@ void DecodeAllChunks(const DecodeParams& p) {
   float* const o = Workspace(partial + per_thread * threads);
   float* const m = o + plan.chunks * R * c.v_row;
   float* const l = m + plan.chunks * R;
+  // The last chunk of a pair to finish merges the pair (in chunk order, whoever runs it), so one
+  // loop with no barrier inside does the whole step; pairs without keys are merged here.
+  std::unique_ptr<std::atomic<int64_t>[]> left(new std::atomic<int64_t>[pairs]);
+  for (int64_t n = 0; n < pairs; ++n) {
+    left[n].store(plan.first[n + 1] - plan.first[n], std::memory_order_relaxed);
+    if (plan.first[n + 1] == plan.first[n]) {
+      MergeChunks(p, n / c.kv_heads, n % c.kv_heads, 0, m, l, o, o + partial);
+    }
+  }
 #pragma omp parallel num_threads(threads)
   {
     float* mine = o + partial + per_thread * omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait
     for (int64_t index = 0; index < plan.chunks; ++index) {
-      RunDecodeChunk(p, plan, plan.pair[index], index, mine, m, l, o);
-    }
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t n = 0; n < pairs; ++n) {
-      const int64_t first = plan.first[n];
-      MergeChunks(p, n / c.kv_heads, n % c.kv_heads, plan.first[n + 1] - first, m + first * R,
-                  l + first * R, o + first * R * c.v_row, mine + per_thread - c.v_row);
+      const int64_t n = plan.pair[index];
+      RunDecodeChunk(p, plan, n, index, mine, m, l, o);
+      if (left[n].fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        const int64_t first = plan.first[n];
+        MergeChunks(p, n / c.kv_heads, n % c.kv_heads, plan.first[n + 1] - first, m + first * R,
+                    l + first * R, o + first * R * c.v_row, mine + per_thread - c.v_row);
+      }
     }
   }
 }
