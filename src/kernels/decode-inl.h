@@ -36,16 +36,18 @@ using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 constexpr float kDecodeNegInf = -std::numeric_limits<float>::infinity();
 
-// Register blocking: score rows × 4 keys, and value rows × vectors of value columns.
+// Register blocking: score rows × keys, and value rows × vectors of value columns. Four rows at
+// once share each dequantised K or V vector four ways.
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-constexpr int kScoreRows = 4;  // 16 accumulators of 32 registers
+constexpr int kScoreKeys = 4;  // 4 rows × 4 keys = 16 accumulators of 32 registers
 constexpr int kValueVecs = 4;  // 4 rows × 4 vectors = 16 accumulators
 #else
-constexpr int kScoreRows = 2;  // 8 accumulators of 16 registers
+constexpr int kScoreKeys = 2;  // 4 rows × 2 keys = 8 accumulators of 16 registers
 constexpr int kValueVecs = 2;
 #endif
+constexpr int kScoreRows = 4;
 constexpr int kValueRows = 4;
-constexpr int64_t kValueKeys = 16;  // keys per pass over the accumulators
+constexpr int64_t kValueKeys = 16;     // keys per pass over the accumulators
 constexpr int64_t kPrefetchRows = 16;  // rows of K or V requested ahead of their use
 
 // One chunk: keys [begin, end) of (batch, kv_head), with R query rows r = i·G + g.
@@ -108,7 +110,31 @@ HWY_INLINE void StoreSumsOf4(VF a, VF b, VF c, VF e, float* out) {
 HWY_INLINE float SumOfLanes1(VF a) { return hn::GetLane(SumOf4(a, a, a, a)); }
 #endif
 
-// scores[r·ld + u] = q_r · k_u for R rows of q (stride dp) and U (4 or 1) keys of a run from t.
+// scores[r·kDecodeChunkKeys + u] = the sum of the lanes of acc[r][u], four sums at a time.
+template <int R, int U>
+HWY_INLINE void StoreScores(VF (&acc)[R][U], float* scores) {
+  constexpr int64_t L = kDecodeChunkKeys;
+  if constexpr (U == 1) {
+    for (int r = 0; r < R; ++r) scores[r * L] = SumOfLanes1(acc[r][0]);
+  } else if constexpr (U == 4) {
+    for (int r = 0; r < R; ++r)
+      StoreSumsOf4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], scores + r * L);
+  } else {
+    static_assert(U == 2, "keys per score block: 1, 2 or 4");
+    float sums[4];
+    for (int r = 0; r < R; r += 2) {
+      const int r1 = r + 1 < R ? r + 1 : r;
+      StoreSumsOf4(acc[r][0], acc[r][1], acc[r1][0], acc[r1][1], sums);
+      scores[r * L] = sums[0];
+      scores[r * L + 1] = sums[1];
+      scores[r1 * L] = sums[2];
+      scores[r1 * L + 1] = sums[3];
+    }
+  }
+}
+
+// scores[r·kDecodeChunkKeys + u] = q_r · k_u for R rows of q (stride k_row) and U keys of a run
+// from t.
 template <class Row, int R, int U>
 HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, const KvRun& run, int64_t t, const float* q,
                            float* scores) {
@@ -130,14 +156,7 @@ HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, const KvRun& run, int64_t t
       for (int u = 0; u < U; ++u) acc[r][u] = hn::MulAdd(qv, kv[u], acc[r][u]);
     }
   }
-  for (int r = 0; r < R; ++r) {
-    float* out = scores + r * kDecodeChunkKeys;
-    if constexpr (U == 4) {
-      StoreSumsOf4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], out);
-    } else {
-      *out = SumOfLanes1(acc[r][0]);
-    }
-  }
+  StoreScores<R, U>(acc, scores);
 }
 
 // ScoreBlock for `rows` ≤ R rows.
@@ -162,12 +181,34 @@ HWY_INLINE void ScoreKeys(const DecodeChunkArgs& a, const KvRun& run, int64_t t,
   }
 }
 
-// Asks for rows [t, t + n) of a run whose rows are row_bytes apart, starting at `rows`; rows
-// past the run's `count` are not requested.
-HWY_INLINE void PrefetchRows(const std::byte* rows, int64_t row_bytes, int64_t t, int64_t n,
-                             int64_t count) {
-  const int64_t end = std::min(t + n, count) * row_bytes;
-  for (int64_t x = t * row_bytes; x < end; x += 64) hwy::Prefetch(rows + x);
+// The K or V rows of one run: row t at rows + t·row_bytes for t < count.
+struct RowSpan {
+  const std::byte* rows;
+  int64_t row_bytes;
+  int64_t count;
+};
+
+HWY_INLINE RowSpan KeySpan(const DecodeChunkArgs& a, const KvRun& run) {
+  return {run.k, a.cache->k_row * kv_value_bytes(a.cache->dtype), run.count};
+}
+HWY_INLINE RowSpan ValueSpan(const DecodeChunkArgs& a, const KvRun& run) {
+  return {run.v, a.cache->v_row * kv_value_bytes(a.cache->dtype), run.count};
+}
+
+// Asks the cache for rows [t, t + n) of `span` (those that exist), one line at a time.
+HWY_INLINE void PrefetchRows(const RowSpan& span, int64_t t, int64_t n) {
+  const int64_t end = std::min(t + n, span.count) * span.row_bytes;
+  for (int64_t x = t * span.row_bytes; x < end; x += 64) hwy::Prefetch(span.rows + x);
+}
+
+// Rows [t, t + n) counted from the start of `span` and running on into `next`, so that the
+// prefetch distance holds across runs (a paged cache's runs are as short as one block).
+HWY_INLINE void PrefetchAhead(const RowSpan& span, const RowSpan& next, int64_t t, int64_t n) {
+  PrefetchRows(span, t, n);
+  if (t + n > span.count) {
+    const int64_t from = std::max<int64_t>(0, t - span.count);
+    PrefetchRows(next, from, t + n - span.count - from);
+  }
 }
 
 // S[r][j − begin] for every row and every key j of the chunk.
@@ -175,11 +216,15 @@ template <class Row>
 HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a) {
   for (int64_t j = a.begin; j < a.end;) {
     const KvRun run = a.cache->run(*a.seq, a.kv_head, j, a.end);
-    const int64_t row_bytes = a.cache->k_row * kv_value_bytes(a.cache->dtype);
+    const int64_t after = j + run.count;  // the next run of keys, or else the chunk's values
+    const RowSpan span = KeySpan(a, run);
+    const RowSpan next = after < a.end
+                             ? KeySpan(a, a.cache->run(*a.seq, a.kv_head, after, a.end))
+                             : ValueSpan(a, a.cache->run(*a.seq, a.kv_head, a.begin, a.end));
     int64_t t = 0;
-    for (; t + 4 <= run.count; t += 4) {
-      PrefetchRows(run.k, row_bytes, t + kPrefetchRows, 4, run.count);
-      ScoreKeys<Row, 4>(a, run, t, j - a.begin + t);
+    for (; t + kScoreKeys <= run.count; t += kScoreKeys) {
+      PrefetchAhead(span, next, t + kPrefetchRows, kScoreKeys);
+      ScoreKeys<Row, kScoreKeys>(a, run, t, j - a.begin + t);
     }
     for (; t < run.count; ++t) ScoreKeys<Row, 1>(a, run, t, j - a.begin + t);
     j += run.count;
@@ -287,9 +332,12 @@ HWY_INLINE void ValueChunk(const DecodeChunkArgs& a) {
   std::fill(a.out, a.out + a.rows * a.cache->v_row, 0.0f);
   for (int64_t j = a.begin; j < a.end;) {
     const KvRun run = a.cache->run(*a.seq, a.kv_head, j, a.end);
-    const int64_t row_bytes = a.cache->v_row * kv_value_bytes(a.cache->dtype);
+    const int64_t after = j + run.count;
+    const RowSpan span = ValueSpan(a, run);
+    const RowSpan next = after < a.end ? ValueSpan(a, a.cache->run(*a.seq, a.kv_head, after, a.end))
+                                       : RowSpan{nullptr, 0, 0};
     for (int64_t t = 0; t < run.count; t += kValueKeys) {
-      PrefetchRows(run.v, row_bytes, t + kPrefetchRows, kValueKeys, run.count);
+      PrefetchAhead(span, next, t + kPrefetchRows, kValueKeys);
       ValueKeys<Row>(a, run, t, std::min(kValueKeys, run.count - t), j - a.begin + t);
     }
     j += run.count;

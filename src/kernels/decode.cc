@@ -7,6 +7,8 @@
 
 #include <omp.h>
 
+#include <atomic>
+#include <memory>
 #include <vector>
 
 #include "attn/error.h"
@@ -84,29 +86,51 @@ void RunDecodeChunk(const DecodeParams& p, const DecodePlan& plan, int64_t n, in
   DecodeChunk(args, p.softcap);
 }
 
+// A 64-byte aligned buffer of at least `floats` floats (contents unspecified), kept by the
+// calling thread from one call to the next so that a decode step allocates nothing.
+float* Workspace(int64_t floats) {
+  thread_local std::unique_ptr<float[], AlignedFree> buffer;
+  thread_local int64_t size = 0;
+  if (size < floats) {
+    buffer = aligned_array<float>(static_cast<size_t>(floats));
+    size = floats;
+  }
+  return buffer.get();
+}
+
 void DecodeAllChunks(const DecodeParams& p) {
   const DecodePlan plan(p);
   const KvCacheView& c = p.cache;
   const int64_t R = plan.rows, pairs = c.batch * c.kv_heads;
-  auto m = aligned_array<float>(static_cast<size_t>(plan.chunks * R));
-  auto l = aligned_array<float>(static_cast<size_t>(plan.chunks * R));
-  auto o = aligned_array<float>(static_cast<size_t>(plan.chunks * R * c.v_row));
-  // Per thread: q [R][k_row], scores [R][chunk], visible ends [R] (int64), merge row [v_row].
+  // Partials of every chunk: m [chunks][R], l [chunks][R], o [chunks][R][v_row]. Then per thread:
+  // q [R][k_row], scores [R][chunk], visible ends [R] (int64), a merge row [v_row].
+  const int64_t partial = (plan.chunks * R * (c.v_row + 2) + 15) / 16 * 16;
   const int64_t per_thread = (R * (c.k_row + kDecodeChunkKeys + 2) + c.v_row + 15) / 16 * 16;
   const int threads = omp_get_max_threads();
-  auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
+  float* const o = Workspace(partial + per_thread * threads);
+  float* const m = o + plan.chunks * R * c.v_row;
+  float* const l = m + plan.chunks * R;
+  // The last chunk of a pair to finish merges the pair (in chunk order, whoever runs it), so one
+  // loop with no barrier inside does the whole step; pairs without keys are merged here.
+  std::unique_ptr<std::atomic<int64_t>[]> left(new std::atomic<int64_t>[pairs]);
+  for (int64_t n = 0; n < pairs; ++n) {
+    left[n].store(plan.first[n + 1] - plan.first[n], std::memory_order_relaxed);
+    if (plan.first[n + 1] == plan.first[n]) {
+      MergeChunks(p, n / c.kv_heads, n % c.kv_heads, 0, m, l, o, o + partial);
+    }
+  }
 #pragma omp parallel num_threads(threads)
   {
-    float* mine = scratch.get() + per_thread * omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
+    float* mine = o + partial + per_thread * omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1) nowait
     for (int64_t index = 0; index < plan.chunks; ++index) {
-      RunDecodeChunk(p, plan, plan.pair[index], index, mine, m.get(), l.get(), o.get());
-    }
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t n = 0; n < pairs; ++n) {
-      const int64_t first = plan.first[n];
-      MergeChunks(p, n / c.kv_heads, n % c.kv_heads, plan.first[n + 1] - first, m.get() + first * R,
-                  l.get() + first * R, o.get() + first * R * c.v_row, mine + per_thread - c.v_row);
+      const int64_t n = plan.pair[index];
+      RunDecodeChunk(p, plan, n, index, mine, m, l, o);
+      if (left[n].fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        const int64_t first = plan.first[n];
+        MergeChunks(p, n / c.kv_heads, n % c.kv_heads, plan.first[n + 1] - first, m + first * R,
+                    l + first * R, o + first * R * c.v_row, mine + per_thread - c.v_row);
+      }
     }
   }
 }
