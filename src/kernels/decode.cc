@@ -119,7 +119,10 @@ void DecodeAllChunks(const DecodeParams& p) {
       MergeChunks(p, n / c.kv_heads, n % c.kv_heads, 0, m, l, o, o + partial);
     }
   }
-#pragma omp parallel num_threads(threads)
+  // A short cache is cheaper on one thread than a parallel region's start and end (and far
+  // cheaper when another process holds a core); chunk sizes bound the work from above.
+  const bool parallel = plan.chunks * kDecodeChunkKeys * R * (c.k_row + c.v_row) >= (1 << 20);
+#pragma omp parallel num_threads(threads) if (parallel)
   {
     float* mine = o + partial + per_thread * omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1) nowait
