@@ -119,6 +119,42 @@ std::vector<float> Problem::out_bhld() const {
                      s.q_heads, s.q_len, s.v_head_dim);
 }
 
+ProblemSpec option_case(int which) {
+  ProblemSpec s;
+  s.batch = 2;
+  s.q_heads = 4;
+  s.kv_heads = 2;
+  s.q_len = 70;
+  s.kv_len = 150;
+  s.head_dim = 40;
+  s.v_head_dim = 24;
+  // clang-format off
+  switch (which) {
+    case 0: break;
+    case 1: s.causal = true; break;
+    case 2: s.causal = true; s.align = CausalAlign::kTopLeft; break;
+    case 3: s.window_left = 20; s.window_right = 5; break;
+    case 4: s.causal = true; s.window_left = 33; break;
+    case 5: s.softcap = 2.0f; s.magnitude = 3.0f; break;
+    case 6: s.alibi = true; break;
+    case 7: s.key_lengths = true; break;
+    case 8: s.bool_mask = MaskKind::kTwoD; break;
+    case 9: s.bool_mask = MaskKind::kFull; break;
+    case 10: s.additive_mask = MaskKind::kTwoD; break;
+    case 11: s.additive_mask = MaskKind::kFull; break;
+    case 12: s.scale = 0.3f; break;
+    case 13: s.blhd = true; s.causal = true; break;
+    case 14: s.q_heads = 8; s.kv_heads = 1; break;  // multi-query
+    case 15: s.q_len = 300; s.kv_len = 90; s.causal = true; break;  // Lq > Lk
+    case 16:  // everything at once
+      s.causal = true; s.window_left = 50; s.softcap = 20.0f; s.alibi = true; s.key_lengths = true;
+      s.bool_mask = MaskKind::kTwoD; s.additive_mask = MaskKind::kFull; s.blhd = true;
+      break;
+  }
+  // clang-format on
+  return s;
+}
+
 std::vector<ProblemSpec> random_sweep(uint64_t seed, bool small, int64_t budget) {
   const std::vector<int64_t> lens = {1, 2, 17, 64, 127, 1000};
   const std::vector<int64_t> dims = {1, 3, 8, 33, 64, 80, 128, 256};

@@ -51,6 +51,11 @@ class Problem {
   std::vector<uint8_t> bool_mask_;
 };
 
+// Each option alone (0 … kOptionCases − 2) and all of them at once (the last), on a shape with
+// partial tiles on both axes: the cases both kernels are held to one by one.
+constexpr int kOptionCases = 17;
+ProblemSpec option_case(int which);
+
 // A sweep of problems: each head dim and length of the list, options drawn at random.
 // Lq is cut until Lq·Lk·(D + Dv) ≤ budget (0: 2e6 when small, else 4e7), which bounds the cost
 // of the double reference.

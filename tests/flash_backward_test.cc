@@ -50,50 +50,13 @@ TEST(FlashBackward, RandomizedSweepMatchesReference) {
   EXPECT_LE(above_two * 16, static_cast<int>(specs.size())) << above_two << " problems above 2x";
 }
 
-// Each option alone, on a shape with partial tiles on both axes.
-ProblemSpec option_case(int which) {
-  ProblemSpec s;
-  s.batch = 2;
-  s.q_heads = 4;
-  s.kv_heads = 2;
-  s.q_len = 70;
-  s.kv_len = 150;
-  s.head_dim = 40;
-  s.v_head_dim = 24;
-  // clang-format off
-  switch (which) {
-    case 0: break;
-    case 1: s.causal = true; break;
-    case 2: s.causal = true; s.align = CausalAlign::kTopLeft; break;
-    case 3: s.window_left = 20; s.window_right = 5; break;
-    case 4: s.causal = true; s.window_left = 33; break;
-    case 5: s.softcap = 2.0f; s.magnitude = 3.0f; break;
-    case 6: s.alibi = true; break;
-    case 7: s.key_lengths = true; break;
-    case 8: s.bool_mask = MaskKind::kTwoD; break;
-    case 9: s.bool_mask = MaskKind::kFull; break;
-    case 10: s.additive_mask = MaskKind::kTwoD; break;
-    case 11: s.additive_mask = MaskKind::kFull; break;
-    case 12: s.scale = 0.3f; break;
-    case 13: s.blhd = true; s.causal = true; break;
-    case 14: s.q_heads = 8; s.kv_heads = 1; break;  // multi-query
-    case 15: s.q_len = 300; s.kv_len = 90; s.causal = true; break;  // Lq > Lk
-    case 16:  // everything at once
-      s.causal = true; s.window_left = 50; s.softcap = 20.0f; s.alibi = true; s.key_lengths = true;
-      s.bool_mask = MaskKind::kTwoD; s.additive_mask = MaskKind::kFull; s.blhd = true;
-      break;
-  }
-  // clang-format on
-  return s;
-}
-
 class FlashBackwardOption : public ::testing::TestWithParam<int> {};
 
 TEST_P(FlashBackwardOption, MatchesReference) {
   expect_backward_matches_reference(option_case(GetParam()));
 }
 
-INSTANTIATE_TEST_SUITE_P(EachOption, FlashBackwardOption, ::testing::Range(0, 17));
+INSTANTIATE_TEST_SUITE_P(EachOption, FlashBackwardOption, ::testing::Range(0, kOptionCases));
 
 // Key lengths of 0 and a causal window that hides the first rows: every row of batch 0 and the
 // first rows of batch 1 see no key; keys past the length are seen by no row.

@@ -30,44 +30,10 @@ TEST(FlashForward, RandomizedSweepMatchesReference) {
 // Each option alone, on a shape with partial tiles on both axes.
 class FlashOption : public ::testing::TestWithParam<int> {};
 
-ProblemSpec option_case(int which) {
-  ProblemSpec s;
-  s.batch = 2;
-  s.q_heads = 4;
-  s.kv_heads = 2;
-  s.q_len = 70;
-  s.kv_len = 150;
-  s.head_dim = 40;
-  s.v_head_dim = 24;
-  switch (which) {
-    case 0: break;
-    case 1: s.causal = true; break;
-    case 2: s.causal = true; s.align = CausalAlign::kTopLeft; break;
-    case 3: s.window_left = 20; s.window_right = 5; break;
-    case 4: s.causal = true; s.window_left = 33; break;
-    case 5: s.softcap = 2.0f; s.magnitude = 3.0f; break;
-    case 6: s.alibi = true; break;
-    case 7: s.key_lengths = true; break;
-    case 8: s.bool_mask = MaskKind::kTwoD; break;
-    case 9: s.bool_mask = MaskKind::kFull; break;
-    case 10: s.additive_mask = MaskKind::kTwoD; break;
-    case 11: s.additive_mask = MaskKind::kFull; break;
-    case 12: s.scale = 0.3f; break;
-    case 13: s.blhd = true; s.causal = true; break;
-    case 14: s.q_heads = 8; s.kv_heads = 1; break;  // multi-query
-    case 15: s.q_len = 300; s.kv_len = 90; s.causal = true; break;  // Lq > Lk
-    case 16:  // everything at once
-      s.causal = true; s.window_left = 50; s.softcap = 20.0f; s.alibi = true;
-      s.key_lengths = true; s.bool_mask = MaskKind::kTwoD; s.additive_mask = MaskKind::kFull;
-      s.blhd = true;
-      break;
-  }
-  return s;
-}
 
 TEST_P(FlashOption, MatchesReference) { expect_matches_reference(option_case(GetParam())); }
 
-INSTANTIATE_TEST_SUITE_P(EachOption, FlashOption, ::testing::Range(0, 17));
+INSTANTIATE_TEST_SUITE_P(EachOption, FlashOption, ::testing::Range(0, kOptionCases));
 
 TEST(FlashForward, FullyMaskedRowGivesZeroNotNaN) {
   ProblemSpec s;
