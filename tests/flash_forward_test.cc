@@ -30,7 +30,6 @@ TEST(FlashForward, RandomizedSweepMatchesReference) {
 // Each option alone, on a shape with partial tiles on both axes.
 class FlashOption : public ::testing::TestWithParam<int> {};
 
-
 TEST_P(FlashOption, MatchesReference) { expect_matches_reference(option_case(GetParam())); }
 
 INSTANTIATE_TEST_SUITE_P(EachOption, FlashOption, ::testing::Range(0, kOptionCases));
