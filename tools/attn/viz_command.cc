@@ -1,0 +1,14 @@
+// `attn viz`: pictures of attention as PNG heat maps. One sub-command per kind of model:
+//   attn viz gpt       per layer and head, the GPT's attention over a prompt
+// (further kinds register themselves in add_viz_command below).
+#include "attn/commands.h"
+
+namespace attn::cli {
+
+void add_viz_command(CLI::App& app) {
+  CLI::App* viz = app.add_subcommand("viz", "Draws attention maps as PNG heat maps.");
+  viz->require_subcommand(1);
+  add_viz_gpt_command(*viz);
+}
+
+}  // namespace attn::cli
