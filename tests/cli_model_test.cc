@@ -117,5 +117,35 @@ TEST_F(CliModelTest, LlamaBadInputsAreRejected) {
   EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
 }
 
+TEST_F(CliModelTest, VizGptDrawsTheAttentionOfEveryLayer) {
+  ASSERT_EQ(run("train --preset tiny --steps 2 --out " + file("m.safetensors")).status, 0);
+  for (const std::string& extra : {"", " --layer 1", " --average-heads"}) {
+    const CliRun r = run("viz gpt --model " + file("m.safetensors") +
+                         " --prompt 'Call me Ishmael.' --out " + file("a.png") + extra);
+    ASSERT_EQ(r.status, 0) << extra << ": " << r.err;
+    EXPECT_EQ(read_all(file("a.png")).substr(1, 3), "PNG") << extra;
+    std::filesystem::remove(file("a.png"));
+  }
+}
+
+TEST_F(CliModelTest, VizGptBadInputsAreRejected) {
+  ASSERT_EQ(run("train --preset tiny --steps 2 --out " + file("m.safetensors")).status, 0);
+  const std::string model = " --model " + file("m.safetensors") + " --out " + file("a.png");
+  for (const auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {"viz gpt" + model + " --prompt ''", "empty"},
+           {"viz gpt" + model + " --prompt 'x' --layer 99", "layers"},
+           {"viz gpt" + model + " --prompt \"$(printf '\\377')\"", "UTF-8"},
+           {"viz gpt" + model + " --prompt \"$(head -c 5000 /dev/zero | tr '\\0' a)\"",
+            "context"},
+           {"viz gpt --model " + kModels + "stories260K.bin --prompt x --out " + file("a.png"),
+            "stories260K"}}) {
+    const CliRun r = run(args);
+    EXPECT_EQ(r.status, 1) << args;
+    EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(file("a.png"))) << args;
+  }
+}
+
 }  // namespace
 }  // namespace attn::cli_testing

@@ -9,8 +9,7 @@
 namespace attn::model {
 
 GptGenerator GptGenerator::load(const std::string& path) {
-  const SafetensorsFile file = SafetensorsFile::read(path);
-  train::expect_kind(file, "gpt", path);
+  const SafetensorsFile file = train::read_checkpoint(path, "gpt");
   auto model = std::make_unique<Gpt>(GptConfig::from_json(file.meta("config")), 0);
   train::load_parameters(file, model->parameters());
   return GptGenerator(std::move(model));

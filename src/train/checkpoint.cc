@@ -1,5 +1,7 @@
 #include "attn/train/checkpoint.h"
 
+#include <optional>
+
 #include "attn/error.h"
 
 namespace attn::train {
@@ -43,6 +45,17 @@ void expect_kind(const SafetensorsFile& file, const std::string& kind, const std
   const std::string found = it == file.metadata().end() ? "unknown" : it->second;
   ATTN_CHECK(found == kind, path, ": checkpoint holds a '", found, "' model, not a '", kind,
              "' model");
+}
+
+SafetensorsFile read_checkpoint(const std::string& path, const std::string& kind) {
+  std::optional<SafetensorsFile> file;
+  try {
+    file.emplace(SafetensorsFile::read(path));
+  } catch (const Error& e) {
+    throw Error(path + " is not a '" + kind + "' checkpoint: " + e.what());
+  }
+  expect_kind(*file, kind, path);
+  return std::move(*file);
 }
 
 }  // namespace attn::train

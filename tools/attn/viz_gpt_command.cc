@@ -1,14 +1,106 @@
-// `attn viz gpt --model CKPT --prompt TEXT --out DIR`: one PNG per layer with a panel per head.
+// `attn viz gpt --model CKPT --prompt TEXT --out FILE.png [--layer N] [--average-heads]`:
+// the attention weights of a trained GPT over a prompt as a grid of heat maps, one row of panels
+// per layer and one panel per head (query bytes down, key bytes across).
+#include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "attn/byte_tokenizer.h"
 #include "attn/commands.h"
 #include "attn/error.h"
+#include "attn/model/gpt_generator.h"
+#include "attn/viz/heatmap.h"
 
 namespace attn::cli {
 
+namespace {
+
+struct VizGptArgs {
+  std::string model;
+  std::string prompt;
+  std::string out;
+  int64_t layer = -1;  // -1: every layer
+  bool average_heads = false;
+};
+
+// One label per byte token: a character at the byte that starts it, "·" on the bytes that
+// continue a multi-byte UTF-8 character.
+std::vector<std::string> byte_labels(const std::string& text) {
+  std::vector<std::string> labels;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if ((byte & 0xC0) == 0x80) {
+      labels.emplace_back("\u00B7");
+      continue;
+    }
+    size_t length = byte < 0x80 ? 1 : byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : 2;
+    labels.push_back(text.substr(i, length));
+  }
+  return labels;
+}
+
+// The panels of one layer: [1, H, T, T] weights (or [1, 1, T, T] averaged) → one Heatmap each.
+void add_layer_panels(const Tensor& weights, int64_t layer, bool averaged,
+                      std::vector<viz::Heatmap>& maps) {
+  const int64_t heads = weights.shape()[1], len = weights.shape()[2];
+  for (int64_t h = 0; h < heads; ++h) {
+    const float* values = weights.data() + h * len * len;
+    std::string title = "layer " + std::to_string(layer);
+    title += averaged ? ", mean of heads" : ", head " + std::to_string(h);
+    maps.push_back({std::span<const float>(values, len * len), static_cast<int>(len),
+                    static_cast<int>(len), title});
+  }
+}
+
+void run_viz_gpt(const VizGptArgs& a) {
+  const std::vector<int32_t> tokens = encode_bytes(a.prompt);  // throws on invalid UTF-8
+  ATTN_CHECK(!tokens.empty(), "--prompt is empty");
+  model::GptGenerator generator = model::GptGenerator::load(a.model);
+  model::Gpt& gpt = generator.model();
+  const int64_t len = static_cast<int64_t>(tokens.size()), layers = gpt.config().n_layers;
+  ATTN_CHECK(len <= gpt.config().context, "the prompt has ", len,
+             " bytes, more than the model's context of ", gpt.config().context);
+  ATTN_CHECK(a.layer < layers, "--layer ", a.layer, " but the model has ", layers,
+             " layers (0 to ", layers - 1, ")");
+  gpt.forward(tokens, 1, len, /*training=*/false);
+
+  std::vector<Tensor> weights;  // kept alive: the heat maps point into them
+  std::vector<viz::Heatmap> maps;
+  for (int64_t l = a.layer < 0 ? 0 : a.layer; l < (a.layer < 0 ? layers : a.layer + 1); ++l) {
+    weights.push_back(gpt.block(l).attention().attention_weights(a.average_heads));
+  }
+  for (size_t i = 0; i < weights.size(); ++i) {
+    add_layer_panels(weights[i], a.layer < 0 ? static_cast<int64_t>(i) : a.layer,
+                     a.average_heads, maps);
+  }
+  viz::HeatmapOptions options;
+  options.title = "GPT attention over \"" + viz::display_label(a.prompt, 40) + "\"";
+  options.row_labels = byte_labels(a.prompt);
+  options.col_labels = options.row_labels;
+  options.row_axis_label = "query";
+  options.col_axis_label = "key";
+  // Every layer: a row of panels per layer. One layer, or the means of heads: about square.
+  const bool one_row_per_layer = a.layer < 0 && !a.average_heads;
+  options.grid_cols = one_row_per_layer ? static_cast<int>(gpt.config().n_heads) : 0;
+  viz::draw_heatmaps(maps, options, a.out);
+  std::printf("wrote %s (%zu panels, %lld tokens)\n", a.out.c_str(), maps.size(),
+              static_cast<long long>(len));
+}
+
+}  // namespace
+
 void add_viz_gpt_command(CLI::App& viz) {
-  CLI::App* cmd = viz.add_subcommand("gpt", "Attention of a trained GPT over a prompt.");
-  cmd->callback([] { throw Error("attn viz gpt: not implemented yet"); });
+  auto args = std::make_shared<VizGptArgs>();
+  CLI::App* cmd = viz.add_subcommand(
+      "gpt", "Attention of a trained GPT over a prompt: a panel per layer and head.");
+  cmd->add_option("--model", args->model, "GPT checkpoint written by attn train")->required();
+  cmd->add_option("--prompt", args->prompt, "text to attend over (UTF-8)")->required();
+  cmd->add_option("--out", args->out, "PNG file to write")->required();
+  cmd->add_option("--layer", args->layer, "draw only this layer (0-based)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--average-heads", args->average_heads, "one panel per layer: the mean of heads");
+  cmd->callback([args] { run_viz_gpt(*args); });
 }
 
 }  // namespace attn::cli

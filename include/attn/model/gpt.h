@@ -61,6 +61,8 @@ class Gpt {
 
   std::vector<nn::Parameter> parameters();
   const GptConfig& config() const { return config_; }
+  // Layer i of n_layers, e.g. to read its attention weights after a forward.
+  nn::TransformerBlock& block(int64_t i) { return *blocks_.at(static_cast<size_t>(i)); }
 
  private:
   GptConfig config_;
