@@ -23,6 +23,43 @@ std::string ClassifierTrainOptions::to_json() const {
   return j.dump();
 }
 
+namespace {
+
+template <typename T>
+void read_option(const nlohmann::json& j, const char* key, T& field) {
+  if (!j.contains(key)) return;
+  const auto& v = j[key];
+  if constexpr (std::is_integral_v<T>) {
+    ATTN_CHECK(v.is_number_integer(), "training options: ", key, " must be an integer");
+  } else {
+    ATTN_CHECK(v.is_number(), "training options: ", key, " must be a number");
+  }
+  field = v.get<T>();
+}
+
+}  // namespace
+
+ClassifierTrainOptions ClassifierTrainOptions::from_json(const std::string& text,
+                                                         ClassifierTrainOptions o) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  ATTN_CHECK(j.is_object(), "training options: not a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    ATTN_CHECK(nlohmann::json::parse(o.to_json()).contains(key), "training options: unknown field '",
+               key, "'");
+  }
+  read_option(j, "batch", o.batch);
+  read_option(j, "epochs", o.epochs);
+  read_option(j, "steps", o.steps);
+  read_option(j, "lr", o.lr);
+  read_option(j, "min_lr", o.min_lr);
+  read_option(j, "warmup", o.warmup);
+  read_option(j, "weight_decay", o.weight_decay);
+  read_option(j, "clip", o.clip);
+  read_option(j, "seed", o.seed);
+  validate(o);
+  return o;
+}
+
 void validate(const ClassifierTrainOptions& o) {
   ATTN_CHECK(o.batch > 0 && o.batch <= 4096, "training options: batch = ", o.batch,
              " is not a possible size");

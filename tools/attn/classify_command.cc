@@ -9,6 +9,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -28,7 +30,8 @@ namespace {
 struct ClassifyTrainArgs {
   std::string data = ATTN_DEFAULT_SENTIMENT;
   std::string out;
-  std::string pooling = "attention";
+  std::string config;  // JSON file: {"model": {...}, "train": {...}}
+  std::optional<std::string> pooling;
   std::optional<int64_t> epochs, steps;
   uint64_t seed = 1;
   int threads = 0;  // 0: OMP_NUM_THREADS or every core
@@ -43,6 +46,36 @@ struct ClassifyUseArgs {
 };
 
 constexpr int64_t kMinWordCount = 2;  // rarer training words are <unk>
+
+// The model and training options: the defaults, then the config file, then the flags.
+std::pair<model::ClassifierConfig, train::ClassifierTrainOptions> resolve(
+    const ClassifyTrainArgs& a) {
+  model::ClassifierConfig config;
+  train::ClassifierTrainOptions options;
+  if (!a.config.empty()) {
+    std::ifstream in(a.config);
+    ATTN_CHECK(in.good(), a.config, ": cannot open the config file");
+    const nlohmann::json j = nlohmann::json::parse(
+        std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), nullptr,
+        false);
+    ATTN_CHECK(j.is_object(), a.config, ": not a JSON object");
+    try {
+      if (j.contains("model")) config = model::ClassifierConfig::from_json(j["model"].dump());
+      if (j.contains("train")) {
+        options = train::ClassifierTrainOptions::from_json(j["train"].dump(), options);
+      }
+    } catch (const Error& e) {
+      throw Error(a.config + ": " + e.what());
+    }
+  }
+  if (a.pooling) config.pooling = model::parse_pooling(*a.pooling);
+  options.seed = a.seed;
+  if (a.epochs) options.epochs = *a.epochs;
+  if (a.steps) options.steps = *a.steps;
+  ATTN_CHECK(options.epochs > 0 && options.steps >= 0 && (!a.steps || *a.steps > 0),
+             "--epochs and --steps must be positive");
+  return {config, options};
+}
 
 void set_threads(int threads) {
   ATTN_CHECK(threads >= 0, "--threads must not be negative, got ", threads);
@@ -93,19 +126,12 @@ void run_classify_train(const ClassifyTrainArgs& a) {
   const train::SentimentSplit split = train::load_sentiment(a.data);
   std::vector<std::vector<std::string>> words;
   for (const train::LabelledSentence& s : split.train) words.push_back(s.words);
-  model::ClassifierConfig config;
-  config.pooling = model::parse_pooling(a.pooling);
+  const auto [config, options] = resolve(a);
   model::TextClassifier classifier(model::WordVocabulary::build(words, kMinWordCount),
                                    train::sentiment_labels(), config, a.seed);
   const auto train_set = encode_all(classifier, split.train);
   const auto val_set = encode_all(classifier, split.validation);
   const auto test_set = encode_all(classifier, split.test);
-  train::ClassifierTrainOptions options;
-  options.seed = a.seed;
-  if (a.epochs) options.epochs = *a.epochs;
-  if (a.steps) options.steps = *a.steps;
-  ATTN_CHECK(options.epochs > 0 && options.steps >= 0 && (!a.steps || *a.steps > 0),
-             "--epochs and --steps must be positive");
   train::ClassifierTrainer trainer(classifier.model(), options, train_set, val_set);
   double train_s = 0.0;
   trainer.run([&](const train::EpochReport& r) {
@@ -114,6 +140,7 @@ void run_classify_train(const ClassifyTrainArgs& a) {
   });
   const train::ClassifierEval test = train::evaluate_classifier(classifier.model(), test_set);
   const train::EpochReport& best = trainer.best();
+  const std::string pooling = model::pooling_name(config.pooling);
   classifier.save(a.out, {{"train", options.to_json()},
                           {"best_epoch", std::to_string(best.epoch)},
                           {"test_accuracy", std::to_string(test.accuracy)}});
@@ -121,7 +148,7 @@ void run_classify_train(const ClassifyTrainArgs& a) {
     const nlohmann::ordered_json j = {
         {"done", true},           {"accuracy", test.accuracy},
         {"loss", test.loss},      {"sentences", test.count},
-        {"pooling", a.pooling},   {"val_accuracy", best.validation.accuracy},
+        {"pooling", pooling},   {"val_accuracy", best.validation.accuracy},
         {"best_epoch", best.epoch}, {"steps", trainer.total_steps()},
         {"train_s", train_s},     {"vocab_size", classifier.vocabulary().size()},
         {"model", a.out}};
@@ -130,7 +157,7 @@ void run_classify_train(const ClassifyTrainArgs& a) {
     std::printf(
         "held-out accuracy %.4f on %lld sentences (%s pooling; best epoch %lld, val_accuracy "
         "%.4f); trained in %s; saved %s\n",
-        test.accuracy, static_cast<long long>(test.count), a.pooling.c_str(),
+        test.accuracy, static_cast<long long>(test.count), pooling.c_str(),
         static_cast<long long>(best.epoch), best.validation.accuracy,
         duration_text(train_s).c_str(), a.out.c_str());
   }
@@ -177,10 +204,11 @@ void add_train(CLI::App& classify) {
   CLI::App* cmd = classify.add_subcommand(
       "train", "Train on the training split, then report the held-out accuracy");
   cmd->add_option("--out", args->out, "checkpoint to write (.safetensors)")->required();
-  cmd->add_option("--pooling", args->pooling, "attention | mean")->capture_default_str();
+  cmd->add_option("--pooling", args->pooling, "attention (default) | mean");
+  cmd->add_option("--config", args->config, "JSON file {\"model\": {...}, \"train\": {...}}");
   cmd->add_option("--data", args->data, "folder of imdb.tsv, amazon.tsv, yelp.tsv")
       ->capture_default_str();
-  CLI::Option* epochs = cmd->add_option("--epochs", args->epochs, "passes over the data (20)");
+  CLI::Option* epochs = cmd->add_option("--epochs", args->epochs, "passes over the training split (default 10)");
   cmd->add_option("--steps", args->steps, "training steps instead of epochs")->excludes(epochs);
   cmd->add_option("--seed", args->seed, "seed of initialisation, order and dropout")
       ->capture_default_str();

@@ -19,7 +19,7 @@ namespace attn::train {
 
 struct ClassifierTrainOptions {
   int64_t batch = 32;          // sentences per step
-  int64_t epochs = 20;         // passes over the training sentences
+  int64_t epochs = 10;         // passes over the training sentences
   int64_t steps = 0;           // > 0: this many steps instead of `epochs`
   float lr = 2e-3f;            // peak learning rate
   float min_lr = 1e-4f;        // at the end of the cosine
@@ -29,6 +29,10 @@ struct ClassifierTrainOptions {
   uint64_t seed = 1;           // initialisation, order, dropout
 
   std::string to_json() const;
+  // Parses a JSON object with any of the fields above over `defaults`; throws attn::Error on
+  // unknown fields, wrong types or impossible values.
+  static ClassifierTrainOptions from_json(const std::string& text,
+                                          ClassifierTrainOptions defaults);
 };
 
 // Throws attn::Error unless the sizes are positive and the rates finite.
