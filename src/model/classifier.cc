@@ -16,11 +16,11 @@ Pooling parse_pooling(const std::string& name) {
 }
 
 std::string ClassifierConfig::to_json() const {
-  const nlohmann::ordered_json j = {
-      {"vocab_size", vocab_size}, {"max_len", max_len},   {"d_model", d_model},
-      {"n_layers", n_layers},     {"n_heads", n_heads},   {"d_ff", d_ff},
-      {"pool_dim", pool_dim},     {"n_classes", n_classes}, {"dropout", dropout},
-      {"pooling", pooling_name(pooling)}};
+  const nlohmann::ordered_json j = {{"vocab_size", vocab_size}, {"max_len", max_len},
+                                    {"d_model", d_model},       {"n_layers", n_layers},
+                                    {"n_heads", n_heads},       {"d_ff", d_ff},
+                                    {"pool_dim", pool_dim},     {"n_classes", n_classes},
+                                    {"dropout", dropout},       {"pooling", pooling_name(pooling)}};
   return j.dump();
 }
 
@@ -58,12 +58,12 @@ ClassifierConfig ClassifierConfig::from_json(const std::string& text) {
 
 void validate(const ClassifierConfig& c) {
   const std::pair<const char*, int64_t> sizes[] = {
-      {"vocab_size", c.vocab_size}, {"max_len", c.max_len},   {"d_model", c.d_model},
-      {"n_layers", c.n_layers},     {"n_heads", c.n_heads},   {"pool_dim", c.pool_dim},
+      {"vocab_size", c.vocab_size}, {"max_len", c.max_len}, {"d_model", c.d_model},
+      {"n_layers", c.n_layers},     {"n_heads", c.n_heads}, {"pool_dim", c.pool_dim},
       {"n_classes", c.n_classes}};
   for (const auto& [name, value] : sizes) {
-    ATTN_CHECK(value > 0 && value <= (int64_t{1} << 20), "classifier config: ", name, " = ",
-               value, " is not a possible size");
+    ATTN_CHECK(value > 0 && value <= (int64_t{1} << 20), "classifier config: ", name, " = ", value,
+               " is not a possible size");
   }
   ATTN_CHECK(c.n_classes >= 2, "classifier config: n_classes must be at least 2");
   ATTN_CHECK(c.d_ff >= 0 && c.d_ff <= (int64_t{1} << 20), "classifier config: d_ff = ", c.d_ff,

@@ -24,7 +24,8 @@ void check_text(std::string_view text) {
   ATTN_CHECK(bad == std::string_view::npos, "text is not valid UTF-8 (byte offset ", bad, ")");
   for (size_t i = 0; i < text.size(); ++i) {
     const unsigned char c = text[i];
-    const bool c1 = c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xA0;
+    const bool c1 =
+        c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xA0;
     ATTN_CHECK(!((c < 0x20 && !is_space(c)) || c == 0x7F || c1),
                "text holds a control character (byte offset ", i, ")");
   }

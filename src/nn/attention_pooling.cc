@@ -74,8 +74,8 @@ Tensor AttentionPooling::forward(const Tensor& x, std::span<const int64_t> lengt
 
 Tensor AttentionPooling::backward(const Tensor& dy) {
   const int64_t B = x_.dim(0), T = x_.dim(1), C = dim_, A = attention_dim_;
-  ATTN_CHECK(dy.shape() == std::vector<int64_t>({B, C}), "AttentionPooling: expected dy [", B,
-             ", ", C, "]");
+  ATTN_CHECK(dy.shape() == std::vector<int64_t>({B, C}), "AttentionPooling: expected dy [", B, ", ",
+             C, "]");
   Tensor dx({B, T, C});
   Tensor dz({B, T, A});
   std::vector<double> dw(static_cast<size_t>(T));
@@ -101,7 +101,7 @@ Tensor AttentionPooling::backward(const Tensor& dy) {
       const float* a = a_.data() + (b * T + t) * A;
       float* dzt = dz.data() + (b * T + t) * A;
       for (int64_t k = 0; k < A; ++k) {
-        du_.data()[k] += ds * a[k];                          // s_t = uᵀ·a_t
+        du_.data()[k] += ds * a[k];                         // s_t = uᵀ·a_t
         dzt[k] = ds * u_.data()[k] * (1.0f - a[k] * a[k]);  // a = tanh(z)
       }
     }

@@ -26,8 +26,8 @@ Tensor MeanPooling::forward(const Tensor& x, std::span<const int64_t> lengths) {
 
 Tensor MeanPooling::backward(const Tensor& dy) const {
   const int64_t B = w_.dim(0), T = w_.dim(1), C = dim_;
-  ATTN_CHECK(dy.shape() == std::vector<int64_t>({B, C}), "MeanPooling: expected dy [", B, ", ",
-             C, "]");
+  ATTN_CHECK(dy.shape() == std::vector<int64_t>({B, C}), "MeanPooling: expected dy [", B, ", ", C,
+             "]");
   Tensor dx({B, T, C});
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t t = 0; t < T; ++t) {  // y = Σ_t w_t·x_t  →  dx_t = w_t·dy

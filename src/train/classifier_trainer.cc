@@ -15,10 +15,14 @@
 namespace attn::train {
 
 std::string ClassifierTrainOptions::to_json() const {
-  const nlohmann::ordered_json j = {{"batch", batch},   {"epochs", epochs},
-                                    {"steps", steps},   {"lr", lr},
-                                    {"min_lr", min_lr}, {"warmup", warmup},
-                                    {"weight_decay", weight_decay}, {"clip", clip},
+  const nlohmann::ordered_json j = {{"batch", batch},
+                                    {"epochs", epochs},
+                                    {"steps", steps},
+                                    {"lr", lr},
+                                    {"min_lr", min_lr},
+                                    {"warmup", warmup},
+                                    {"weight_decay", weight_decay},
+                                    {"clip", clip},
                                     {"seed", seed}};
   return j.dump();
 }
@@ -44,8 +48,8 @@ ClassifierTrainOptions ClassifierTrainOptions::from_json(const std::string& text
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   ATTN_CHECK(j.is_object(), "training options: not a JSON object");
   for (const auto& [key, value] : j.items()) {
-    ATTN_CHECK(nlohmann::json::parse(o.to_json()).contains(key), "training options: unknown field '",
-               key, "'");
+    ATTN_CHECK(nlohmann::json::parse(o.to_json()).contains(key),
+               "training options: unknown field '", key, "'");
   }
   read_option(j, "batch", o.batch);
   read_option(j, "epochs", o.epochs);

@@ -145,13 +145,17 @@ void run_classify_train(const ClassifyTrainArgs& a) {
                           {"best_epoch", std::to_string(best.epoch)},
                           {"test_accuracy", std::to_string(test.accuracy)}});
   if (a.json) {
-    const nlohmann::ordered_json j = {
-        {"done", true},           {"accuracy", test.accuracy},
-        {"loss", test.loss},      {"sentences", test.count},
-        {"pooling", pooling},   {"val_accuracy", best.validation.accuracy},
-        {"best_epoch", best.epoch}, {"steps", trainer.total_steps()},
-        {"train_s", train_s},     {"vocab_size", classifier.vocabulary().size()},
-        {"model", a.out}};
+    const nlohmann::ordered_json j = {{"done", true},
+                                      {"accuracy", test.accuracy},
+                                      {"loss", test.loss},
+                                      {"sentences", test.count},
+                                      {"pooling", pooling},
+                                      {"val_accuracy", best.validation.accuracy},
+                                      {"best_epoch", best.epoch},
+                                      {"steps", trainer.total_steps()},
+                                      {"train_s", train_s},
+                                      {"vocab_size", classifier.vocabulary().size()},
+                                      {"model", a.out}};
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf(
@@ -176,8 +180,8 @@ void run_classify_eval(const ClassifyUseArgs& a) {
                                       {"pooling", pooling}};
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("held-out accuracy %.4f on %lld sentences (%s pooling), loss %.4f\n",
-                test.accuracy, static_cast<long long>(test.count), pooling.c_str(), test.loss);
+    std::printf("held-out accuracy %.4f on %lld sentences (%s pooling), loss %.4f\n", test.accuracy,
+                static_cast<long long>(test.count), pooling.c_str(), test.loss);
   }
 }
 
@@ -208,7 +212,8 @@ void add_train(CLI::App& classify) {
   cmd->add_option("--config", args->config, "JSON file {\"model\": {...}, \"train\": {...}}");
   cmd->add_option("--data", args->data, "folder of imdb.tsv, amazon.tsv, yelp.tsv")
       ->capture_default_str();
-  CLI::Option* epochs = cmd->add_option("--epochs", args->epochs, "passes over the training split (default 10)");
+  CLI::Option* epochs =
+      cmd->add_option("--epochs", args->epochs, "passes over the training split (default 10)");
   cmd->add_option("--steps", args->steps, "training steps instead of epochs")->excludes(epochs);
   cmd->add_option("--seed", args->seed, "seed of initialisation, order and dropout")
       ->capture_default_str();
@@ -239,8 +244,8 @@ void add_predict(CLI::App& classify) {
 }  // namespace
 
 void add_classify_command(CLI::App& app) {
-  CLI::App* classify =
-      app.add_subcommand("classify", "Sentiment of sentences: a Transformer with attention pooling");
+  CLI::App* classify = app.add_subcommand(
+      "classify", "Sentiment of sentences: a Transformer with attention pooling");
   classify->require_subcommand(1);
   add_train(*classify);
   add_eval(*classify);

@@ -43,10 +43,10 @@ struct ClassifierConfig {
   int64_t d_model = 64;    // C
   int64_t n_layers = 1;
   int64_t n_heads = 4;
-  int64_t d_ff = 128;          // feed-forward width; 0 means 4·C
-  int64_t pool_dim = 64;       // A, the width of the attention pooling's scores
-  int64_t n_classes = 2;       // K
-  float dropout = 0.3f;        // on the embeddings, the residual branches and the pooled vector
+  int64_t d_ff = 128;     // feed-forward width; 0 means 4·C
+  int64_t pool_dim = 64;  // A, the width of the attention pooling's scores
+  int64_t n_classes = 2;  // K
+  float dropout = 0.3f;   // on the embeddings, the residual branches and the pooled vector
   Pooling pooling = Pooling::kAttention;
 
   std::string to_json() const;

@@ -18,21 +18,20 @@
 namespace attn::train {
 
 struct ClassifierTrainOptions {
-  int64_t batch = 32;          // sentences per step
-  int64_t epochs = 10;         // passes over the training sentences
-  int64_t steps = 0;           // > 0: this many steps instead of `epochs`
-  float lr = 2e-3f;            // peak learning rate
-  float min_lr = 1e-4f;        // at the end of the cosine
-  int64_t warmup = 50;         // linear warm-up steps
-  float weight_decay = 0.1f;   // AdamW, on matrices and embeddings only
-  float clip = 1.0f;           // global gradient norm; ≤ 0 disables
-  uint64_t seed = 1;           // initialisation, order, dropout
+  int64_t batch = 32;         // sentences per step
+  int64_t epochs = 10;        // passes over the training sentences
+  int64_t steps = 0;          // > 0: this many steps instead of `epochs`
+  float lr = 2e-3f;           // peak learning rate
+  float min_lr = 1e-4f;       // at the end of the cosine
+  int64_t warmup = 50;        // linear warm-up steps
+  float weight_decay = 0.1f;  // AdamW, on matrices and embeddings only
+  float clip = 1.0f;          // global gradient norm; ≤ 0 disables
+  uint64_t seed = 1;          // initialisation, order, dropout
 
   std::string to_json() const;
   // Parses a JSON object with any of the fields above over `defaults`; throws attn::Error on
   // unknown fields, wrong types or impossible values.
-  static ClassifierTrainOptions from_json(const std::string& text,
-                                          ClassifierTrainOptions defaults);
+  static ClassifierTrainOptions from_json(const std::string& text, ClassifierTrainOptions defaults);
 };
 
 // Throws attn::Error unless the sizes are positive and the rates finite.
