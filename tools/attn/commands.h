@@ -18,10 +18,16 @@ void add_train_command(CLI::App& app);
 // `attn generate`: samples text from a trained model.
 void add_generate_command(CLI::App& app);
 
+// `attn classify`: sentiment of sentences (train, eval, predict).
+void add_classify_command(CLI::App& app);
+
 // `attn viz`: attention maps as PNG heat maps; one sub-command per kind of model.
 void add_viz_command(CLI::App& app);
 
 // `attn viz gpt`: the GPT's attention weights over a prompt, one panel per head and layer.
 void add_viz_gpt_command(CLI::App& viz);
+
+// `attn viz classify`: the classifier's pooling weights over a sentence's words.
+void add_viz_classify_command(CLI::App& viz);
 
 }  // namespace attn::cli

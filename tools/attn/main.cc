@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   attn::cli::add_train_command(app);
   attn::cli::add_generate_command(app);
   attn::cli::add_viz_command(app);
+  attn::cli::add_classify_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version

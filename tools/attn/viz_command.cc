@@ -1,5 +1,6 @@
 // `attn viz`: pictures of attention as PNG heat maps. One sub-command per kind of model:
 //   attn viz gpt       per layer and head, the GPT's attention over a prompt
+//   attn viz classify  the classifier's pooling weight of each word of a sentence
 // (further kinds register themselves in add_viz_command below).
 #include "attn/commands.h"
 
@@ -9,6 +10,7 @@ void add_viz_command(CLI::App& app) {
   CLI::App* viz = app.add_subcommand("viz", "Draws attention maps as PNG heat maps.");
   viz->require_subcommand(1);
   add_viz_gpt_command(*viz);
+  add_viz_classify_command(*viz);
 }
 
 }  // namespace attn::cli

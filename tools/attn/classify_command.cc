@@ -1,0 +1,255 @@
+// `attn classify train|eval|predict`: sentiment classification of sentences with a small
+// Transformer encoder and attention (or mean) pooling, trained on data/sentiment/.
+//
+//   train    trains on the training split with early stopping on the validation split, then
+//            reports the accuracy on the held-out test split and writes the checkpoint
+//   eval     the accuracy of a checkpoint on the held-out test split
+//   predict  the label of one sentence and each word's pooling weight
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "attn/commands.h"
+#include "attn/error.h"
+#include "attn/model/text_classifier.h"
+#include "attn/train/classifier_trainer.h"
+#include "attn/train/sentiment_data.h"
+
+namespace attn::cli {
+
+namespace {
+
+struct ClassifyTrainArgs {
+  std::string data = ATTN_DEFAULT_SENTIMENT;
+  std::string out;
+  std::string config;  // JSON file: {"model": {...}, "train": {...}}
+  std::optional<std::string> pooling;
+  std::optional<int64_t> epochs, steps;
+  uint64_t seed = 1;
+  int threads = 0;  // 0: OMP_NUM_THREADS or every core
+  bool json = false;
+};
+
+struct ClassifyUseArgs {
+  std::string model;
+  std::string data = ATTN_DEFAULT_SENTIMENT;
+  std::string text;
+  bool json = false;
+};
+
+constexpr int64_t kMinWordCount = 2;  // rarer training words are <unk>
+
+// The model and training options: the defaults, then the config file, then the flags.
+std::pair<model::ClassifierConfig, train::ClassifierTrainOptions> resolve(
+    const ClassifyTrainArgs& a) {
+  model::ClassifierConfig config;
+  train::ClassifierTrainOptions options;
+  if (!a.config.empty()) {
+    std::ifstream in(a.config);
+    ATTN_CHECK(in.good(), a.config, ": cannot open the config file");
+    const nlohmann::json j = nlohmann::json::parse(
+        std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()), nullptr,
+        false);
+    ATTN_CHECK(j.is_object(), a.config, ": not a JSON object");
+    try {
+      if (j.contains("model")) config = model::ClassifierConfig::from_json(j["model"].dump());
+      if (j.contains("train")) {
+        options = train::ClassifierTrainOptions::from_json(j["train"].dump(), options);
+      }
+    } catch (const Error& e) {
+      throw Error(a.config + ": " + e.what());
+    }
+  }
+  if (a.pooling) config.pooling = model::parse_pooling(*a.pooling);
+  options.seed = a.seed;
+  if (a.epochs) options.epochs = *a.epochs;
+  if (a.steps) options.steps = *a.steps;
+  ATTN_CHECK(options.epochs > 0 && options.steps >= 0 && (!a.steps || *a.steps > 0),
+             "--epochs and --steps must be positive");
+  return {config, options};
+}
+
+void set_threads(int threads) {
+  ATTN_CHECK(threads >= 0, "--threads must not be negative, got ", threads);
+  if (threads > 0) omp_set_num_threads(threads);
+}
+
+std::vector<train::EncodedSentence> encode_all(const model::TextClassifier& classifier,
+                                               const std::vector<train::LabelledSentence>& part) {
+  std::vector<train::EncodedSentence> out;
+  for (const train::LabelledSentence& s : part) {
+    try {
+      out.push_back({classifier.encode(s.words), s.label});
+    } catch (const Error& e) {
+      throw Error("data sentence '" + s.text.substr(0, 40) + "…': " + e.what());
+    }
+  }
+  return out;
+}
+
+std::string duration_text(double seconds) {
+  const int s = static_cast<int>(std::lround(seconds));
+  char text[32];
+  std::snprintf(text, sizeof text, "%dm%02ds", s / 60, s % 60);
+  return text;
+}
+
+void report_epoch(const ClassifyTrainArgs& a, const train::EpochReport& r, int64_t total_steps) {
+  if (a.json) {
+    const nlohmann::ordered_json j = {{"epoch", r.epoch},
+                                      {"step", r.step},
+                                      {"loss", r.loss},
+                                      {"val_accuracy", r.validation.accuracy},
+                                      {"val_loss", r.validation.loss},
+                                      {"best", r.best},
+                                      {"elapsed_s", r.elapsed_s}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("epoch %lld  step %lld/%lld  loss %.4f  val_accuracy %.4f  val_loss %.4f  %s%s\n",
+                static_cast<long long>(r.epoch), static_cast<long long>(r.step),
+                static_cast<long long>(total_steps), r.loss, r.validation.accuracy,
+                r.validation.loss, duration_text(r.elapsed_s).c_str(), r.best ? "  best" : "");
+  }
+  std::fflush(stdout);
+}
+
+void run_classify_train(const ClassifyTrainArgs& a) {
+  set_threads(a.threads);
+  const train::SentimentSplit split = train::load_sentiment(a.data);
+  std::vector<std::vector<std::string>> words;
+  for (const train::LabelledSentence& s : split.train) words.push_back(s.words);
+  const auto [config, options] = resolve(a);
+  model::TextClassifier classifier(model::WordVocabulary::build(words, kMinWordCount),
+                                   train::sentiment_labels(), config, a.seed);
+  const auto train_set = encode_all(classifier, split.train);
+  const auto val_set = encode_all(classifier, split.validation);
+  const auto test_set = encode_all(classifier, split.test);
+  train::ClassifierTrainer trainer(classifier.model(), options, train_set, val_set);
+  double train_s = 0.0;
+  trainer.run([&](const train::EpochReport& r) {
+    report_epoch(a, r, trainer.total_steps());
+    train_s = r.elapsed_s;
+  });
+  const train::ClassifierEval test = train::evaluate_classifier(classifier.model(), test_set);
+  const train::EpochReport& best = trainer.best();
+  const std::string pooling = model::pooling_name(config.pooling);
+  classifier.save(a.out, {{"train", options.to_json()},
+                          {"best_epoch", std::to_string(best.epoch)},
+                          {"test_accuracy", std::to_string(test.accuracy)}});
+  if (a.json) {
+    const nlohmann::ordered_json j = {{"done", true},
+                                      {"accuracy", test.accuracy},
+                                      {"loss", test.loss},
+                                      {"sentences", test.count},
+                                      {"pooling", pooling},
+                                      {"val_accuracy", best.validation.accuracy},
+                                      {"best_epoch", best.epoch},
+                                      {"steps", trainer.total_steps()},
+                                      {"train_s", train_s},
+                                      {"vocab_size", classifier.vocabulary().size()},
+                                      {"model", a.out}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf(
+        "held-out accuracy %.4f on %lld sentences (%s pooling; best epoch %lld, val_accuracy "
+        "%.4f); trained in %s; saved %s\n",
+        test.accuracy, static_cast<long long>(test.count), pooling.c_str(),
+        static_cast<long long>(best.epoch), best.validation.accuracy,
+        duration_text(train_s).c_str(), a.out.c_str());
+  }
+}
+
+void run_classify_eval(const ClassifyUseArgs& a) {
+  model::TextClassifier classifier = model::TextClassifier::load(a.model);
+  const train::SentimentSplit split = train::load_sentiment(a.data);
+  const train::ClassifierEval test =
+      train::evaluate_classifier(classifier.model(), encode_all(classifier, split.test));
+  const std::string pooling = model::pooling_name(classifier.model().config().pooling);
+  if (a.json) {
+    const nlohmann::ordered_json j = {{"accuracy", test.accuracy},
+                                      {"loss", test.loss},
+                                      {"sentences", test.count},
+                                      {"pooling", pooling}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("held-out accuracy %.4f on %lld sentences (%s pooling), loss %.4f\n", test.accuracy,
+                static_cast<long long>(test.count), pooling.c_str(), test.loss);
+  }
+}
+
+void run_classify_predict(const ClassifyUseArgs& a) {
+  model::TextClassifier classifier = model::TextClassifier::load(a.model);
+  const model::Prediction p = classifier.predict(a.text);
+  const float probability = p.probabilities[static_cast<size_t>(p.label)];
+  if (a.json) {
+    const nlohmann::ordered_json j = {{"label", p.label_name},
+                                      {"probability", probability},
+                                      {"words", p.words},
+                                      {"weights", p.weights}};
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("%s %.4f\n", p.label_name.c_str(), probability);
+  for (size_t i = 0; i < p.words.size(); ++i) {
+    std::printf("  %-16s %.4f\n", p.words[i].c_str(), p.weights[i]);
+  }
+}
+
+void add_train(CLI::App& classify) {
+  auto args = std::make_shared<ClassifyTrainArgs>();
+  CLI::App* cmd = classify.add_subcommand(
+      "train", "Train on the training split, then report the held-out accuracy");
+  cmd->add_option("--out", args->out, "checkpoint to write (.safetensors)")->required();
+  cmd->add_option("--pooling", args->pooling, "attention (default) | mean");
+  cmd->add_option("--config", args->config, "JSON file {\"model\": {...}, \"train\": {...}}");
+  cmd->add_option("--data", args->data, "folder of imdb.tsv, amazon.tsv, yelp.tsv")
+      ->capture_default_str();
+  CLI::Option* epochs =
+      cmd->add_option("--epochs", args->epochs, "passes over the training split (default 10)");
+  cmd->add_option("--steps", args->steps, "training steps instead of epochs")->excludes(epochs);
+  cmd->add_option("--seed", args->seed, "seed of initialisation, order and dropout")
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "threads (default: OMP_NUM_THREADS or all cores)");
+  cmd->add_flag("--json", args->json, "one JSON object per epoch, then one with the accuracy");
+  cmd->callback([args] { run_classify_train(*args); });
+}
+
+void add_eval(CLI::App& classify) {
+  auto args = std::make_shared<ClassifyUseArgs>();
+  CLI::App* cmd = classify.add_subcommand("eval", "Accuracy on the held-out split");
+  cmd->add_option("--model", args->model, "classifier checkpoint")->required();
+  cmd->add_option("--data", args->data, "folder of imdb.tsv, amazon.tsv, yelp.tsv")
+      ->capture_default_str();
+  cmd->add_flag("--json", args->json, "one JSON object");
+  cmd->callback([args] { run_classify_eval(*args); });
+}
+
+void add_predict(CLI::App& classify) {
+  auto args = std::make_shared<ClassifyUseArgs>();
+  CLI::App* cmd = classify.add_subcommand("predict", "Label of one sentence, weight of each word");
+  cmd->add_option("--model", args->model, "classifier checkpoint")->required();
+  cmd->add_option("--text", args->text, "the sentence")->required();
+  cmd->add_flag("--json", args->json, "one JSON object");
+  cmd->callback([args] { run_classify_predict(*args); });
+}
+
+}  // namespace
+
+void add_classify_command(CLI::App& app) {
+  CLI::App* classify = app.add_subcommand(
+      "classify", "Sentiment of sentences: a Transformer with attention pooling");
+  classify->require_subcommand(1);
+  add_train(*classify);
+  add_eval(*classify);
+  add_predict(*classify);
+}
+
+}  // namespace attn::cli
