@@ -18,10 +18,16 @@ void add_train_command(CLI::App& app);
 // `attn generate`: samples text from a trained model.
 void add_generate_command(CLI::App& app);
 
+// `attn seq2seq`: grapheme-to-phoneme training, scoring and prediction.
+void add_seq2seq_command(CLI::App& app);
+
 // `attn viz`: attention maps as PNG heat maps; one sub-command per kind of model.
 void add_viz_command(CLI::App& app);
 
 // `attn viz gpt`: the GPT's attention weights over a prompt, one panel per head and layer.
 void add_viz_gpt_command(CLI::App& viz);
+
+// `attn viz seq2seq`: the cross-attention of a seq2seq model, phonemes × letters of a word.
+void add_viz_seq2seq_command(CLI::App& viz);
 
 }  // namespace attn::cli

@@ -9,6 +9,7 @@ void add_viz_command(CLI::App& app) {
   CLI::App* viz = app.add_subcommand("viz", "Draws attention maps as PNG heat maps.");
   viz->require_subcommand(1);
   add_viz_gpt_command(*viz);
+  add_viz_seq2seq_command(*viz);
 }
 
 }  // namespace attn::cli
