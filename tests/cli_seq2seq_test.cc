@@ -96,7 +96,7 @@ TEST_F(CliSeq2SeqTest, BadWordsAreRejectedNamingTheProblem) {
   expect_error(predict + std::string(25, 'a'), "limit of 24");
   expect_error(predict + "abc1", "'1'");
   expect_error(predict + "it.s", "'.'");
-  expect_error(predict + "caf$(printf '\\303\\251')", "\\xC3");
+  expect_error(predict + "caf$(printf '\\303\\251')", "character '\xC3\xA9'");
   expect_error(predict + "cat --beam 0", "--beam");
   expect_error(
       "viz seq2seq --model " + file("m.safetensors") + " --word 'a b' --out " + file("x.png"),

@@ -157,7 +157,9 @@ TEST(G2pVocab, EncodesWordsAndRejectsBadOnes) {
   EXPECT_NE(message("").find("empty"), std::string::npos);
   EXPECT_NE(message("abcdef").find("limit of 5"), std::string::npos);
   EXPECT_NE(message("ab1").find("'1'"), std::string::npos);
-  EXPECT_NE(message("caf\xC3\xA9").find("\\xC3"), std::string::npos);
+  EXPECT_NE(message("caf\xC3\xA9").find("character '\xC3\xA9'"), std::string::npos);
+  EXPECT_NE(message("ab\xFF").find("'\\xFF'"), std::string::npos);
+  EXPECT_NE(message("a\tb").find("'\\x09'"), std::string::npos);
 }
 
 TEST(Seq2SeqTrainer, LossFallsOnAFewWords) {

@@ -11,12 +11,24 @@ namespace attn::model {
 
 namespace {
 
-// A character of a word as a message shows it: 'x', or '\xNN' for a byte that is not printable.
-std::string shown(char c) {
-  const auto byte = static_cast<unsigned char>(c);
-  if (byte >= 0x21 && byte < 0x7f) return std::string("'") + c + "'";
+// Bytes in the UTF-8 sequence that starts with `lead` (1 for ASCII or a stray byte).
+size_t utf8_length(unsigned char lead) {
+  if (lead >= 0xF8) return 1;
+  return lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+}
+
+// The character at word[i] as a message shows it: 'x', the whole UTF-8 character 'é', or
+// '\xNN' for a control byte or a byte that does not start a valid UTF-8 character.
+std::string shown(const std::string& word, size_t i) {
+  const auto lead = static_cast<unsigned char>(word[i]);
+  const size_t n = utf8_length(lead);
+  bool valid = (lead >= 0x21 && lead < 0x7f) || (n > 1 && i + n <= word.size());
+  for (size_t k = 1; valid && k < n; ++k) {
+    valid = (static_cast<unsigned char>(word[i + k]) & 0xC0) == 0x80;
+  }
+  if (valid) return "'" + word.substr(i, n) + "'";
   char text[16];
-  std::snprintf(text, sizeof text, "'\\x%02X'", byte);
+  std::snprintf(text, sizeof text, "'\\x%02X'", lead);
   return text;
 }
 
@@ -40,10 +52,11 @@ G2pVocab G2pVocab::cmudict() {
 std::vector<int32_t> G2pVocab::encode_word(const std::string& word, int64_t max_len) const {
   ATTN_CHECK(!word.empty(), "the word is empty");
   std::vector<int32_t> ids;
-  for (char c : word) {
+  for (size_t k = 0; k < word.size(); ++k) {
+    const char c = word[k];
     const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
     const size_t i = letters_.find(lower);
-    ATTN_CHECK(i != std::string::npos, "word '", word, "': character ", shown(c),
+    ATTN_CHECK(i != std::string::npos, "word '", word, "': character ", shown(word, k),
                " is not one of the letters ", letters_.front(), "-", letters_.back());
     ids.push_back(static_cast<int32_t>(1 + i));
   }
