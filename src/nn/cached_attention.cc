@@ -1,4 +1,5 @@
-// The generation path of MultiHeadAttention and TransformerBlock: new tokens against a KV cache.
+// The generation path of MultiHeadAttention and TransformerBlock: new tokens against a KV cache
+// (self-attention), or against the cached keys and values of a memory (cross-attention).
 #include <algorithm>
 
 #include "attn/decode.h"
@@ -61,6 +62,44 @@ Tensor MultiHeadAttention::forward_cached(const Tensor& x, KvCache& cache) {
   DecodeParams p = decode_params(cache.view(), q_rows.data(), c.n_heads, n, o.data());
   p.scale = c.scale;
   decode_attention(p);  // o = softmax(scale·q·kᵀ over the cache)·v
+  return wo_.forward(o);
+}
+
+void MultiHeadAttention::append_memory(const Tensor& memory, std::span<const int64_t> lengths,
+                                       KvCache& cache) {
+  const MultiHeadAttentionConfig& c = config_;
+  const KvCacheConfig& kc = cache.config();
+  ATTN_CHECK(c.cross_attention, "append_memory: only cross-attention attends to a memory");
+  ATTN_CHECK(memory.shape().size() == 3 && memory.dim(0) == kc.batch &&
+                 memory.dim(2) == c.memory_dim && static_cast<int64_t>(lengths.size()) == kc.batch,
+             "append_memory: memory must be [B=", kc.batch, ", S, Cm=", c.memory_dim,
+             "] with B lengths");
+  ATTN_CHECK(kc.kv_heads == c.n_kv_heads && kc.head_dim == c.head_dim &&
+                 kc.v_head_dim == c.v_head_dim && !kc.rope,
+             "append_memory: the cache does not match this layer's heads");
+  const int64_t batch = memory.dim(0), len = memory.dim(1);
+  const Tensor k = wk_->forward(memory),
+               v = wv_->forward(memory);  // [B, S, Hkv·dk], [B, S, Hkv·dv]
+  for (int64_t b = 0; b < batch; ++b) {
+    ATTN_CHECK(lengths[b] >= 1 && lengths[b] <= len, "append_memory: length ", lengths[b],
+               " outside [1, ", len, "]");
+    ATTN_CHECK(cache.length(b) == 0, "append_memory: the cache already holds a memory");
+    cache.append(b, lengths[b], k.data() + b * len * k.dim(2), v.data() + b * len * v.dim(2));
+  }
+}
+
+Tensor MultiHeadAttention::forward_memory_cached(const Tensor& x, const KvCache& cache) {
+  const MultiHeadAttentionConfig& c = config_;
+  const KvCacheConfig& kc = cache.config();
+  ATTN_CHECK(c.cross_attention, "forward_memory_cached: only cross-attention has a memory");
+  ATTN_CHECK(
+      x.shape().size() == 3 && x.dim(0) == kc.batch && x.dim(1) == 1 && x.dim(2) == c.d_model,
+      "forward_memory_cached: x must be [B=", kc.batch, ", 1, C=", c.d_model, "]");
+  const Tensor q = wq_->forward(x);  // [B, 1, Hq·dk], already the decode layout [B, 1, Hq, dk]
+  Tensor o({x.dim(0), 1, c.n_heads * c.v_head_dim});
+  DecodeParams p = decode_params(cache.view(), q.data(), c.n_heads, 1, o.data());
+  p.scale = c.scale;
+  decode_attention(p);  // one query per sequence: it sees every cached memory row
   return wo_.forward(o);
 }
 

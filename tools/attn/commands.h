@@ -20,6 +20,8 @@ void add_generate_command(CLI::App& app);
 
 // `attn classify`: sentiment of sentences (train, eval, predict).
 void add_classify_command(CLI::App& app);
+// `attn seq2seq`: grapheme-to-phoneme training, scoring and prediction.
+void add_seq2seq_command(CLI::App& app);
 
 // `attn viz`: attention maps as PNG heat maps; one sub-command per kind of model.
 void add_viz_command(CLI::App& app);
@@ -29,5 +31,7 @@ void add_viz_gpt_command(CLI::App& viz);
 
 // `attn viz classify`: the classifier's pooling weights over a sentence's words.
 void add_viz_classify_command(CLI::App& viz);
+// `attn viz seq2seq`: the cross-attention of a seq2seq model, phonemes × letters of a word.
+void add_viz_seq2seq_command(CLI::App& viz);
 
 }  // namespace attn::cli

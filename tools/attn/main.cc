@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   attn::cli::add_bench_command(app);
   attn::cli::add_train_command(app);
   attn::cli::add_generate_command(app);
+  attn::cli::add_seq2seq_command(app);
   attn::cli::add_viz_command(app);
   attn::cli::add_classify_command(app);
   try {

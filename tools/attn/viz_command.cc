@@ -11,6 +11,7 @@ void add_viz_command(CLI::App& app) {
   viz->require_subcommand(1);
   add_viz_gpt_command(*viz);
   add_viz_classify_command(*viz);
+  add_viz_seq2seq_command(*viz);
 }
 
 }  // namespace attn::cli

@@ -66,6 +66,11 @@ class MultiHeadAttention {
   // attends to every cached token up to itself (decode_attention). Nothing is kept for backward.
   // The cache needs Hkv heads of dk and dv and no RoPE of its own.
   Tensor forward_cached(const Tensor& x, KvCache& cache);
+  // Cross-attention generation, step 1: the keys and values of memory [B, S, Cm] (sequence b has
+  // lengths[b] ≤ S valid rows) are projected once and appended to `cache` (B sequences, empty).
+  void append_memory(const Tensor& memory, std::span<const int64_t> lengths, KvCache& cache);
+  // Step 2, per generated token: x [B, 1, C] attends to every cached memory row of its sequence.
+  Tensor forward_memory_cached(const Tensor& x, const KvCache& cache);
 
   // Softmax weights of the last forward, [B, Hq, T, S] ([B, 1, T, S] averaged over the heads).
   Tensor attention_weights(bool average_heads = false);

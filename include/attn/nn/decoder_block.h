@@ -1,0 +1,75 @@
+// DecoderBlock — the block of an encoder–decoder transformer's decoder (pre-norm): causal
+// self-attention, cross-attention to the encoder's output, and a feed-forward network, each in a
+// residual branch.
+//
+//   h1 = x  + drop(self_attn(norm1(x)))              causal over the decoder tokens
+//   h2 = h1 + drop(cross_attn(norm2(h1), memory))    keys ≥ memory_lengths[b] masked
+//   y  = h2 + drop(ffn(norm3(h2)))
+//
+//   x [B, T, C], memory [B, S, Cm]  →  y [B, T, C]
+//
+// backward(dy) returns dx, writes dL/dmemory and accumulates the gradients of every parameter.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "attn/nn/dropout.h"
+#include "attn/nn/feed_forward.h"
+#include "attn/nn/multi_head_attention.h"
+#include "attn/nn/norm.h"
+#include "attn/nn/parameter.h"
+#include "attn/tensor.h"
+
+namespace attn::nn {
+
+struct DecoderBlockConfig {
+  int64_t d_model = 0;     // C
+  int64_t n_heads = 0;     // Hq of both attentions
+  int64_t memory_dim = 0;  // Cm, width of the encoder output (0 means C)
+  int64_t d_ff = 0;        // hidden width of the feed-forward (0 means 4·C)
+  NormKind norm = NormKind::kLayerNorm;
+  float norm_eps = 1e-5f;
+  Activation activation = Activation::kGelu;
+  bool bias = true;      // biases of the projections and the feed-forward
+  float dropout = 0.0f;  // on the three residual branches, when training
+  uint64_t seed = 0;     // initialisation and dropout masks
+};
+
+// Per-call inputs beside x.
+struct DecoderInputs {
+  const Tensor* memory = nullptr;           // [B, S, Cm], the encoder output; required
+  std::span<const int64_t> memory_lengths;  // [B]: memory rows ≥ memory_lengths[b] are padding
+  bool training = false;                    // dropout on
+  uint64_t step = 0;                        // selects the dropout masks
+};
+
+class DecoderBlock {
+ public:
+  explicit DecoderBlock(const DecoderBlockConfig& config);
+
+  Tensor forward(const Tensor& x, const DecoderInputs& inputs);  // [B, T, C] → [B, T, C]
+  // dy [B, T, C] → dx [B, T, C]; dL/dmemory [B, S, Cm] of this block is written to *dmemory.
+  Tensor backward(const Tensor& dy, Tensor* dmemory);
+
+  // Generation: the next token x [B, 1, C] of each sequence. self_cache holds the keys and values
+  // of the earlier tokens (this token's are appended); memory_cache those of the memory, filled
+  // once by cross_attention().append_memory. No dropout, nothing kept for backward.
+  Tensor forward_cached(const Tensor& x, KvCache& self_cache, const KvCache& memory_cache);
+
+  // "norm1.*", "self_attn.*", "norm2.*", "cross_attn.*", "norm3.*", "ffn.*".
+  std::vector<Parameter> parameters();
+  MultiHeadAttention& self_attention() { return self_attn_; }
+  MultiHeadAttention& cross_attention() { return cross_attn_; }
+  const DecoderBlockConfig& config() const { return config_; }
+
+ private:
+  DecoderBlockConfig config_;
+  Norm norm1_, norm2_, norm3_;
+  MultiHeadAttention self_attn_, cross_attn_;
+  FeedForward ffn_;
+  Dropout drop1_, drop2_, drop3_;
+};
+
+}  // namespace attn::nn

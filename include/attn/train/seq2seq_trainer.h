@@ -1,0 +1,70 @@
+// Seq2SeqTrainer — trains a Seq2Seq model on grapheme-to-phoneme pairs with teacher forcing:
+// cross-entropy of the next phoneme (padding ignored), AdamW, global-norm clipping, warm-up +
+// cosine learning rate (TrainOptions of the GPT trainer; `batch` counts words).
+//
+// Batches are buckets of words of similar length, so little of a batch is padding: the training
+// words sorted by (letters, phonemes, word) are cut into consecutive groups of `batch` words, and
+// every epoch visits the groups in an order drawn from (seed, epoch). The batch of a step is thus
+// a pure function of (seed, step).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "attn/model/g2p_vocab.h"
+#include "attn/model/seq2seq.h"
+#include "attn/train/adamw.h"
+#include "attn/train/cmudict.h"
+#include "attn/train/gpt_trainer.h"
+
+namespace attn::train {
+
+// A padded batch of word → phoneme pairs.
+struct G2pBatch {
+  model::SourceBatch source;      // letters [B, S] and lengths
+  std::vector<int32_t> target;    // decoder input [B, T]: BOS, phonemes, then padding (0)
+  std::vector<int32_t> expected;  // [B, T]: phonemes, EOS, then −100 (ignored)
+  int64_t target_len = 0;         // T = longest phonemes + 1
+};
+
+// Packs entries[i] for i in `indices`.
+G2pBatch make_g2p_batch(const model::G2pVocab& vocab, const std::vector<G2pEntry>& entries,
+                        std::span<const size_t> indices, int64_t max_letters);
+
+class Seq2SeqTrainer {
+ public:
+  // `validation`: words whose teacher-forced loss is reported at each evaluation.
+  Seq2SeqTrainer(const model::Seq2SeqConfig& config, const TrainOptions& options,
+                 const model::G2pVocab& vocab, std::vector<G2pEntry> train,
+                 std::vector<G2pEntry> validation);
+
+  // Trains up to options.steps (or the time limit), reporting every step (tokens_per_s counts
+  // target tokens); saves to `out` (when not empty) after each validation and at the end.
+  void run(const std::string& out, const std::function<void(const StepReport&)>& on_step);
+  // Mean teacher-forced cross-entropy (nats per phoneme) over the validation words.
+  float validation_loss();
+  // Writes the checkpoint: parameters, kind "seq2seq", the config, the symbol tables, the step.
+  void save(const std::string& path);
+
+  int64_t step() const { return step_; }
+  model::Seq2Seq& model() { return model_; }
+
+ private:
+  float train_step();
+  const std::vector<size_t>& group_order(int64_t epoch);
+
+  model::Seq2SeqConfig config_;
+  TrainOptions options_;
+  model::G2pVocab vocab_;
+  std::vector<G2pEntry> train_, validation_;
+  std::vector<std::vector<size_t>> groups_;  // indices into train_, by length
+  std::vector<size_t> order_;                // groups of epoch order_epoch_
+  int64_t order_epoch_ = -1;
+  model::Seq2Seq model_;
+  AdamW optimizer_;
+  int64_t step_ = 0;
+};
+
+}  // namespace attn::train

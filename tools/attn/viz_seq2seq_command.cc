@@ -1,0 +1,83 @@
+// `attn viz seq2seq --model CKPT --word WORD --out FILE.png`: where the decoder looks while it
+// spells a word: the cross-attention weights, one row per generated phoneme (and the end), one
+// column per letter. Panels: each decoder layer averaged over its heads, then every head of the
+// last layer.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "attn/commands.h"
+#include "attn/error.h"
+#include "attn/model/g2p_model.h"
+#include "attn/model/seq2seq_search.h"
+#include "attn/viz/heatmap.h"
+
+namespace attn::cli {
+
+namespace {
+
+struct VizSeq2SeqArgs {
+  std::string model;
+  std::string word;
+  std::string out;
+  int64_t beam = 1;
+};
+
+// The [T, S] panel of head h of a weights tensor [1, H, T, S].
+viz::Heatmap panel(const Tensor& weights, int64_t h, std::string title) {
+  const int64_t rows = weights.dim(2), cols = weights.dim(3);
+  return {std::span<const float>(weights.data() + h * rows * cols, size_t(rows * cols)),
+          static_cast<int>(rows), static_cast<int>(cols), std::move(title)};
+}
+
+void run_viz(const VizSeq2SeqArgs& a) {
+  ATTN_CHECK(a.beam >= 1 && a.beam <= 64, "--beam must be in [1, 64], got ", a.beam);
+  model::G2pModel g2p = model::G2pModel::load(a.model);
+  model::Seq2Seq& m = g2p.model();
+  const std::vector<int32_t> source = g2p.encode(a.word);
+  std::vector<int32_t> phonemes =
+      a.beam <= 1 ? model::greedy_decode(m, {source})[0] : model::beam_search(m, source, a.beam);
+  // Teacher-forced pass over BOS + phonemes: row t is the step that produced phoneme t (or EOS).
+  std::vector<int32_t> target = {model::G2pVocab::kBos};
+  target.insert(target.end(), phonemes.begin(), phonemes.end());
+  const model::SourceBatch s = model::pack_sources({source});
+  const Tensor memory = m.encode(s, /*training=*/false);
+  m.decode(target, 1, static_cast<int64_t>(target.size()), memory, s.lengths, false);
+
+  const int64_t layers = m.config().decoder_layers, heads = m.config().n_heads;
+  std::vector<Tensor> weights;  // keeps the panels' values alive
+  std::vector<viz::Heatmap> maps;
+  for (int64_t l = 0; l < layers; ++l) {
+    weights.push_back(m.cross_attention_weights(l, /*average_heads=*/true));
+    maps.push_back(panel(weights.back(), 0, "layer " + std::to_string(l) + ", mean of heads"));
+  }
+  weights.push_back(m.cross_attention_weights(layers - 1, /*average_heads=*/false));
+  for (int64_t h = 0; h < heads; ++h) {
+    maps.push_back(panel(weights.back(), h,
+                         "layer " + std::to_string(layers - 1) + ", head " + std::to_string(h)));
+  }
+  viz::HeatmapOptions options;
+  options.title = "Cross-attention of '" + a.word + "'";
+  options.row_labels = g2p.vocab().decode_phonemes(phonemes);
+  options.row_labels.push_back("end");
+  for (char c : a.word) options.col_labels.push_back(std::string(1, c));
+  options.row_axis_label = "phoneme produced";
+  options.col_axis_label = "letter";
+  options.grid_cols = static_cast<int>(std::min<int64_t>(3, static_cast<int64_t>(maps.size())));
+  viz::draw_heatmaps(maps, options, a.out);
+}
+
+}  // namespace
+
+void add_viz_seq2seq_command(CLI::App& viz) {
+  auto args = std::make_shared<VizSeq2SeqArgs>();
+  CLI::App* cmd = viz.add_subcommand(
+      "seq2seq", "Cross-attention of a seq2seq model: phonemes x letters of a word.");
+  cmd->add_option("--model", args->model, "checkpoint of `attn seq2seq train`")->required();
+  cmd->add_option("--word", args->word, "a word of letters a-z")->required();
+  cmd->add_option("--out", args->out, "PNG file to write")->required();
+  cmd->add_option("--beam", args->beam, "beam width of the decoding (1 = greedy)");
+  cmd->callback([args] { run_viz(*args); });
+}
+
+}  // namespace attn::cli
