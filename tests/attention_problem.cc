@@ -18,7 +18,8 @@ std::string ProblemSpec::describe() const {
     << " window=(" << window_left << "," << window_right << ")" << " softcap=" << softcap
     << (alibi ? " alibi" : "") << (key_lengths ? " key_lengths" : "")
     << " bool_mask=" << static_cast<int>(bool_mask)
-    << " add_mask=" << static_cast<int>(additive_mask) << " mag=" << magnitude
+    << " add_mask=" << static_cast<int>(additive_mask) << " dropout=" << dropout_p << "/"
+    << dropout_seed << " mag=" << magnitude
     << " seed=" << seed;
   return s.str();
 }
@@ -100,6 +101,8 @@ AttentionParams Problem::params() {
   p.causal_align = s.align;
   p.window_left = s.window_left;
   p.window_right = s.window_right;
+  p.dropout_p = s.dropout_p;
+  p.dropout_seed = s.dropout_seed;
   p.alibi_slopes = slopes_.empty() ? nullptr : slopes_.data();
   p.key_lengths = key_lengths_.empty() ? nullptr : key_lengths_.data();
   if (s.bool_mask != MaskKind::kNone) {
@@ -146,9 +149,12 @@ ProblemSpec option_case(int which) {
     case 13: s.blhd = true; s.causal = true; break;
     case 14: s.q_heads = 8; s.kv_heads = 1; break;  // multi-query
     case 15: s.q_len = 300; s.kv_len = 90; s.causal = true; break;  // Lq > Lk
-    case 16:  // everything at once
+    case 16: s.dropout_p = 0.3f; s.dropout_seed = 7; break;
+    case 17: s.dropout_p = 0.7f; s.dropout_seed = 8; s.causal = true; break;
+    case 18:  // everything at once
       s.causal = true; s.window_left = 50; s.softcap = 20.0f; s.alibi = true; s.key_lengths = true;
       s.bool_mask = MaskKind::kTwoD; s.additive_mask = MaskKind::kFull; s.blhd = true;
+      s.dropout_p = 0.2f; s.dropout_seed = 9;
       break;
   }
   // clang-format on

@@ -27,6 +27,8 @@ struct ProblemSpec {
   bool key_lengths = false;
   MaskKind bool_mask = MaskKind::kNone;
   MaskKind additive_mask = MaskKind::kNone;
+  float dropout_p = 0.0f;  // attention dropout and its mask's seed
+  uint64_t dropout_seed = 0;
   float magnitude = 1.0f;  // inputs are uniform in [−magnitude, magnitude)
   uint64_t seed = 1;
 
@@ -53,7 +55,7 @@ class Problem {
 
 // Each option alone (0 … kOptionCases − 2) and all of them at once (the last), on a shape with
 // partial tiles on both axes: the cases both kernels are held to one by one.
-constexpr int kOptionCases = 17;
+constexpr int kOptionCases = 19;
 ProblemSpec option_case(int which);
 
 // A sweep of problems: each head dim and length of the list, options drawn at random.

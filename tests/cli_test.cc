@@ -167,6 +167,21 @@ TEST_F(CliTest, GradientsMatchReference) {
   expect_flash_matches_reference(qkv(s) + dout(s) + " --causal --softcap 4", {.gradients = true});
 }
 
+TEST_F(CliTest, DropoutMatchesReferenceWithGradients) {
+  const Sizes s{.hq = 4, .hkv = 2};
+  expect_flash_matches_reference(qkv(s) + dout(s) + " --causal --dropout 0.3 --dropout-seed 5",
+                                 {.lse = true, .gradients = true});
+  // Another seed gives another output; the same seed the same.
+  ASSERT_EQ(run("sdpa" + qkv(s) + " --dropout 0.3 --dropout-seed 6 --out " + file("a.npy")).status,
+            0);
+  ASSERT_EQ(run("sdpa" + qkv(s) + " --dropout 0.3 --dropout-seed 6 --out " + file("b.npy")).status,
+            0);
+  ASSERT_EQ(run("sdpa" + qkv(s) + " --dropout 0.3 --dropout-seed 7 --out " + file("c.npy")).status,
+            0);
+  EXPECT_EQ(max_diff(read_floats(file("a.npy")), read_floats(file("b.npy"))), 0.0);
+  EXPECT_GT(max_diff(read_floats(file("a.npy")), read_floats(file("c.npy"))), 1e-3);
+}
+
 TEST_F(CliTest, GradientsWithEveryOptionMatchReference) {
   const Sizes s{.hq = 4, .hkv = 2};
   write_i64(file("kl.npy"), {s.lk, 17}, {s.b});
@@ -269,6 +284,13 @@ TEST_F(CliTest, RejectsScaleThatIsNotANumber) {
 
 TEST_F(CliTest, RejectsNegativeSoftcap) {
   expect_rejected(qkv(Sizes{}) + " --softcap -1", "--softcap");
+}
+
+TEST_F(CliTest, RejectsDropoutOutsideZeroOne) {
+  for (const char* p : {"1", "-0.1", "nan", "2"}) {
+    SCOPED_TRACE(p);
+    expect_rejected(qkv(Sizes{}) + " --dropout=" + p, "--dropout");
+  }
 }
 
 TEST_F(CliTest, RejectsNegativeKeyLengths) {

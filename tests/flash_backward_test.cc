@@ -147,11 +147,24 @@ TEST(FlashBackward, BitwiseIdenticalForOneTwoThreeThreads) {
   }
 }
 
+TEST(FlashBackward, DropoutBitwiseIdenticalForOneTwoThreeThreads) {
+  ProblemSpec s = option_case(kOptionCases - 1);  // every option, dropout included
+  s.q_len = 333;
+  s.kv_len = 300;
+  BackwardProblem problem(s);
+  const std::vector<float> one = gradients_with_threads(problem, 1);
+  for (int threads : {2, 3}) {
+    const std::vector<float> many = gradients_with_threads(problem, threads);
+    ASSERT_EQ(one.size(), many.size());
+    EXPECT_EQ(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)), 0) << threads;
+  }
+}
+
 // Every compiled SIMD target the CPU supports, forced in turn, on problems whose reference is
 // computed once.
 TEST(FlashBackward, EverySimdTargetMatchesReference) {
   std::vector<ProblemSpec> specs;
-  for (int which : {0, 5, 6, 9, 15, 16}) specs.push_back(option_case(which));
+  for (int which : {0, 5, 6, 9, 15, 16, 17, 18}) specs.push_back(option_case(which));
   for (const ProblemSpec& spec : random_sweep(78, true, 200'000)) {
     if (spec.q_len * spec.kv_len <= 20000) specs.push_back(spec);
   }

@@ -102,13 +102,25 @@ TEST(FlashForward, BitwiseIdenticalForOneTwoThreeThreads) {
   }
 }
 
+TEST(FlashForward, DropoutBitwiseIdenticalForOneTwoThreeThreads) {
+  ProblemSpec s = option_case(17);  // dropout 0.7, causal
+  s.q_len = 333;
+  s.kv_len = 300;
+  Problem problem(s);
+  const std::vector<float> one = run_with_threads(problem, 1);
+  for (int threads : {2, 3}) {
+    const std::vector<float> many = run_with_threads(problem, threads);
+    EXPECT_EQ(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)), 0) << threads;
+  }
+}
+
 // Every compiled SIMD target the CPU supports, forced in turn.
 TEST(FlashForward, EverySimdTargetMatchesReference) {
   for (const std::string& target : supported_simd_targets()) {
     SCOPED_TRACE(target);
     force_simd_target(target);
     EXPECT_EQ(active_simd_target(), target);
-    for (int which : {0, 1, 5, 6, 9, 13, 16}) expect_matches_reference(option_case(which));
+    for (int which : {0, 1, 5, 6, 9, 13, 16, 17, 18}) expect_matches_reference(option_case(which));
     for (const ProblemSpec& spec : random_sweep(77, true)) {
       if (spec.q_len * spec.kv_len <= 20000) expect_matches_reference(spec);
     }

@@ -24,9 +24,11 @@ struct Interrupted {};
 // Losses of a run of `steps` steps of the tiny preset, resumed from `resume` if given, and
 // interrupted (like a killed process) after step `stop` if given.
 std::vector<float> losses(const train::TextDataset& data, int64_t steps, const std::string& out,
-                          const std::string& resume = "", int64_t stop = 0) {
+                          const std::string& resume = "", int64_t stop = 0,
+                          float attn_dropout = 0.0f) {
   train::GptPreset p = tiny();
   p.train.steps = steps;
+  p.model.attn_dropout = attn_dropout;
   train::GptTrainer trainer(p.model, p.train, data);
   if (!resume.empty()) trainer.resume(resume);
   std::vector<float> result;
@@ -56,6 +58,30 @@ TEST(GptTrain, ResumedRunIsBitExact) {
   ASSERT_EQ(first.size() + rest.size(), straight.size());
   for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i], straight[i]) << i;
   for (size_t i = 0; i < rest.size(); ++i) EXPECT_EQ(rest[i], straight[first.size() + i]) << i;
+}
+
+// The attention dropout masks are drawn from (seed, step) like the residual ones.
+TEST(GptTrain, ResumedRunWithAttentionDropoutIsBitExact) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  const std::string dir = temp_dir("gpt_resume_attn_dropout");
+  const std::vector<float> straight = losses(data, 8, dir + "/a.safetensors", "", 0, 0.3f);
+  const std::vector<float> first = losses(data, 8, dir + "/b.safetensors", "", 5, 0.3f);
+  const std::vector<float> rest =
+      losses(data, 8, dir + "/c.safetensors", dir + "/b.safetensors", 0, 0.3f);
+  ASSERT_EQ(first.size() + rest.size(), straight.size());
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_EQ(first[i], straight[i]) << i;
+  for (size_t i = 0; i < rest.size(); ++i) EXPECT_EQ(rest[i], straight[first.size() + i]) << i;
+  const std::vector<float> without = losses(data, 8, "");
+  EXPECT_NE(without, straight);  // the dropout did act
+}
+
+TEST(GptTrain, ConfigWithoutAttnDropoutReadsAsZero) {
+  const model::GptConfig old = model::GptConfig::from_json(R"({"d_model": 32, "n_heads": 2})");
+  EXPECT_EQ(old.attn_dropout, 0.0f);
+  EXPECT_EQ(old.to_json().find("attn_dropout"), std::string::npos);
+  model::GptConfig c = old;
+  c.attn_dropout = 0.25f;
+  EXPECT_EQ(model::GptConfig::from_json(c.to_json()).attn_dropout, 0.25f);
 }
 
 TEST(GptTrain, StepLogitsEqualRecomputation) {
@@ -105,6 +131,8 @@ TEST(GptTrain, ImpossibleConfigIsAnError) {
   EXPECT_THROW(model::GptConfig::from_json(R"({"d_model": 30, "n_heads": 4})"), Error);
   EXPECT_THROW(model::GptConfig::from_json(R"({"n_layers": -1})"), Error);
   EXPECT_THROW(model::GptConfig::from_json(R"({"layers": 2})"), Error);
+  EXPECT_THROW(model::GptConfig::from_json(R"({"attn_dropout": 1.0})"), Error);
+  EXPECT_THROW(model::GptConfig::from_json(R"({"attn_dropout": "x"})"), Error);
   EXPECT_THROW(model::GptConfig::from_json("[1, 2]"), Error);
 }
 

@@ -19,7 +19,8 @@ struct MhaCase {
   const char* name;
   nn::MultiHeadAttentionConfig config;
   std::vector<int64_t> key_lengths;
-  int64_t kv_len = 0;  // S for cross-attention
+  int64_t kv_len = 0;     // S for cross-attention
+  bool training = false;  // attention dropout on (at step 7)
 };
 
 nn::MultiHeadAttentionConfig base_config() {
@@ -35,7 +36,7 @@ std::vector<MhaCase> mha_cases() {
   auto add = [&](const char* name, auto edit, std::vector<int64_t> lengths = {}, int64_t s = 0) {
     nn::MultiHeadAttentionConfig c = base_config();
     edit(c);
-    cases.push_back({name, c, lengths, s});
+    cases.push_back({name, c, lengths, s, c.attention_dropout > 0});
   };
   add("separate", [](auto&) {});
   add("fused_causal", [](auto& c) { c.fused_qkv = true, c.causal = true; });
@@ -51,6 +52,11 @@ std::vector<MhaCase> mha_cases() {
   add(
       "cross", [](auto& c) { c.cross_attention = true, c.memory_dim = 6, c.rope = true; }, {7, 4},
       7);
+  add("attention_dropout_gqa_causal", [](auto& c) {
+    c.n_heads = 4, c.n_kv_heads = 2, c.causal = true, c.attention_dropout = 0.3f;
+  });
+  add("attention_dropout_fused_padded",
+      [](auto& c) { c.fused_qkv = true, c.attention_dropout = 0.5f; }, {4, 2});
   return cases;
 }
 
@@ -67,6 +73,8 @@ TEST_P(MhaGradients, MatchFiniteDifferences) {
   nn::AttentionInputs inputs;
   inputs.memory = mc.config.cross_attention ? &memory : nullptr;
   inputs.key_lengths = mc.key_lengths;
+  inputs.training = mc.training;
+  inputs.step = 7;
   const std::vector<float> r = random_floats(x.size(), 13);
   mha.forward(x, inputs);
   Tensor dmemory;
@@ -178,6 +186,30 @@ TEST(MultiHeadAttention, CausalOutputIgnoresLaterTokens) {
   EXPECT_NE(y.data()[4 * 8], y2.data()[4 * 8]);
 }
 
+std::vector<float> values(const Tensor& t) { return {t.data(), t.data() + t.size()}; }
+
+// Attention dropout acts in training only, draws a new mask at each step and the same mask for
+// the same step.
+TEST(MultiHeadAttention, AttentionDropoutOnlyWhenTrainingAndPerStep) {
+  nn::MultiHeadAttentionConfig c = base_config();
+  c.causal = true;
+  nn::MultiHeadAttention plain(c);
+  c.attention_dropout = 0.4f;
+  nn::MultiHeadAttention dropped(c);  // same seed: same weights
+  const Tensor x = random_tensor({2, 6, 8}, 4);
+  nn::AttentionInputs train;
+  train.training = true;
+  train.step = 3;
+  const Tensor eval = dropped.forward(x);
+  EXPECT_EQ(values(eval), values(plain.forward(x)));
+  EXPECT_EQ(values(plain.forward(x, train)), values(eval));  // p = 0: nothing dropped
+  const Tensor step3 = dropped.forward(x, train);
+  EXPECT_NE(values(step3), values(eval));
+  EXPECT_EQ(values(dropped.forward(x, train)), values(step3));
+  train.step = 4;
+  EXPECT_NE(values(dropped.forward(x, train)), values(step3));
+}
+
 TEST(MultiHeadAttention, InvalidConfigurationsThrow) {
   nn::MultiHeadAttentionConfig c = base_config();
   c.n_heads = 4, c.n_kv_heads = 3;
@@ -187,6 +219,9 @@ TEST(MultiHeadAttention, InvalidConfigurationsThrow) {
   EXPECT_THROW(nn::MultiHeadAttention{c}, Error);
   c = base_config();
   c.head_dim = 3, c.rope = true;
+  EXPECT_THROW(nn::MultiHeadAttention{c}, Error);
+  c = base_config();
+  c.attention_dropout = 1.0f;
   EXPECT_THROW(nn::MultiHeadAttention{c}, Error);
 }
 

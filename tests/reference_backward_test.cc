@@ -96,6 +96,7 @@ class FiniteDifferences {
 };
 
 // A small problem (B = 2, GQA 4:2, Lq = 5, Lk = 7, D = 3, Dv = 4) with one option or several.
+constexpr int kFdCases = 18;
 ProblemSpec fd_case(int which) {
   ProblemSpec s;
   s.batch = 2;
@@ -125,9 +126,11 @@ ProblemSpec fd_case(int which) {
     case 13: s.blhd = true; s.causal = true; break;
     case 14: s.q_heads = 3; s.kv_heads = 1; break;  // multi-query
     case 15: s.head_dim = 5; s.v_head_dim = 2; break;
-    case 16:  // everything at once
+    case 16: s.dropout_p = 0.4f; s.dropout_seed = 3; break;  // a fixed mask
+    case 17:  // everything at once
       s.causal = true; s.window_left = 3; s.softcap = 2.0f; s.alibi = true; s.key_lengths = true;
       s.bool_mask = MaskKind::kTwoD; s.additive_mask = MaskKind::kFull; s.blhd = true;
+      s.dropout_p = 0.25f; s.dropout_seed = 4;
       break;
   }
   // clang-format on
@@ -140,7 +143,7 @@ TEST_P(ReferenceBackwardOption, MatchesFiniteDifferences) {
   FiniteDifferences(fd_case(GetParam())).expect_gradients_match();
 }
 
-INSTANTIATE_TEST_SUITE_P(EachOption, ReferenceBackwardOption, ::testing::Range(0, 17));
+INSTANTIATE_TEST_SUITE_P(EachOption, ReferenceBackwardOption, ::testing::Range(0, kFdCases));
 
 TEST(ReferenceBackward, FullyMaskedRowsGiveZeroGradients) {
   ProblemSpec s = fd_case(0);
@@ -157,7 +160,7 @@ TEST(ReferenceBackward, FullyMaskedRowsGiveZeroGradients) {
 }
 
 TEST(ReferenceBackward, PlainFp32AgreesWithDouble) {
-  Problem problem(fd_case(16));
+  Problem problem(fd_case(kFdCases - 1));
   const AttentionParams p = problem.params();
   const std::vector<float> dout = random_floats(2 * 4 * 5 * 4, 6);
   const Strides4 stride = bhld_strides(4, 5, 4);

@@ -46,6 +46,8 @@ struct WeightsRequest {
 
 // Attention weights softmax(s) for a range of query rows, recomputed from the log-sum-exp that
 // flash_attention_forward saved in p.lse (which must be set). Memory beyond `out` is O(Lk).
+// With attention dropout these are the undropped softmax weights: the dropout fields of p are
+// ignored (the dropped weights are P ∘ M / (1 − p), M from attn/dropout_mask.h).
 void attention_weights(const AttentionParams& p, const WeightsRequest& request);
 
 }  // namespace attn

@@ -20,6 +20,14 @@
 //   s  = −inf  outside the causal / sliding window         if causal or a window is set
 // where p_i is the position of query i among the keys (see query_position). Row i of the output
 // is softmax(s) · V; a row with every key masked gives 0 and log-sum-exp −inf.
+//
+// Attention dropout (dropout_p > 0): after the softmax, weight P_ij is kept with probability
+// 1 − p and scaled by 1/(1 − p), the others are zeroed:
+//   O = (P ∘ M / (1 − p)) · V
+// The log-sum-exp is that of the undropped scores. The keep bit M[b, h, i, j] (h the query head)
+// is a pure function of (dropout_seed, dropout_offset, b, h, i, j) (attn/dropout_mask.h), so it
+// does not depend on the tiling, the SIMD target or the thread count, and the backward pass
+// regenerates exactly the mask of the forward.
 #pragma once
 
 #include <algorithm>
@@ -81,6 +89,11 @@ struct AttentionParams {
   const float* additive_mask = nullptr;  // added to the score; −inf masks
   Strides4 additive_mask_stride;
 
+  float dropout_p = 0.0f;       // in [0, 1): probability of dropping a weight; 0 = off
+  uint64_t dropout_seed = 0;    // selects the mask
+  uint64_t dropout_offset = 0;  // a stream id mixed with the seed: e.g. the training step, so
+                                // that one layer's seed gives a new mask at every step
+
   // ---- derived values (read-only helpers)
   float effective_scale() const {
     return scale.has_value() ? *scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
@@ -99,6 +112,9 @@ struct AttentionParams {
     return window_right < 0 ? 0 : std::min<int64_t>(window_right, 0);
   }
   bool has_window() const { return window_left >= 0 || right_bound() >= 0; }
+  bool has_dropout() const { return dropout_p > 0.0f; }
+  // Factor of the kept weights, 1/(1 − p).
+  float dropout_scale() const { return 1.0f / (1.0f - dropout_p); }
 };
 
 // Throws attn::Error naming the first problem: missing pointers, non-positive sizes, Hq not a

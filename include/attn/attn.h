@@ -4,6 +4,7 @@
 #include "attn/attention.h"
 #include "attn/attention_params.h"
 #include "attn/decode.h"
+#include "attn/dropout_mask.h"
 #include "attn/error.h"
 #include "attn/kv_cache.h"
 #include "attn/npy.h"

@@ -1,7 +1,7 @@
 // The textbook reference of scaled dot-product attention, and a plain fp32 implementation.
 //
 // attention_reference follows the formula one readable step at a time, accumulating in double:
-//   scores = Q·Kᵀ·scale → softcap → ALiBi → masks → softmax → weights·V
+//   scores = Q·Kᵀ·scale → softcap → ALiBi → masks → softmax → (dropout) → weights·V
 // It materialises the Lq×Lk scores on purpose: it is the definition the fast kernels are held to,
 // not a fast path. attention_reference_backward differentiates it step by step. The *_fp32 twins
 // run the same steps in float; the tests measure their error against the reference to set the

@@ -30,6 +30,8 @@ void validate(const AttentionParams& p) {
              *p.scale);
   ATTN_CHECK(std::isfinite(p.softcap) && p.softcap >= 0.0f,
              "attention: softcap must be finite and >= 0, got ", p.softcap);
+  ATTN_CHECK(p.dropout_p >= 0.0f && p.dropout_p < 1.0f,
+             "attention: dropout_p must be in [0, 1), got ", p.dropout_p);
   if (p.key_lengths) {
     for (int64_t b = 0; b < p.batch; ++b) {
       const int64_t len = p.key_lengths[b];

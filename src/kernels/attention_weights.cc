@@ -1,6 +1,7 @@
 // Attention weights recomputed from the saved log-sum-exp: w = exp(s − lse), one (query tile,
 // key block) at a time with the same score code as the forward, so memory beyond the requested
-// output is one tile per thread.
+// output is one tile per thread. Attention dropout is not applied: these are the softmax weights
+// the model computed, before the training-time noise.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention_weights.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep

@@ -44,6 +44,7 @@
 #include "hwy/highway.h"
 #include "kernels/backward_tile-inl.h"
 #include "kernels/backward_tiling.h"
+#include "kernels/dropout_mask-inl.h"
 #include "kernels/score_tile-inl.h"
 #include "kernels/tile_gemm-inl.h"
 #include "kernels/tiling.h"
@@ -118,6 +119,46 @@ HWY_INLINE void PackTransposed(const float* src, int64_t row_stride, int64_t col
   }
 }
 
+static_assert(BackwardTileSizes{}.key_tile <= kMaxDropoutLanes,
+              "a key tile's dropout hashes must fit kMaxDropoutLanes");
+
+// The rows of a visited tile, keys in lanes: P = exp(S − lse) · norm into s.scores and
+// dS = P ∘ (dP − Δ) [∘ softcap'] into s.dprobs (which holds dO·Vᵀ). With dropout, dP is first
+// masked and scaled by 1/(1 − p), and the dropped entries of P are zeroed afterwards (for dV).
+HWY_INLINE void ProbsAndGradsKeysInLanes(const BackwardArgs& a, const KeyWorkItem& w, int64_t h,
+                                         int64_t q0, int64_t rows, KeyScratch& s) {
+  const AttentionParams& p = *a.p;
+  const int64_t kp = PaddedRows(w.k_count);
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const bool dropout = p.has_dropout();
+  const DropoutTile drop = MakeDropoutTile(p, w.batch, h);
+  HWY_ALIGN uint32_t key_hash[kMaxDropoutLanes];
+  if (dropout) DropoutLaneHashes(drop.keys, false, w.k_begin, kp, key_hash);
+  const VF factor = hn::Set(df, drop.factor);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t row = RowIndex(p, w.batch, h, q0 + r);
+    const VF lse = hn::Set(df, LseOf(p, w.batch, h, q0 + r));
+    const VF norm = hn::Set(df, a.row_norm[row]);
+    const VF delta = hn::Set(df, a.delta[row]);
+    const uint32_t row_hash = dropout ? dropout_row_hash(drop.keys, q0 + r) : 0;
+    for (int64_t j = 0; j < kp; j += N) {
+      const int64_t at = r * kp + j;
+      const float* cap_grad = p.softcap > 0 ? s.cap_grad + at : nullptr;
+      if (!dropout) {
+        ProbAndScoreGrad(lse, norm, delta, cap_grad, s.scores + at, s.dprobs + at);
+        continue;
+      }
+      const auto keep = KeepMask(key_hash + j, row_hash, drop.threshold);
+      hn::Store(hn::IfThenElseZero(keep, hn::Mul(hn::Load(df, s.dprobs + at), factor)), df,
+                s.dprobs + at);
+      const ProbAndGrad pg =
+          ProbAndScoreGrad(lse, norm, delta, cap_grad, s.scores + at, s.dprobs + at);
+      hn::Store(hn::IfThenElseZero(keep, pg.prob), df, s.scores + at);
+    }
+  }
+}
+
 // One query tile [q0, q0 + rows) of query head h, seen from the item's keys: dVᵀ and dKᵀ grow.
 HWY_INLINE void KeyItemVisit(const BackwardArgs& a, const KeyWorkItem& w, int64_t h, int64_t q0,
                              int64_t rows, KeyScratch& s) {
@@ -136,31 +177,23 @@ HWY_INLINE void KeyItemVisit(const BackwardArgs& a, const KeyWorkItem& w, int64_
   const float* dout = g.dout + g.dout_stride.offset(w.batch, h, q0, 0);
   const Strides4& ds = g.dout_stride;
   TileGemm({dout, ds.row, ds.col, s.v_t, kp, Dv, s.dprobs, kp, false}, rows, vecs);
-  const size_t N = hn::Lanes(DF());
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t row = RowIndex(p, w.batch, h, q0 + r);
-    const VF lse = hn::Set(DF(), LseOf(p, w.batch, h, q0 + r));
-    const VF norm = hn::Set(DF(), a.row_norm[row]);
-    const VF delta = hn::Set(DF(), a.delta[row]);
-    for (int64_t j = 0; j < kp; j += N) {
-      const int64_t at = r * kp + j;
-      ProbAndScoreGrad(lse, norm, delta, p.softcap > 0 ? s.cap_grad + at : nullptr, s.scores + at,
-                       s.dprobs + at);
-    }
-  }
+  ProbsAndGradsKeysInLanes(a, w, h, q0, rows, s);
   TileGemm({dout, ds.col, ds.row, s.scores, kp, rows, s.dv_t, kp, true}, Dv, vecs);
   TileGemm({s.q_rows, 1, D, s.dprobs, kp, rows, s.dk_t, kp, true}, D, vecs);
 }
 
-// dk[k0 + j][d] = dKᵀ[d][j] and dv likewise, for the item's keys.
+// dk[k0 + j][d] = dKᵀ[d][j] and dv likewise (times 1/(1 − p) with dropout), for the item's keys.
 HWY_INLINE void WriteKeyGradients(const AttentionParams& p, const AttentionGrads& g,
                                   const KeyWorkItem& w, const KeyScratch& s) {
   const int64_t kp = PaddedRows(w.k_count);
+  const float factor = p.has_dropout() ? p.dropout_scale() : 1.0f;
   for (int64_t j = 0; j < w.k_count; ++j) {
     float* dk = g.dk + g.dk_stride.offset(w.batch, w.kv_head, w.k_begin + j, 0);
     for (int64_t d = 0; d < p.head_dim; ++d) dk[d * g.dk_stride.col] = s.dk_t[d * kp + j];
     float* dv = g.dv + g.dv_stride.offset(w.batch, w.kv_head, w.k_begin + j, 0);
-    for (int64_t c = 0; c < p.v_head_dim; ++c) dv[c * g.dv_stride.col] = s.dv_t[c * kp + j];
+    for (int64_t c = 0; c < p.v_head_dim; ++c) {
+      dv[c * g.dv_stride.col] = s.dv_t[c * kp + j] * factor;
+    }
   }
 }
 
@@ -200,6 +233,8 @@ struct QueryScratch {
   float* delta;     // [padded] Δ of each row; 0 in the padding
   float* row_sum;   // [padded] Σ_j exp(s_j − lse) over the keys seen so far
   float* defect;    // [padded] Σ_j exp(s_j − lse) · (dP_j − Δ) over the keys seen so far
+  // Attention dropout of the item's (batch, head): keys, threshold, 1/(1 − p).
+  DropoutTile dropout;
 };
 
 HWY_INLINE int64_t QueryScratchFloats(int64_t d, int64_t dv, const TileSizes& sizes) {
@@ -266,10 +301,11 @@ HWY_INLINE void PackQueryItem(const AttentionParams& p, const AttentionGrads& g,
   for (int64_t i = 0; i < padded; ++i) {
     s.lse[i] = i < w.q_count ? LseOf(p, w.batch, w.head, w.q_begin + i) : kPosInf;
   }
+  s.dropout = MakeDropoutTile(p, w.batch, w.head);
 }
 
-// One key block [k0, k0 + keys): P and dS of the block, the rows' sums of P and of
-// P ∘ (dP − Δ) grow, and dQᵀ += Kᵀ · dSᵀ.
+// One key block [k0, k0 + keys): P and dS of the block (dP = dO·Vᵀ, masked and scaled with
+// dropout), the rows' sums of P and of P ∘ (dP − Δ) grow, and dQᵀ += Kᵀ · dSᵀ.
 HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, int64_t k0, int64_t keys,
                                   QueryScratch& s) {
   const QueryTile& t = s.tile;
@@ -280,6 +316,9 @@ HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, int64_t k0, int64_t 
   TileGemm(
       {v, p.v_stride.row, p.v_stride.col, s.dout_t, padded, p.v_head_dim, s.dprobs, padded, false},
       keys, vecs);
+  if (p.has_dropout()) {
+    DropoutQueriesInLanes(s.dropout, t.item.q_begin, padded, k0, keys, s.dropout.factor, s.dprobs);
+  }
   const DF df;
   const size_t N = hn::Lanes(df);
   const VF one = hn::Set(df, 1.0f);

@@ -1,7 +1,9 @@
 // The flash forward of one query tile, per SIMD target: for each key block, scores (GEMM 1),
 // the online softmax update, and Oᵀ += Vᵀ·Pᵀ (GEMM 2); then Oᵀ / l is written out once.
 // Everything runs on the transposed tiles, queries in the SIMD lanes, so the softmax's max, exp
-// and sums are vertical vector operations.
+// and sums are vertical vector operations. With attention dropout, the dropped entries of Pᵀ are
+// zeroed after the row sums l have grown (l and the lse are those of the undropped softmax) and
+// 1/(1 − p) is folded into the final 1 / l.
 #if defined(ATTN_KERNELS_FLASH_FORWARD_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTN_KERNELS_FLASH_FORWARD_INL_H_
 #undef ATTN_KERNELS_FLASH_FORWARD_INL_H_
@@ -13,6 +15,7 @@
 #include <cmath>
 
 #include "hwy/highway.h"
+#include "kernels/dropout_mask-inl.h"
 #include "kernels/exp-inl.h"
 #include "kernels/score_tile-inl.h"
 #include "kernels/tile_gemm-inl.h"
@@ -104,14 +107,15 @@ HWY_INLINE void RescaleOutput(ForwardScratch& s, int64_t padded, int64_t dv) {
   }
 }
 
-// out[i][c] = Oᵀ[c][i] / l[i] and lse[i] = m[i] + log l[i]; a row with l = 0 (nothing visible)
-// gets 0 and −inf.
+// out[i][c] = Oᵀ[c][i] / l[i] (times 1/(1 − p) with dropout) and lse[i] = m[i] + log l[i]; a row
+// with l = 0 (nothing visible) gets 0 and −inf.
 HWY_INLINE void WriteOutputRows(const ForwardScratch& s, int64_t padded) {
   const AttentionParams& p = *s.tile.p;
   const WorkItem& w = s.tile.item;
+  const float factor = p.has_dropout() ? p.dropout_scale() : 1.0f;
   for (int64_t i = 0; i < w.q_count; ++i) {
     const float l = s.row_sum[i];
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    const float inv = l > 0.0f ? factor / l : 0.0f;
     float* out = p.out + p.out_stride.offset(w.batch, w.head, w.q_begin + i, 0);
     for (int64_t c = 0; c < p.v_head_dim; ++c) {
       out[c * p.out_stride.col] = s.out_t[c * padded + i] * inv;
@@ -131,10 +135,14 @@ HWY_INLINE void FlashForwardItem(const AttentionParams& p, const WorkItem& w, in
   std::fill(s.row_max, s.row_max + padded, kNegInf);
   std::fill(s.row_sum, s.row_sum + padded, 0.0f);
   std::fill(s.out_t, s.out_t + p.v_head_dim * padded, 0.0f);
+  const DropoutTile dropout = MakeDropoutTile(p, w.batch, w.head);
   for (int64_t k0 = w.key_begin; k0 < w.key_end; k0 += key_tile) {
     const int64_t keys = std::min(key_tile, w.key_end - k0);
     ComputeScoreTile(s.tile, k0, keys, s.scores);
     OnlineSoftmaxBlock(s, padded, keys);
+    if (p.has_dropout()) {
+      DropoutQueriesInLanes(dropout, w.q_begin, padded, k0, keys, 1.0f, s.scores);
+    }
     if (k0 != w.key_begin) RescaleOutput(s, padded, p.v_head_dim);
     const GemmArgs gemm{p.v + p.v_stride.offset(w.batch, s.tile.kv_head, k0, 0),
                         p.v_stride.col,

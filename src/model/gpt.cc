@@ -8,10 +8,12 @@
 namespace attn::model {
 
 std::string GptConfig::to_json() const {
-  const nlohmann::ordered_json j = {{"vocab_size", vocab_size}, {"context", context},
-                                    {"d_model", d_model},       {"n_layers", n_layers},
-                                    {"n_heads", n_heads},       {"d_ff", d_ff},
-                                    {"dropout", dropout}};
+  nlohmann::ordered_json j = {{"vocab_size", vocab_size}, {"context", context},
+                              {"d_model", d_model},       {"n_layers", n_layers},
+                              {"n_heads", n_heads},       {"d_ff", d_ff},
+                              {"dropout", dropout}};
+  // Written only when set, so configs without it read and write as before.
+  if (attn_dropout != 0.0f) j["attn_dropout"] = attn_dropout;
   return j.dump();
 }
 
@@ -27,9 +29,9 @@ GptConfig GptConfig::from_json(const std::string& text) {
                      : key == "n_heads"  ? &c.n_heads
                      : key == "d_ff"     ? &c.d_ff
                                          : nullptr;
-    if (key == "dropout") {
-      ATTN_CHECK(value.is_number(), "model config: dropout must be a number");
-      c.dropout = value.get<float>();
+    if (key == "dropout" || key == "attn_dropout") {
+      ATTN_CHECK(value.is_number(), "model config: ", key, " must be a number");
+      (key == "dropout" ? c.dropout : c.attn_dropout) = value.get<float>();
       continue;
     }
     ATTN_CHECK(field != nullptr, "model config: unknown field '", key, "'");
@@ -56,6 +58,8 @@ void validate(const GptConfig& c) {
              " is not a multiple of n_heads = ", c.n_heads);
   ATTN_CHECK(c.dropout >= 0.0f && c.dropout < 1.0f, "model config: dropout = ", c.dropout,
              " is outside [0, 1)");
+  ATTN_CHECK(c.attn_dropout >= 0.0f && c.attn_dropout < 1.0f,
+             "model config: attn_dropout = ", c.attn_dropout, " is outside [0, 1)");
 }
 
 namespace {
@@ -69,6 +73,7 @@ nn::TransformerBlockConfig block_config(const GptConfig& c, uint64_t seed) {
   b.pre_norm = true;
   b.fused_qkv = true;
   b.dropout = c.dropout;
+  b.attention_dropout = c.attn_dropout;
   b.seed = seed;
   return b;
 }

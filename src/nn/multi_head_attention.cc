@@ -25,6 +25,8 @@ MultiHeadAttentionConfig resolved(MultiHeadAttentionConfig c) {
              c.n_heads, " is not a multiple of n_kv_heads ", c.n_kv_heads);
   ATTN_CHECK(!(c.fused_qkv && c.cross_attention),
              "MultiHeadAttention: fused_qkv needs self-attention");
+  ATTN_CHECK(c.attention_dropout >= 0.0f && c.attention_dropout < 1.0f,
+             "MultiHeadAttention: attention_dropout must be in [0, 1), got ", c.attention_dropout);
   ATTN_CHECK(!c.rope || c.head_dim % 2 == 0, "MultiHeadAttention: RoPE needs an even head_dim, ",
              "got ", c.head_dim);
   return c;
@@ -129,6 +131,9 @@ AttentionParams MultiHeadAttention::attention_params() {
   p.causal = c.causal;
   p.causal_align = CausalAlign::kTopLeft;
   p.key_lengths = key_lengths_.empty() ? nullptr : key_lengths_.data();
+  p.dropout_p = dropout_p_;
+  p.dropout_seed = derive_seed(c.seed, 5);
+  p.dropout_offset = step_;
   return p;
 }
 
@@ -137,18 +142,22 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionInputs& input
   const Tensor& src = config_.cross_attention ? *inputs.memory : x;
   batch_ = x.dim(0), q_len_ = x.dim(1), kv_len_ = src.dim(1);
   key_lengths_.assign(inputs.key_lengths.begin(), inputs.key_lengths.end());
+  dropout_p_ = inputs.training ? config_.attention_dropout : 0.0f;
+  step_ = inputs.step;
   project(x, src);
   apply_rope(q_, k_, /*backward=*/false);  // q, k ← RoPE(q), RoPE(k)
   o_ = Tensor({batch_, q_len_, config_.n_heads * config_.v_head_dim});
   lse_ = Tensor({batch_, config_.n_heads, q_len_});
-  flash_attention_forward(attention_params());  // o = softmax(scale·q·kᵀ + mask)·v
-  return wo_.forward(o_);                       // y = o·Woᵀ + bo
+  // o = dropout(softmax(scale·q·kᵀ + mask))·v
+  flash_attention_forward(attention_params());
+  return wo_.forward(o_);  // y = o·Woᵀ + bo
 }
 
 Tensor MultiHeadAttention::backward(const Tensor& dy, Tensor* dmemory) {
   ATTN_CHECK(batch_ > 0, "MultiHeadAttention: backward before forward");
   Tensor dout = wo_.backward(dy);  // y = o·Woᵀ + bo
-  // o = softmax(scale·q·kᵀ + mask)·v: the gradients land in buffers laid out like q_, k_, v_.
+  // o = dropout(softmax(scale·q·kᵀ + mask))·v, the same mask regenerated: the gradients land in
+  // buffers laid out like q_, k_, v_.
   const bool fused = config_.fused_qkv;
   Tensor dq(q_.shape());
   Tensor dk = fused ? Tensor() : Tensor(k_.shape());
@@ -187,7 +196,7 @@ Tensor MultiHeadAttention::attention_weights(bool average_heads) {
   request.average_heads = average_heads;
   request.out = weights.data();
   request.out_stride = bhld_strides(heads, q_len_, kv_len_);
-  attn::attention_weights(attention_params(), request);
+  attn::attention_weights(attention_params(), request);  // the softmax, before dropout
   return weights;
 }
 

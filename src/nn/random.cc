@@ -3,14 +3,11 @@
 #include <cmath>
 #include <numbers>
 
+#include "attn/dropout_mask.h"
+
 namespace attn::nn {
 
-uint64_t splitmix64(uint64_t x) {
-  uint64_t z = x + 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+uint64_t splitmix64(uint64_t x) { return ::attn::splitmix64(x); }
 
 float counter_normal(uint64_t seed, uint64_t stream, uint64_t index) {
   // 1 − u lies in (0, 1], so the log is finite.

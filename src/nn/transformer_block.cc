@@ -20,6 +20,7 @@ MultiHeadAttentionConfig attention_config(const TransformerBlockConfig& c) {
   a.causal = c.causal;
   a.rope = c.rope;
   a.rope_base = c.rope_base;
+  a.attention_dropout = c.attention_dropout;
   a.seed = derive_seed(c.seed, 1);
   return a;
 }
@@ -48,6 +49,8 @@ TransformerBlock::TransformerBlock(const TransformerBlockConfig& config)
 Tensor TransformerBlock::attention_branch(const Tensor& in, const BlockInputs& inputs) {
   AttentionInputs a;
   a.key_lengths = inputs.key_lengths;
+  a.training = inputs.training;
+  a.step = inputs.step;
   return drop1_.forward(attn_.forward(in, a), inputs.step, inputs.training);
 }
 

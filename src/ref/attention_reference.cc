@@ -1,6 +1,6 @@
-// The textbook reference: scores → softcap → ALiBi → masks → softmax → weights·V, one row at a
-// time, one readable step after another (the steps are in reference_steps.h, shared with the
-// backward). Accumulating in double it is the reference; in float it is the "plain fp32
+// The textbook reference: scores → softcap → ALiBi → masks → softmax → (dropout) → weights·V,
+// one row at a time, one readable step after another (the steps are in reference_steps.h, shared
+// with the backward). Accumulating in double it is the reference; in float it is the "plain fp32
 // three-step implementation" whose error sets the tests' tolerance. It materialises each row of
 // scores (O(Lk) per row) on purpose.
 #include "attn/reference.h"

@@ -7,7 +7,10 @@
 //   s_j = u_j + ALiBi + additive mask     du_j = ds_j   (additive terms: identity)
 //   s_j = −inf where masked               P_j = 0 there, so ds_j = 0
 //   P = softmax(s)                        ds_j = P_j · (dP_j − Δ_i),  Δ_i = Σ_c do_ic · o_ic
-//   o_i = Σ_j P_j v_j                     dv_j += P_j · do_i,  dP_j = do_i · v_j
+//   Z_j = P_j · f_j   (dropout)           dP_j = dZ_j · f_j,   f_j = M_ij / (1 − p)
+//   o_i = Σ_j Z_j v_j                     dv_j += Z_j · do_i,  dZ_j = do_i · v_j
+//
+// Δ_i = Σ_j P_j dP_j still holds with dropout: Σ_j P_j f_j (do_i · v_j) = do_i · o_i.
 //
 // dk and dv of a KV head sum the rows of every query head of its group. A fully masked row has
 // P = 0 and contributes nothing; its dq row is 0.
@@ -37,7 +40,7 @@ std::vector<Acc> dout_row(const AttentionParams& p, const float* dout, const Str
   return row;
 }
 
-// Backward of o_i = Σ_j P_j v_j: dv_j += P_j · do_i; returns dP_j = do_i · v_j [Lk].
+// Backward of o_i = Σ_j Z_j v_j: dv_j += Z_j · do_i; returns dZ_j = do_i · v_j [Lk].
 template <typename Acc>
 std::vector<Acc> backward_weighted_values(const AttentionParams& p, int64_t b, int64_t h,
                                           const std::vector<Acc>& P, const std::vector<Acc>& dO,
@@ -98,10 +101,14 @@ void backward_row(const AttentionParams& p, const float* dout, const Strides4& d
   const ref::RowScores<Acc> r = ref::row_scores<Acc>(p, x, b, h, i);  // step 1
   std::vector<Acc> P = r.scores;
   ref::softmax_in_place(P);  // step 2
+  const std::vector<Acc> f = ref::dropout_factors<Acc>(p, b, h, i);
+  std::vector<Acc> Z = P;
+  ref::scale_in_place(Z, f);  // step 2b
   std::vector<Acc> o(p.v_head_dim);
-  ref::weighted_values(p, x, b, h, P, o.data());  // step 3
+  ref::weighted_values(p, x, b, h, Z, o.data());  // step 3
   const std::vector<Acc> dO = dout_row<Acc>(p, dout, dout_stride, b, h, i);
-  const std::vector<Acc> dP = backward_weighted_values(p, b, h, P, dO, g);
+  std::vector<Acc> dP = backward_weighted_values(p, b, h, Z, dO, g);
+  ref::scale_in_place(dP, f);
   const std::vector<Acc> dt = backward_softmax_softcap(p, r, P, dP, o, dO);
   backward_scores(p, b, h, i, dt, g);
 }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "attn/attention_params.h"
+#include "attn/dropout_mask.h"
 
 namespace attn::ref {
 
@@ -90,6 +91,28 @@ Acc softmax_in_place(std::vector<Acc>& s) {
   return max + std::log(sum);
 }
 
+// Step 2b, attention dropout: the factor M_ij / (1 − p) of each key j of row i [Lk] (all 1 when
+// dropout is off), M_ij the keep bit of attn/dropout_mask.h.
+template <typename Acc>
+std::vector<Acc> dropout_factors(const AttentionParams& p, int64_t b, int64_t h, int64_t i) {
+  std::vector<Acc> f(p.kv_len, Acc(1));
+  if (!p.has_dropout()) return f;
+  const DropoutKeys keys = dropout_keys(p.dropout_seed, p.dropout_offset, b, h);
+  const uint32_t threshold = dropout_threshold(p.dropout_p);
+  const uint32_t row = dropout_row_hash(keys, i);
+  const Acc kept = Acc(1) / (Acc(1) - Acc(p.dropout_p));
+  for (int64_t j = 0; j < p.kv_len; ++j) {
+    f[j] = dropout_keeps(row, dropout_col_hash(keys, j), threshold) ? kept : Acc(0);
+  }
+  return f;
+}
+
+// x_j ← x_j · f_j.
+template <typename Acc>
+void scale_in_place(std::vector<Acc>& x, const std::vector<Acc>& f) {
+  for (size_t j = 0; j < x.size(); ++j) x[j] *= f[j];
+}
+
 // Step 3: out_i = Σ_j w_j · v_j, into out_row [Dv].
 template <typename Acc, typename In>
 void weighted_values(const AttentionParams& p, const QkvView<In>& x, int64_t b, int64_t h,
@@ -102,8 +125,8 @@ void weighted_values(const AttentionParams& p, const QkvView<In>& x, int64_t b, 
   }
 }
 
-// Runs the three steps for every row; fills out [B, Hq, Lq, Dv] (contiguous) and, when given,
-// lse [B, Hq, Lq] and weights [B, Hq, Lq, Lk].
+// Runs the three steps (and dropout) for every row; fills out [B, Hq, Lq, Dv] (contiguous) and,
+// when given, lse [B, Hq, Lq] and weights [B, Hq, Lq, Lk] (the softmax, before dropout).
 template <typename Acc, typename In>
 void attention_rows(const AttentionParams& p, const QkvView<In>& x, std::vector<Acc>& out,
                     std::vector<Acc>* lse, std::vector<Acc>* weights) {
@@ -118,9 +141,10 @@ void attention_rows(const AttentionParams& p, const QkvView<In>& x, std::vector<
         const int64_t row = (b * p.q_heads + h) * p.q_len + i;
         std::vector<Acc> s = row_scores<Acc>(p, x, b, h, i).scores;
         const Acc row_lse = softmax_in_place(s);
-        weighted_values(p, x, b, h, s, out.data() + row * p.v_head_dim);
         if (lse) (*lse)[row] = row_lse;
         if (weights) std::copy(s.begin(), s.end(), weights->begin() + row * p.kv_len);
+        scale_in_place(s, dropout_factors<Acc>(p, b, h, i));
+        weighted_values(p, x, b, h, s, out.data() + row * p.v_head_dim);
       }
     }
   }

@@ -65,6 +65,8 @@ struct ForwardProblem {
     p.head_dim = s.dim;
     p.v_head_dim = s.dim_v;
     p.causal = s.causal;
+    p.dropout_p = s.dropout;
+    p.dropout_seed = 1;
     validate(p);
   }
 };

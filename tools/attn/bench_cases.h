@@ -21,6 +21,7 @@ struct BenchShape {
   int64_t dim = 64;      // D
   int64_t dim_v = 64;    // Dv
   bool causal = false;
+  float dropout = 0.0f;  // forward and backward: attention dropout probability
   // Decode only: the cache's storage dtype, layout and block size (paged).
   KvDtype kv_dtype = KvDtype::kF32;
   KvLayout layout = KvLayout::kContiguous;

@@ -119,6 +119,7 @@ void print_json(const std::string& name, const BenchShape& s, const BenchOptions
       {"dim", s.dim},
       {"dim_v", s.dim_v},
       {"causal", s.causal},
+      {"dropout", s.dropout},
       {"threads", o.threads},
       {"reps", m.reps},
       {"ms", m.ms},
@@ -224,12 +225,12 @@ void run_case(const BenchOptions& o) {
   const std::optional<double> fraction = peak_fraction(peak, m.gflops);
   const BenchShape& s = o.shape;
   std::printf(
-      "%s B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld causal=%s threads=%d "
+      "%s B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld causal=%s dropout=%g threads=%d "
       "target=%s: %.3f ms, %.1f GFLOP/s, %.1f%% of %s FMA peak, %.1f MiB peak memory\n",
       o.case_name.c_str(), static_cast<long long>(s.batch), static_cast<long long>(s.heads),
       static_cast<long long>(s.kv_heads), static_cast<long long>(s.len),
       static_cast<long long>(s.kv_len), static_cast<long long>(s.dim),
-      static_cast<long long>(s.dim_v), s.causal ? "yes" : "no", o.threads,
+      static_cast<long long>(s.dim_v), s.causal ? "yes" : "no", s.dropout, o.threads,
       active_simd_target().c_str(), m.ms, m.gflops, fraction ? 100.0 * *fraction : 0.0,
       gflops_text(peak.gflops).c_str(), m.peak_rss_mib);
 }
@@ -279,6 +280,9 @@ void add_bench_command(CLI::App& app) {
   size("--dim", s.dim, "head dim D of Q and K (default 64)");
   size("--dim-v", s.dim_v, "head dim Dv of V (default D)");
   cmd->add_flag("--causal", s.causal, "causal mask, bottom-right aligned")->needs(case_option);
+  cmd->add_option("--dropout", s.dropout, "forward, backward: attention dropout in [0, 1)")
+      ->check(CLI::Range(0.0, 0.999999))
+      ->needs(case_option);
   cmd->add_option("--kv-dtype", s.kv_dtype, "decode: storage dtype of the cache (default f32)")
       ->transform(CLI::CheckedTransformer(kKvDtypes, CLI::ignore_case))
       ->needs(case_option);

@@ -34,6 +34,8 @@ struct SdpaOptions {
   double scale = 0.0;
   CLI::Option* scale_option = nullptr;  // tells whether --scale was given
   double softcap = 0.0;
+  double dropout = 0.0;       // attention dropout probability
+  uint64_t dropout_seed = 0;  // its mask
 };
 
 // Weights are computed and written this many elements at a time (4 MiB).
@@ -50,6 +52,10 @@ void apply_options(const SdpaOptions& o, AttentionParams& p) {
   ATTN_CHECK(std::isfinite(softcap) && softcap >= 0.0f,
              "--softcap: must be a finite float >= 0, got ", o.softcap);
   p.softcap = softcap;
+  ATTN_CHECK(o.dropout >= 0.0 && o.dropout < 1.0, "--dropout: must be in [0, 1), got ", o.dropout);
+  p.dropout_p = static_cast<float>(o.dropout);
+  ATTN_CHECK(p.dropout_p < 1.0f, "--dropout: ", o.dropout, " rounds to 1 in float");
+  p.dropout_seed = o.dropout_seed;
   p.causal = o.causal;
   p.causal_align = o.causal_align == "top-left" ? CausalAlign::kTopLeft : CausalAlign::kBottomRight;
   p.window_left = o.window_left;
@@ -229,6 +235,10 @@ void add_sdpa_command(CLI::App& app) {
   cmd->add_option("--window-right", o->window_right, "keys seen right of the query; < 0: all");
   o->scale_option = cmd->add_option("--scale", o->scale, "score scale; default 1/sqrt(D)");
   cmd->add_option("--softcap", o->softcap, "> 0: scores become softcap·tanh(score/softcap)");
+  cmd->add_option("--dropout", o->dropout,
+                  "attention dropout probability in [0, 1): weights dropped after the softmax "
+                  "(--weights stay the undropped softmax)");
+  cmd->add_option("--dropout-seed", o->dropout_seed, "seed of the attention dropout mask");
   cmd->add_option("--impl", o->impl, "flash kernel or textbook reference")
       ->check(CLI::IsMember({"flash", "reference"}))
       ->capture_default_str();

@@ -31,7 +31,8 @@ struct GptConfig {
   int64_t n_layers = 4;
   int64_t n_heads = 4;
   int64_t d_ff = 0;      // feed-forward width; 0 means 4·C
-  float dropout = 0.0f;  // residual dropout while training
+  float dropout = 0.0f;       // residual dropout while training
+  float attn_dropout = 0.0f;  // attention-weight dropout while training
 
   std::string to_json() const;
   // Parses a JSON object with any of the fields above; throws attn::Error on unknown fields,

@@ -38,8 +38,9 @@ struct TransformerBlockConfig {
   double rope_base = 10000.0;
   bool fused_qkv = false;
   bool bias = true;      // biases of the projections and the feed-forward
-  float dropout = 0.0f;  // on both residual branches, when training
-  uint64_t seed = 0;     // initialisation and dropout masks
+  float dropout = 0.0f;            // on both residual branches, when training
+  float attention_dropout = 0.0f;  // on the attention weights, when training
+  uint64_t seed = 0;               // initialisation and dropout masks
 };
 
 // Per-call inputs beside x.
