@@ -6,6 +6,7 @@
 #include "attn/error.h"
 #include "attn/infer/sampler.h"
 #include "attn/model/gpt_generator.h"
+#include "attn/nn/matmul_precision.h"
 #include "attn/train/gpt_presets.h"
 #include "attn/train/gpt_trainer.h"
 #include "attn/train/text_dataset.h"
@@ -99,6 +100,18 @@ TEST(GptTrain, CorruptCheckpointIsAnErrorAndResumeChangesNothing) {
   const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
   EXPECT_THROW(losses(data, 3, dir + "/out.safetensors", path), Error);
   EXPECT_FALSE(std::filesystem::exists(dir + "/out.safetensors"));
+}
+
+TEST(GptTrain, Bf16ProductsTrackTheFp32Losses) {
+  if (!nn::bf16_matmul_supported()) GTEST_SKIP() << "no bf16 instructions on this CPU";
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  const std::vector<float> fp32 = losses(data, 20, "");
+  nn::set_matmul_precision(nn::MatmulPrecision::kBf16);
+  const std::vector<float> bf16 = losses(data, 20, "");
+  nn::set_matmul_precision(nn::MatmulPrecision::kFp32);
+  ASSERT_EQ(bf16.size(), fp32.size());
+  for (size_t i = 0; i < fp32.size(); ++i) EXPECT_NEAR(bf16[i], fp32[i], 0.01) << "step " << i + 1;
+  EXPECT_NE(bf16, fp32);  // the bf16 products were used
 }
 
 TEST(GptTrain, ImpossibleConfigIsAnError) {
