@@ -1,4 +1,6 @@
 // The GPT and its trainer: learning, bit-exact resume, checkpoints, generation, bad input.
+#include <omp.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -100,6 +102,28 @@ TEST(GptTrain, CorruptCheckpointIsAnErrorAndResumeChangesNothing) {
   const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
   EXPECT_THROW(losses(data, 3, dir + "/out.safetensors", path), Error);
   EXPECT_FALSE(std::filesystem::exists(dir + "/out.safetensors"));
+}
+
+// Losses of 3 steps of a GPT large enough that every layer splits its work over the threads.
+std::vector<float> threaded_losses(const train::TextDataset& data, int threads) {
+  train::GptPreset p = tiny();
+  p.model.context = 64;
+  p.model.d_model = 64;
+  p.train.batch = 16;
+  p.train.steps = 3;
+  p.train.eval_interval = 100;
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  train::GptTrainer trainer(p.model, p.train, data);
+  std::vector<float> result;
+  trainer.run("", [&](const train::StepReport& r) { result.push_back(r.loss); });
+  omp_set_num_threads(saved);
+  return result;
+}
+
+TEST(GptTrain, LossesAreBitwiseTheSameOnOneAndTwoThreads) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 65);
+  EXPECT_EQ(threaded_losses(data, 1), threaded_losses(data, 2));
 }
 
 TEST(GptTrain, Bf16ProductsTrackTheFp32Losses) {
