@@ -3,8 +3,10 @@
 
 4 layers, d_model 256, 4 heads, context 256, batch 16, byte vocabulary, pre-norm blocks with a
 fused QKV projection, GELU feed-forward, learned positions, an untied output head, AdamW.
-Prints one JSON line: {"impl": "pytorch", "tokens_per_s": ..., "step_ms": ...}.
-Run with Debian's python3-torch:  /usr/bin/python3 bench/torch_gpt_train.py --threads 2
+Prints one JSON line: {"impl": "pytorch", "precision": ..., "tokens_per_s": ..., "step_ms": ...}.
+Run with Debian's python3-torch:  /usr/bin/python3 bench/torch_gpt_train.py --threads 2 [--bf16]
+--bf16 runs the forward pass and the loss under torch.autocast("cpu", dtype=torch.bfloat16):
+bf16 matrix products with fp32 weights and optimiser, PyTorch's mixed precision on CPU.
 """
 import argparse
 import json
@@ -57,6 +59,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast of forward and loss")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -67,7 +70,8 @@ def main():
     x, y = data[:, :-1], data[:, 1:]
 
     def step():
-        loss = F.cross_entropy(model(x).reshape(-1, vocab), y.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss = F.cross_entropy(model(x).reshape(-1, vocab), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -80,7 +84,8 @@ def main():
         times.append(time.perf_counter() - t0)
     times.sort()
     median = times[len(times) // 2]
-    print(json.dumps({"impl": "pytorch", "tokens_per_s": batch * ctx / median,
+    print(json.dumps({"impl": "pytorch", "precision": "bf16" if a.bf16 else "fp32",
+                      "tokens_per_s": batch * ctx / median,
                       "step_ms": median * 1e3, "torch": torch.__version__}))
 
 

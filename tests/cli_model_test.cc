@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "attn/nn/matmul_precision.h"
 #include "cli_test_util.h"
 #include "gtest/gtest.h"
 
@@ -42,6 +43,20 @@ TEST_F(CliModelTest, TrainJsonPrintsEveryStepThenTheThroughput) {
   EXPECT_TRUE(last.contains("val_loss"));
   EXPECT_TRUE(std::filesystem::exists(file("m.safetensors.loss.csv")));
   EXPECT_TRUE(std::filesystem::exists(file("m.safetensors.loss.png")));
+}
+
+TEST_F(CliModelTest, TrainReportsItsPrecisionAndRejectsAnUnknownOne) {
+  const CliRun bad =
+      run("train --preset tiny --steps 2 --precision fp16 --out " + file("m.safetensors"));
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_TRUE(is_one_error_line(bad.err)) << bad.err;
+  const CliRun r =
+      run("train --preset tiny --steps 2 --precision bf16 --json --out " + file("m.safetensors"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json last = nlohmann::json::parse(r.out.substr(r.out.rfind("{")));
+  // bf16 where the CPU computes it, else fp32 with a note on stderr.
+  EXPECT_EQ(last["precision"], nn::bf16_matmul_supported() ? "bf16" : "fp32");
+  EXPECT_EQ(r.err.empty(), nn::bf16_matmul_supported()) << r.err;
 }
 
 TEST_F(CliModelTest, GenerateContinuesTheTextPrompt) {

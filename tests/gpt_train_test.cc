@@ -1,4 +1,6 @@
 // The GPT and its trainer: learning, bit-exact resume, checkpoints, generation, bad input.
+#include <omp.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -6,6 +8,7 @@
 #include "attn/error.h"
 #include "attn/infer/sampler.h"
 #include "attn/model/gpt_generator.h"
+#include "attn/nn/matmul_precision.h"
 #include "attn/train/gpt_presets.h"
 #include "attn/train/gpt_trainer.h"
 #include "attn/train/text_dataset.h"
@@ -125,6 +128,40 @@ TEST(GptTrain, CorruptCheckpointIsAnErrorAndResumeChangesNothing) {
   const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
   EXPECT_THROW(losses(data, 3, dir + "/out.safetensors", path), Error);
   EXPECT_FALSE(std::filesystem::exists(dir + "/out.safetensors"));
+}
+
+// Losses of 3 steps of a GPT large enough that every layer splits its work over the threads.
+std::vector<float> threaded_losses(const train::TextDataset& data, int threads) {
+  train::GptPreset p = tiny();
+  p.model.context = 64;
+  p.model.d_model = 64;
+  p.train.batch = 16;
+  p.train.steps = 3;
+  p.train.eval_interval = 100;
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(threads);
+  train::GptTrainer trainer(p.model, p.train, data);
+  std::vector<float> result;
+  trainer.run("", [&](const train::StepReport& r) { result.push_back(r.loss); });
+  omp_set_num_threads(saved);
+  return result;
+}
+
+TEST(GptTrain, LossesAreBitwiseTheSameOnOneAndTwoThreads) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 65);
+  EXPECT_EQ(threaded_losses(data, 1), threaded_losses(data, 2));
+}
+
+TEST(GptTrain, Bf16ProductsTrackTheFp32Losses) {
+  if (!nn::bf16_matmul_supported()) GTEST_SKIP() << "no bf16 instructions on this CPU";
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  const std::vector<float> fp32 = losses(data, 20, "");
+  nn::set_matmul_precision(nn::MatmulPrecision::kBf16);
+  const std::vector<float> bf16 = losses(data, 20, "");
+  nn::set_matmul_precision(nn::MatmulPrecision::kFp32);
+  ASSERT_EQ(bf16.size(), fp32.size());
+  for (size_t i = 0; i < fp32.size(); ++i) EXPECT_NEAR(bf16[i], fp32[i], 0.01) << "step " << i + 1;
+  EXPECT_NE(bf16, fp32);  // the bf16 products were used
 }
 
 TEST(GptTrain, ImpossibleConfigIsAnError) {

@@ -43,26 +43,28 @@ struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
 };
 
-// A 64-byte aligned, zero-initialised array of n elements of T.
+// A 64-byte aligned array of n elements of T, zero-initialised unless `zero` is false.
 template <typename T>
-std::unique_ptr<T[], AlignedFree> aligned_array(size_t n) {
+std::unique_ptr<T[], AlignedFree> aligned_array(size_t n, bool zero = true) {
   const size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
   void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
   if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, bytes == 0 ? 64 : bytes);
+  if (zero) std::memset(p, 0, bytes == 0 ? 64 : bytes);
   return std::unique_ptr<T[], AlignedFree>(static_cast<T*>(p));
 }
 
 // An owning, 64-byte aligned, contiguous tensor of float with a shape of up to 4 dimensions.
 class Tensor {
  public:
+  // Tag of the constructor that leaves the elements unset, for outputs that are written whole
+  // (saves a pass over memory).
+  struct Uninitialized {};
+
   Tensor() = default;
-  explicit Tensor(std::vector<int64_t> shape) : shape_(std::move(shape)) {
-    size_t n = 1;
-    for (int64_t s : shape_) n *= static_cast<size_t>(s);
-    size_ = n;
-    data_ = aligned_array<float>(n);
-  }
+  // A tensor of zeros.
+  explicit Tensor(std::vector<int64_t> shape) : Tensor(std::move(shape), true) {}
+  // A tensor whose elements hold whatever the allocator returned: write them all before reading.
+  Tensor(std::vector<int64_t> shape, Uninitialized) : Tensor(std::move(shape), false) {}
 
   float* data() { return data_.get(); }
   const float* data() const { return data_.get(); }
@@ -74,6 +76,13 @@ class Tensor {
   Strides4 strides4() const { return bhld_strides(shape_.at(1), shape_.at(2), shape_.at(3)); }
 
  private:
+  Tensor(std::vector<int64_t> shape, bool zero) : shape_(std::move(shape)) {
+    size_t n = 1;
+    for (int64_t s : shape_) n *= static_cast<size_t>(s);
+    size_ = n;
+    data_ = aligned_array<float>(n, zero);
+  }
+
   std::vector<int64_t> shape_;
   size_t size_ = 0;
   std::unique_ptr<float[], AlignedFree> data_;

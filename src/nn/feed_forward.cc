@@ -1,6 +1,7 @@
 #include "attn/nn/feed_forward.h"
 
 #include "attn/error.h"
+#include "attn/gelu.h"
 #include "attn/nn/activations.h"
 #include "attn/nn/random.h"
 #include "attn/nn/tensor_ops.h"
@@ -18,13 +19,12 @@ FeedForward::FeedForward(const FeedForwardConfig& config)
 
 Tensor FeedForward::forward(const Tensor& x) {
   h1_ = w1_.forward(x);  // h1 = W1·x + b1
-  Tensor a(h1_.shape());
+  Tensor a(h1_.shape(), Tensor::Uninitialized{});
   const int64_t n = static_cast<int64_t>(a.size());
   const float* h1 = h1_.data();
   float* out = a.data();
   if (config_.activation == Activation::kGelu) {
-#pragma omp parallel for schedule(static) if (n > (1 << 15))
-    for (int64_t i = 0; i < n; ++i) out[i] = gelu(h1[i]);  // a = gelu(h1)
+    gelu_forward(h1, out, n);  // a = gelu(h1)
   } else {
     h3_ = w3_->forward(x);  // h3 = W3·x + b3
     const float* h3 = h3_.data();
@@ -42,12 +42,11 @@ Tensor FeedForward::backward(const Tensor& dy) {
   float* d = da.data();  // da becomes dh1 in place
   if (config_.activation == Activation::kGelu) {
     // a = gelu(h1)   →   dh1 = da · gelu'(h1)
-#pragma omp parallel for schedule(static) if (n > (1 << 15))
-    for (int64_t i = 0; i < n; ++i) d[i] *= gelu_derivative(h1[i]);
+    gelu_backward(h1, d, d, n);
     return w1_.backward(da);  // h1 = W1·x + b1
   }
   // a = silu(h1) ∘ h3   →   dh1 = da · h3 · silu'(h1),   dh3 = da · silu(h1)
-  Tensor dh3(da.shape());
+  Tensor dh3(da.shape(), Tensor::Uninitialized{});
   const float* h3 = h3_.data();
 #pragma omp parallel for schedule(static) if (n > (1 << 15))
   for (int64_t i = 0; i < n; ++i) {

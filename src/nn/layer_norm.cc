@@ -28,16 +28,18 @@ Tensor LayerNorm::forward(const Tensor& x) {
   x_ = clone(x);
   mean_.assign(rows, 0.0f);
   rstd_.assign(rows, 0.0f);
-  Tensor y(x.shape());
+  Tensor y(x.shape(), Tensor::Uninitialized{});
   const float* w = weight_.data();
   const float* b = has_bias_ ? bias_.data() : nullptr;
 #pragma omp parallel for schedule(static) if (rows * C > (1 << 15))
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x.data() + r * C;
     float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
     for (int64_t c = 0; c < C; ++c) sum += xr[c];
     const float mean = sum / C;  // mean = Σ x / C
     float var = 0.0f;
+#pragma omp simd reduction(+ : var)
     for (int64_t c = 0; c < C; ++c) var += (xr[c] - mean) * (xr[c] - mean);
     const float rstd = 1.0f / std::sqrt(var / C + eps_);  // rstd = 1/√(var + eps)
     float* yr = y.data() + r * C;
@@ -59,7 +61,7 @@ Tensor LayerNorm::backward(const Tensor& dy) {
   const float* w = weight_.data();
   const float* x = x_.data();
   auto xhat = [&](int64_t r, int64_t c) { return (x[r * C + c] - mean_[r]) * rstd_[r]; };
-  Tensor dx(dy.shape());
+  Tensor dx(dy.shape(), Tensor::Uninitialized{});
 #pragma omp parallel for schedule(static) if (rows * C > (1 << 15))
   for (int64_t r = 0; r < rows; ++r) {
     const float* dyr = dy.data() + r * C;
@@ -67,6 +69,7 @@ Tensor LayerNorm::backward(const Tensor& dy) {
     // x̂ = (x − mean)·rstd, with mean and rstd functions of the row:
     //   dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂))
     float mean_dxhat = 0.0f, mean_dxhat_xhat = 0.0f;
+#pragma omp simd reduction(+ : mean_dxhat, mean_dxhat_xhat)
     for (int64_t c = 0; c < C; ++c) {
       mean_dxhat += dyr[c] * w[c];
       mean_dxhat_xhat += dyr[c] * w[c] * xhat(r, c);

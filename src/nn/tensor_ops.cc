@@ -7,7 +7,7 @@
 namespace attn::nn {
 
 Tensor clone(const Tensor& t) {
-  Tensor copy(t.shape());
+  Tensor copy(t.shape(), Tensor::Uninitialized{});
   if (t.size() > 0) std::memcpy(copy.data(), t.data(), t.size() * sizeof(float));
   return copy;
 }

@@ -46,23 +46,31 @@ TransformerBlock::TransformerBlock(const TransformerBlockConfig& config)
       drop1_(config.dropout, derive_seed(config.seed, 3)),
       drop2_(config.dropout, derive_seed(config.seed, 4)) {}
 
+// Dropout with p = 0 is the identity: it is skipped rather than run as a copy.
 Tensor TransformerBlock::attention_branch(const Tensor& in, const BlockInputs& inputs) {
   AttentionInputs a;
   a.key_lengths = inputs.key_lengths;
   a.training = inputs.training;
   a.step = inputs.step;
   return drop1_.forward(attn_.forward(in, a), inputs.step, inputs.training);
+  Tensor y = attn_.forward(in, a);
+  if (drop1_.p() == 0.0f) return y;
+  return drop1_.forward(y, inputs.step, inputs.training);
 }
 
 Tensor TransformerBlock::attention_branch_backward(const Tensor& d) {
+  if (drop1_.p() == 0.0f) return attn_.backward(d);
   return attn_.backward(drop1_.backward(d));
 }
 
 Tensor TransformerBlock::ffn_branch(const Tensor& in, const BlockInputs& inputs) {
-  return drop2_.forward(ffn_.forward(in), inputs.step, inputs.training);
+  Tensor y = ffn_.forward(in);
+  if (drop2_.p() == 0.0f) return y;
+  return drop2_.forward(y, inputs.step, inputs.training);
 }
 
 Tensor TransformerBlock::ffn_branch_backward(const Tensor& d) {
+  if (drop2_.p() == 0.0f) return ffn_.backward(d);
   return ffn_.backward(drop2_.backward(d));
 }
 
@@ -77,12 +85,12 @@ Tensor TransformerBlock::forward(const Tensor& x, const BlockInputs& inputs) {
 
 Tensor TransformerBlock::backward(const Tensor& dy) {
   if (config_.pre_norm) {
-    // y = h + drop(ffn(norm2(h)))   →   dh = dy + norm2ᵀ(ffnᵀ(dropᵀ(dy)))
-    Tensor dh = clone(dy);
-    add_into(dh, norm2_.backward(ffn_branch_backward(dy)));
-    // h = x + drop(attn(norm1(x)))   →   dx = dh + norm1ᵀ(attnᵀ(dropᵀ(dh)))
-    Tensor dx = clone(dh);
-    add_into(dx, norm1_.backward(attention_branch_backward(dh)));
+    // y = h + drop(ffn(norm2(h)))   →   dh = norm2ᵀ(ffnᵀ(dropᵀ(dy))) + dy
+    Tensor dh = norm2_.backward(ffn_branch_backward(dy));
+    add_into(dh, dy);
+    // h = x + drop(attn(norm1(x)))   →   dx = norm1ᵀ(attnᵀ(dropᵀ(dh))) + dh
+    Tensor dx = norm1_.backward(attention_branch_backward(dh));
+    add_into(dx, dh);
     return dx;
   }
   // y = norm2(s2), s2 = h + drop(ffn(h))   →   ds2 = norm2ᵀ(dy),  dh = ds2 + ffnᵀ(dropᵀ(ds2))

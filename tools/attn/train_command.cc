@@ -1,6 +1,7 @@
 // `attn train`: trains the GPT on a byte corpus, with a progress bar (or plain lines, or JSON
 // lines), periodic validation, atomic checkpoints, and the loss curve as CSV and PNG beside the
 // checkpoint (OUT.loss.csv, OUT.loss.png).
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -16,6 +17,7 @@
 #include "attn/atomic_file.h"
 #include "attn/commands.h"
 #include "attn/error.h"
+#include "attn/nn/matmul_precision.h"
 #include "attn/train/gpt_presets.h"
 #include "attn/train/gpt_trainer.h"
 #include "attn/train/text_dataset.h"
@@ -34,6 +36,7 @@ struct TrainArgs {
   std::optional<int64_t> steps;
   std::optional<double> time_limit;
   std::optional<uint64_t> seed;
+  std::string precision = "fp32";  // of the Linear products: fp32 | bf16
   bool json = false;
 };
 
@@ -159,7 +162,25 @@ void report(const TrainArgs& a, const train::StepReport& r, int64_t total, bool 
   std::fflush(stdout);
 }
 
+// Applies --precision; bf16 falls back to fp32 (with a note) on a CPU without bf16 instructions.
+void apply_precision(const TrainArgs& a) {
+  const nn::MatmulPrecision asked = nn::parse_matmul_precision(a.precision);
+  nn::set_matmul_precision(asked);
+  if (asked != nn::matmul_precision()) {
+    std::fprintf(stderr, "note: this CPU has no bf16 instructions; the products run in fp32\n");
+  }
+}
+
+// Every step allocates and frees the same activation buffers (up to tens of MiB each): keep
+// them in the heap rather than mapping fresh, zero-filled pages from the kernel every time.
+void keep_freed_memory() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
 void run_train(const TrainArgs& a) {
+  keep_freed_memory();
+  apply_precision(a);
   const train::GptPreset setup = resolve(a);
   const train::TextDataset data =
       train::TextDataset::from_file(a.data, 0.05, setup.model.context + 1);
@@ -184,7 +205,10 @@ void run_train(const TrainArgs& a) {
   if (tty) std::printf("\n");
   if (a.json) {
     nlohmann::ordered_json j = {
-        {"done", true}, {"step", trainer.step()}, {"tokens_per_s", last.tokens_per_s}};
+        {"done", true},
+        {"step", trainer.step()},
+        {"tokens_per_s", last.tokens_per_s},
+        {"precision", nn::to_string(nn::matmul_precision())}};
     if (last_val) j["val_loss"] = *last_val;
     std::printf("%s\n", j.dump().c_str());
   } else {
@@ -207,6 +231,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "seed of initialisation, batches and dropout");
   cmd->add_option("--out", args->out, "checkpoint to write (.safetensors)")->required();
   cmd->add_option("--resume", args->resume, "checkpoint to continue from");
+  cmd->add_option("--precision", args->precision,
+                  "fp32 | bf16: bf16 inputs with fp32 accumulation for the matrix products of "
+                  "the linear layers (needs AMX or AVX512-BF16, else fp32)")
+      ->capture_default_str();
   cmd->add_flag("--json", args->json, "one JSON object per step");
   cmd->callback([args] { run_train(*args); });
 }

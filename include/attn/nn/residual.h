@@ -12,6 +12,8 @@ namespace attn::nn {
 
 // y = x + branch (same shape).
 Tensor residual_forward(const Tensor& x, const Tensor& branch);
+// The same, summed into the branch's buffer (no copy) when the branch is a temporary.
+Tensor residual_forward(const Tensor& x, Tensor&& branch);
 
 struct ResidualGrads {
   Tensor dx;       // = dy
