@@ -129,7 +129,9 @@ TEST(Decode, HugePageCacheMatchesReferenceAndPagedBitwise) {
     spec.dtype = dtype;
     DecodeProblem contiguous(spec);
     ASSERT_GE(contiguous.cache().allocated_bytes() / 2, static_cast<int64_t>(kHugePageBytes));
-    if (dtype == KvDtype::kF32) EXPECT_EQ(check_decode_against_reference(contiguous), "");
+    if (dtype == KvDtype::kF32) {
+      EXPECT_EQ(check_decode_against_reference(contiguous), "");
+    }
     expect_paged_equals_contiguous(spec);
   }
 }

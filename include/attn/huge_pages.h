@@ -18,8 +18,9 @@ namespace attn {
 // Buffers of at least this many bytes are 2 MiB aligned and marked for huge pages.
 constexpr size_t kHugePageBytes = size_t{2} << 20;
 
-// A zero-initialised buffer of `bytes` bytes (64-byte aligned; 2 MiB aligned and marked for huge
-// pages when bytes ≥ kHugePageBytes), freed with AlignedFree. Throws std::bad_alloc.
+// A zero-initialised buffer of `bytes` bytes (64-byte aligned; when bytes ≥ kHugePageBytes, 2 MiB
+// aligned and its whole 2 MiB pages marked for huge pages), freed with AlignedFree. Throws
+// std::bad_alloc.
 void* allocate_streamed(size_t bytes);
 
 // The typed form: n zero-initialised elements of T.

@@ -18,9 +18,12 @@ void* allocate_streamed(size_t bytes) {
   void* p = std::aligned_alloc(align, size);
   if (p == nullptr) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (huge) madvise(p, size, MADV_HUGEPAGE);  // advice only: without THP the pages stay 4 KiB
+  // Advice only (without THP the pages stay 4 KiB), and for the whole huge pages of the buffer:
+  // the partial one at its end stays in 4 KiB pages, so a buffer of a little over 2 MiB (a large
+  // paged-cache block) does not take twice its size.
+  if (huge) madvise(p, bytes / kHugePageBytes * kHugePageBytes, MADV_HUGEPAGE);
 #endif
-  std::memset(p, 0, size);  // the first touch, after the advice, is what places the pages
+  std::memset(p, 0, bytes);  // the first touch, after the advice, is what places the pages
   return p;
 }
 
