@@ -9,6 +9,7 @@
 
 #include "attn/attention.h"
 #include "attn/error.h"
+#include "attn/huge_pages.h"
 #include "attn/reference.h"
 #include "attn/simd.h"
 #include "decode_problem.h"
@@ -117,6 +118,21 @@ TEST(Decode, PagedEqualsContiguousBitwise) {
     window.sinks = 5;
     window.window = 300;
     expect_paged_equals_contiguous(window);
+  }
+}
+
+// A contiguous cache of this size is one block of ≥ 2 MiB, allocated with huge pages; the kernel
+// reads it like any other.
+TEST(Decode, HugePageCacheMatchesReferenceAndPagedBitwise) {
+  for (KvDtype dtype : {KvDtype::kF32, KvDtype::kF16}) {
+    DecodeSpec spec = shape(8, 2, 128, 128, 1, {2200, 1500});
+    spec.dtype = dtype;
+    DecodeProblem contiguous(spec);
+    ASSERT_GE(contiguous.cache().allocated_bytes() / 2, static_cast<int64_t>(kHugePageBytes));
+    if (dtype == KvDtype::kF32) {
+      EXPECT_EQ(check_decode_against_reference(contiguous), "");
+    }
+    expect_paged_equals_contiguous(spec);
   }
 }
 

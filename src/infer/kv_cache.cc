@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "attn/error.h"
+#include "attn/huge_pages.h"
 #include "infer/kv_codec.h"
 
 namespace attn {
@@ -94,7 +95,9 @@ std::byte* KvCache::take_block() {
     free_blocks_.pop_back();
     return block;
   }
-  storage_.push_back(aligned_array<std::byte>(static_cast<size_t>(block_bytes_)));
+  // Decode streams through every block once per step: a contiguous cache's one large block gets
+  // huge pages (a paged cache's small blocks stay ordinary 64-byte aligned buffers).
+  storage_.push_back(streamed_array<std::byte>(static_cast<size_t>(block_bytes_)));
   return storage_.back().get();
 }
 

@@ -48,7 +48,12 @@ constexpr int kValueVecs = 2;
 constexpr int kScoreRows = 4;
 constexpr int kValueRows = 4;
 constexpr int64_t kValueKeys = 16;     // keys per pass over the accumulators
-constexpr int64_t kPrefetchRows = 16;  // rows of K or V requested ahead of their use
+// Software prefetch runs this many bytes (16 lines) ahead of the loads. Short on purpose: the L2
+// hardware streamer fetches a sequential stream from memory, and a prefetch just ahead of the loads
+// finds its line in L2 and moves it to L1 in a few cycles. A prefetch further ahead than the
+// streamer misses to memory and holds one of the core's ~16 L1 fill buffers for the whole memory
+// latency, which caps a core at 16 lines per latency (docs/KERNELS.md, decode variant 6).
+constexpr int64_t kPrefetchBytes = 1024;
 
 // One chunk: keys [begin, end) of (batch, kv_head), with R query rows r = i·G + g.
 struct DecodeChunkArgs {
@@ -201,9 +206,11 @@ HWY_INLINE void PrefetchRows(const RowSpan& span, int64_t t, int64_t n) {
   for (int64_t x = t * span.row_bytes; x < end; x += 64) hwy::Prefetch(span.rows + x);
 }
 
-// Rows [t, t + n) counted from the start of `span` and running on into `next`, so that the
-// prefetch distance holds across runs (a paged cache's runs are as short as one block).
+// Rows [t + ahead, t + ahead + n), ahead = kPrefetchBytes in rows, counted from the start of
+// `span` and running on into `next`, so that the prefetch distance holds across runs (a paged
+// cache's runs are as short as one block).
 HWY_INLINE void PrefetchAhead(const RowSpan& span, const RowSpan& next, int64_t t, int64_t n) {
+  t += std::max<int64_t>(1, kPrefetchBytes / span.row_bytes);
   PrefetchRows(span, t, n);
   if (t + n > span.count) {
     const int64_t from = std::max<int64_t>(0, t - span.count);
@@ -223,7 +230,7 @@ HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a) {
                              : ValueSpan(a, a.cache->run(*a.seq, a.kv_head, a.begin, a.end));
     int64_t t = 0;
     for (; t + kScoreKeys <= run.count; t += kScoreKeys) {
-      PrefetchAhead(span, next, t + kPrefetchRows, kScoreKeys);
+      PrefetchAhead(span, next, t, kScoreKeys);
       ScoreKeys<Row, kScoreKeys>(a, run, t, j - a.begin + t);
     }
     for (; t < run.count; ++t) ScoreKeys<Row, 1>(a, run, t, j - a.begin + t);
@@ -337,7 +344,7 @@ HWY_INLINE void ValueChunk(const DecodeChunkArgs& a) {
     const RowSpan next = after < a.end ? ValueSpan(a, a.cache->run(*a.seq, a.kv_head, after, a.end))
                                        : RowSpan{nullptr, 0, 0};
     for (int64_t t = 0; t < run.count; t += kValueKeys) {
-      PrefetchAhead(span, next, t + kPrefetchRows, kValueKeys);
+      PrefetchAhead(span, next, t, kValueKeys);
       ValueKeys<Row>(a, run, t, std::min(kValueKeys, run.count - t), j - a.begin + t);
     }
     j += run.count;
