@@ -146,15 +146,10 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionInputs& input
   step_ = inputs.step;
   project(x, src);
   apply_rope(q_, k_, /*backward=*/false);  // q, k ← RoPE(q), RoPE(k)
-  o_ = Tensor({batch_, q_len_, config_.n_heads * config_.v_head_dim});
-  lse_ = Tensor({batch_, config_.n_heads, q_len_});
-  // o = dropout(softmax(scale·q·kᵀ + mask))·v
-  flash_attention_forward(attention_params());
-  return wo_.forward(o_);  // y = o·Woᵀ + bo
   // Both written whole by the kernel.
   o_ = Tensor({batch_, q_len_, config_.n_heads * config_.v_head_dim}, Tensor::Uninitialized{});
   lse_ = Tensor({batch_, config_.n_heads, q_len_}, Tensor::Uninitialized{});
-  flash_attention_forward(attention_params());  // o = softmax(scale·q·kᵀ + mask)·v
+  flash_attention_forward(attention_params());  // o = dropout(softmax(scale·q·kᵀ + mask))·v
   return wo_.forward(o_);                       // y = o·Woᵀ + bo
 }
 
