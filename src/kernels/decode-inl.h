@@ -7,8 +7,11 @@
 //           per d-vector and multiplied with every row's query;
 //   softmax m_r = max_j S[r][j], P[r][j] = exp(S[r][j] − m_r), l_r = Σ_j P[r][j];
 //   values  O[r] = Σ_j P[r][j] · v_j: a V row is loaded once and accumulated into every row.
-// Every key's arithmetic is the same wherever it sits in a run of slots, so the result does not
-// depend on how the cache splits its tokens into blocks.
+// Both passes visit the chunk's keys in the same fixed order, interleaving kStreams runs of
+// consecutive keys (ChunkVisits), so that the hardware prefetcher streams several runs of memory
+// at once. Every key's arithmetic is the same wherever it sits in a run of slots and the order
+// depends only on the chunk's length, so the result does not depend on how the cache splits its
+// tokens into blocks.
 #if defined(ATTN_KERNELS_DECODE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTN_KERNELS_DECODE_INL_H_
 #undef ATTN_KERNELS_DECODE_INL_H_
@@ -55,6 +58,41 @@ constexpr int64_t kValueKeys = 16;     // keys per pass over the accumulators
 // latency, which caps a core at 16 lines per latency (docs/KERNELS.md, decode variant 6).
 constexpr int64_t kPrefetchBytes = 1024;
 
+// Runs of keys read at once. The L2 streamer follows each run separately and keeps a bounded
+// number of lines in flight per run, so one run leaves the memory bus idle while the FMAs work;
+// four runs keep more reads in flight (docs/KERNELS.md, decode variant 8; eight were slower
+// than four). q8 reads its scales as a second stream beside each run of codes and is bound by
+// its dequantisation rather than by memory: two runs suit it best.
+template <class Row>
+constexpr int64_t kStreams = Row::kScaled ? 2 : 4;
+
+// The order in which both passes visit the n keys of a chunk: with Q = ⌊n / kStreams⌋, visit m <
+// kStreams·Q is key (m mod kStreams)·Q + ⌊m / kStreams⌋ (one key of each run in turn), and the
+// n mod kStreams keys after them follow in order. Rows are looked up once per chunk, so the
+// passes need not know the cache's layout.
+struct ChunkVisits {
+  int32_t* key;             // [kDecodeChunkKeys] key of visit m, counted from the chunk's begin
+  const std::byte** k;      // [kDecodeChunkKeys] its K codes
+  const std::byte** v;      // [kDecodeChunkKeys] its V codes
+  const float** k_scales;   // [kDecodeChunkKeys] its K scales (q8 only)
+  const float** v_scales;   // [kDecodeChunkKeys] its V scales (q8 only)
+};
+
+// Bytes of one ChunkVisits (the caller's scratch).
+constexpr int64_t kChunkVisitsBytes =
+    kDecodeChunkKeys * (sizeof(int32_t) + 2 * sizeof(std::byte*) + 2 * sizeof(float*));
+
+// Carves a ChunkVisits out of `bytes` (8-byte aligned, kChunkVisitsBytes long).
+HWY_INLINE ChunkVisits CarveChunkVisits(void* bytes) {
+  ChunkVisits v;
+  v.k = static_cast<const std::byte**>(bytes);
+  v.v = v.k + kDecodeChunkKeys;
+  v.k_scales = reinterpret_cast<const float**>(v.v + kDecodeChunkKeys);
+  v.v_scales = v.k_scales + kDecodeChunkKeys;
+  v.key = reinterpret_cast<int32_t*>(v.v_scales + kDecodeChunkKeys);
+  return v;
+}
+
 // One chunk: keys [begin, end) of (batch, kv_head), with R query rows r = i·G + g.
 struct DecodeChunkArgs {
   const KvCacheView* cache;
@@ -68,6 +106,7 @@ struct DecodeChunkArgs {
   float* row_sum;              // [R] l
   float* out;                  // [R][v_row] unnormalised Σ P · v
   const int64_t* visible_end;  // [R] one past the last kept key each row may see
+  ChunkVisits visits;          // scratch, filled by the chunk
 };
 
 #if HWY_TARGET == HWY_SCALAR
@@ -115,127 +154,159 @@ HWY_INLINE void StoreSumsOf4(VF a, VF b, VF c, VF e, float* out) {
 HWY_INLINE float SumOfLanes1(VF a) { return hn::GetLane(SumOf4(a, a, a, a)); }
 #endif
 
-// scores[r·kDecodeChunkKeys + u] = the sum of the lanes of acc[r][u], four sums at a time.
+// Visits m .. m + U − 1 of the chunk: S[r][key] = the sum of the lanes of acc[r][u] for the key of
+// visit m + u, four sums at a time.
 template <int R, int U>
-HWY_INLINE void StoreScores(VF (&acc)[R][U], float* scores) {
+HWY_INLINE void StoreScores(VF (&acc)[R][U], const int32_t* key, float* scores) {
   constexpr int64_t L = kDecodeChunkKeys;
   if constexpr (U == 1) {
-    for (int r = 0; r < R; ++r) scores[r * L] = SumOfLanes1(acc[r][0]);
+    for (int r = 0; r < R; ++r) scores[r * L + key[0]] = SumOfLanes1(acc[r][0]);
   } else if constexpr (U == 4) {
-    for (int r = 0; r < R; ++r)
-      StoreSumsOf4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], scores + r * L);
+    HWY_ALIGN float sums[4];
+    for (int r = 0; r < R; ++r) {
+      StoreSumsOf4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], sums);
+      for (int u = 0; u < 4; ++u) scores[r * L + key[u]] = sums[u];
+    }
   } else {
     static_assert(U == 2, "keys per score block: 1, 2 or 4");
-    float sums[4];
+    HWY_ALIGN float sums[4];
     for (int r = 0; r < R; r += 2) {
       const int r1 = r + 1 < R ? r + 1 : r;
       StoreSumsOf4(acc[r][0], acc[r][1], acc[r1][0], acc[r1][1], sums);
-      scores[r * L] = sums[0];
-      scores[r * L + 1] = sums[1];
-      scores[r1 * L] = sums[2];
-      scores[r1 * L + 1] = sums[3];
+      scores[r * L + key[0]] = sums[0];
+      scores[r * L + key[1]] = sums[1];
+      scores[r1 * L + key[0]] = sums[2];
+      scores[r1 * L + key[1]] = sums[3];
     }
   }
 }
 
-// scores[r·kDecodeChunkKeys + u] = q_r · k_u for R rows of q (stride k_row) and U keys of a run
-// from t.
+// S[r][key] = q_r · k_key for R rows of q (stride k_row) and the keys of visits m .. m + U − 1.
 template <class Row, int R, int U>
-HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, const KvRun& run, int64_t t, const float* q,
-                           float* scores) {
+HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, int64_t m, const float* q, float* scores) {
   const DF df;
   const size_t N = hn::Lanes(df);
-  const int64_t dp = a.cache->k_row, row_bytes = dp * kv_value_bytes(a.cache->dtype);
-  const int64_t groups = dp / kKvQ8Group;
-  const std::byte* k = run.k + t * row_bytes;
-  const float* k_scales = run.k_scales + t * groups;
+  const int64_t dp = a.cache->k_row;
+  const std::byte* const* k = a.visits.k + m;
+  const float* const* k_scales = a.visits.k_scales + m;
   VF acc[R][U];
   for (int r = 0; r < R; ++r) {
     for (int u = 0; u < U; ++u) acc[r][u] = hn::Zero(df);
   }
   for (int64_t d = 0; d < dp; d += N) {
     VF kv[U];
-    for (int u = 0; u < U; ++u) kv[u] = Row::Load(df, k + u * row_bytes, k_scales + u * groups, d);
+    for (int u = 0; u < U; ++u) {
+      kv[u] = Row::Load(df, k[u], Row::kScaled ? k_scales[u] : nullptr, d);
+    }
     for (int r = 0; r < R; ++r) {
       const VF qv = hn::Load(df, q + r * dp + d);
       for (int u = 0; u < U; ++u) acc[r][u] = hn::MulAdd(qv, kv[u], acc[r][u]);
     }
   }
-  StoreScores<R, U>(acc, scores);
+  StoreScores<R, U>(acc, a.visits.key + m, scores);
 }
 
 // ScoreBlock for `rows` ≤ R rows.
 template <class Row, int U, int R = kScoreRows>
-HWY_INLINE void ScoreRows(const DecodeChunkArgs& a, const KvRun& run, int64_t t, int64_t rows,
-                          const float* q, float* scores) {
+HWY_INLINE void ScoreRows(const DecodeChunkArgs& a, int64_t m, int64_t rows, const float* q,
+                          float* scores) {
   if constexpr (R == 1) {
-    ScoreBlock<Row, 1, U>(a, run, t, q, scores);
+    ScoreBlock<Row, 1, U>(a, m, q, scores);
   } else {
-    if (rows == R) return ScoreBlock<Row, R, U>(a, run, t, q, scores);
-    ScoreRows<Row, U, R - 1>(a, run, t, rows, q, scores);
+    if (rows == R) return ScoreBlock<Row, R, U>(a, m, q, scores);
+    ScoreRows<Row, U, R - 1>(a, m, rows, q, scores);
   }
 }
 
-// Keys t .. t + U − 1 of the run, at column `col` of the score rows, for every row.
+// The keys of visits m .. m + U − 1, for every row.
 template <class Row, int U>
-HWY_INLINE void ScoreKeys(const DecodeChunkArgs& a, const KvRun& run, int64_t t, int64_t col) {
+HWY_INLINE void ScoreKeys(const DecodeChunkArgs& a, int64_t m) {
   for (int64_t r0 = 0; r0 < a.rows; r0 += kScoreRows) {
     const int64_t rows = std::min<int64_t>(kScoreRows, a.rows - r0);
-    ScoreRows<Row, U>(a, run, t, rows, a.q + r0 * a.cache->k_row,
-                      a.scores + r0 * kDecodeChunkKeys + col);
+    ScoreRows<Row, U>(a, m, rows, a.q + r0 * a.cache->k_row, a.scores + r0 * kDecodeChunkKeys);
   }
 }
 
-// The K or V rows of one run: row t at rows + t·row_bytes for t < count.
-struct RowSpan {
-  const std::byte* rows;
-  int64_t row_bytes;
-  int64_t count;
-};
-
-HWY_INLINE RowSpan KeySpan(const DecodeChunkArgs& a, const KvRun& run) {
-  return {run.k, a.cache->k_row * kv_value_bytes(a.cache->dtype), run.count};
-}
-HWY_INLINE RowSpan ValueSpan(const DecodeChunkArgs& a, const KvRun& run) {
-  return {run.v, a.cache->v_row * kv_value_bytes(a.cache->dtype), run.count};
-}
-
-// Asks the cache for rows [t, t + n) of `span` (those that exist), one line at a time.
-HWY_INLINE void PrefetchRows(const RowSpan& span, int64_t t, int64_t n) {
-  const int64_t end = std::min(t + n, span.count) * span.row_bytes;
-  for (int64_t x = t * span.row_bytes; x < end; x += 64) hwy::Prefetch(span.rows + x);
-}
-
-// Rows [t + ahead, t + ahead + n), ahead = kPrefetchBytes in rows, counted from the start of
-// `span` and running on into `next`, so that the prefetch distance holds across runs (a paged
-// cache's runs are as short as one block).
-HWY_INLINE void PrefetchAhead(const RowSpan& span, const RowSpan& next, int64_t t, int64_t n) {
-  t += std::max<int64_t>(1, kPrefetchBytes / span.row_bytes);
-  PrefetchRows(span, t, n);
-  if (t + n > span.count) {
-    const int64_t from = std::max<int64_t>(0, t - span.count);
-    PrefetchRows(next, from, t + n - span.count - from);
-  }
-}
-
-// S[r][j − begin] for every row and every key j of the chunk.
+// Fills a.visits: the key and the K and V rows of every visit of the chunk.
 template <class Row>
-HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a) {
+HWY_INLINE void GatherVisits(const DecodeChunkArgs& a) {
+  constexpr int64_t streams = kStreams<Row>;
+  const ChunkVisits& out = a.visits;
+  const int64_t n = a.end - a.begin, Q = n / streams, streamed = Q * streams;
+  const int64_t k_groups = a.cache->k_row / kKvQ8Group, v_groups = a.cache->v_row / kKvQ8Group;
+  const int64_t es = kv_value_bytes(a.cache->dtype);
+  const int64_t k_bytes = a.cache->k_row * es, v_bytes = a.cache->v_row * es;
   for (int64_t j = a.begin; j < a.end;) {
     const KvRun run = a.cache->run(*a.seq, a.kv_head, j, a.end);
-    const int64_t after = j + run.count;  // the next run of keys, or else the chunk's values
-    const RowSpan span = KeySpan(a, run);
-    const RowSpan next = after < a.end
-                             ? KeySpan(a, a.cache->run(*a.seq, a.kv_head, after, a.end))
-                             : ValueSpan(a, a.cache->run(*a.seq, a.kv_head, a.begin, a.end));
-    int64_t t = 0;
-    for (; t + kScoreKeys <= run.count; t += kScoreKeys) {
-      PrefetchAhead(span, next, t, kScoreKeys);
-      ScoreKeys<Row, kScoreKeys>(a, run, t, j - a.begin + t);
+    // Each pass of the loop takes the keys of the run that go to visits `step` apart.
+    for (int64_t t = 0; t < run.count;) {
+      const int64_t key = j - a.begin + t;
+      const bool in_streams = key < streamed;
+      int64_t m = in_streams ? key % Q * streams + key / Q : key;
+      const int64_t step = in_streams ? streams : 1;
+      const int64_t len = std::min(run.count - t, in_streams ? Q - key % Q : run.count - t);
+      for (int64_t x = t; x < t + len; ++x, m += step) {
+        out.key[m] = static_cast<int32_t>(key + x - t);
+        out.k[m] = run.k + x * k_bytes;
+        out.v[m] = run.v + x * v_bytes;
+        if constexpr (Row::kScaled) {
+          out.k_scales[m] = run.k_scales + x * k_groups;
+          out.v_scales[m] = run.v_scales + x * v_groups;
+        }
+      }
+      t += len;
     }
-    for (; t < run.count; ++t) ScoreKeys<Row, 1>(a, run, t, j - a.begin + t);
     j += run.count;
   }
+}
+
+// The K or V rows of a chunk in visit order.
+struct VisitRows {
+  const std::byte* const* rows;
+  int64_t row_bytes;
+  int64_t count;
+  int64_t streams;
+};
+
+template <class Row>
+HWY_INLINE VisitRows KeyVisits(const DecodeChunkArgs& a) {
+  return {a.visits.k, a.cache->k_row * kv_value_bytes(a.cache->dtype), a.end - a.begin,
+          kStreams<Row>};
+}
+template <class Row>
+HWY_INLINE VisitRows ValueVisits(const DecodeChunkArgs& a) {
+  return {a.visits.v, a.cache->v_row * kv_value_bytes(a.cache->dtype), a.end - a.begin,
+          kStreams<Row>};
+}
+
+// Asks the cache for the rows of visits [m, m + n) of `span` (those that exist), line by line.
+HWY_INLINE void PrefetchRows(const VisitRows& span, int64_t m, int64_t n) {
+  for (int64_t x = m; x < std::min(m + n, span.count); ++x) {
+    for (int64_t b = 0; b < span.row_bytes; b += 64) hwy::Prefetch(span.rows[x] + b);
+  }
+}
+
+// The rows of visits [m + ahead, m + ahead + n), ahead = kPrefetchBytes of each run, running on
+// into `next` (a chunk's last keys prefetch its first values).
+HWY_INLINE void PrefetchAhead(const VisitRows& span, const VisitRows& next, int64_t m, int64_t n) {
+  m += span.streams * std::max<int64_t>(1, kPrefetchBytes / span.row_bytes);
+  PrefetchRows(span, m, n);
+  if (m + n > span.count) {
+    const int64_t from = std::max<int64_t>(0, m - span.count);
+    PrefetchRows(next, from, m + n - span.count - from);
+  }
+}
+
+// S[r][key] for every row and every key of the chunk.
+template <class Row>
+HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a) {
+  const VisitRows keys = KeyVisits<Row>(a), values = ValueVisits<Row>(a);
+  int64_t m = 0;
+  for (; m + kScoreKeys <= keys.count; m += kScoreKeys) {
+    PrefetchAhead(keys, values, m, kScoreKeys);
+    ScoreKeys<Row, kScoreKeys>(a, m);
+  }
+  for (; m < keys.count; ++m) ScoreKeys<Row, 1>(a, m);
 }
 
 // Row s[0, n) of scores: softcap, then −inf from `visible` on; becomes P = exp(s − m) up to the
@@ -272,26 +343,26 @@ HWY_INLINE void SoftmaxRow(float* s, int64_t n, int64_t visible, float softcap, 
   *l = hn::GetLane(hn::SumOfLanes(df, sum));
 }
 
-// out[r][c0 + ·] += Σ_t P[r][t] · v_t[c0 + ·] for R rows (P rows of stride kDecodeChunkKeys),
-// C vectors of columns, and `count` keys of a run from t0.
+// out[r][c0 + ·] += Σ_t P[r][key_t] · v_t[c0 + ·] for R rows (P rows of stride
+// kDecodeChunkKeys), C vectors of columns, and the keys of visits m .. m + count − 1 in order.
 template <class Row, int R, int C>
-HWY_INLINE void ValueBlock(const DecodeChunkArgs& a, const KvRun& run, int64_t t0, int64_t count,
-                           const float* p, float* out, int64_t c0) {
+HWY_INLINE void ValueBlock(const DecodeChunkArgs& a, int64_t m, int64_t count, const float* p,
+                           float* out, int64_t c0) {
   const DF df;
   const size_t N = hn::Lanes(df);
-  const int64_t dv = a.cache->v_row, row_bytes = dv * kv_value_bytes(a.cache->dtype);
-  const int64_t groups = dv / kKvQ8Group;
+  const int64_t dv = a.cache->v_row;
   VF acc[R][C];
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < C; ++c) acc[r][c] = hn::Load(df, out + r * dv + c0 + c * N);
   }
-  for (int64_t t = 0; t < count; ++t) {
-    const std::byte* v = run.v + (t0 + t) * row_bytes;
-    const float* v_scales = run.v_scales + (t0 + t) * groups;
+  for (int64_t t = m; t < m + count; ++t) {
+    const std::byte* v = a.visits.v[t];
+    const float* v_scales = Row::kScaled ? a.visits.v_scales[t] : nullptr;
+    const float* pt = p + a.visits.key[t];
     VF vv[C];
     for (int c = 0; c < C; ++c) vv[c] = Row::Load(df, v, v_scales, c0 + c * N);
     for (int r = 0; r < R; ++r) {
-      const VF pr = hn::Set(df, p[r * kDecodeChunkKeys + t]);
+      const VF pr = hn::Set(df, pt[r * kDecodeChunkKeys]);
       for (int c = 0; c < C; ++c) acc[r][c] = hn::MulAdd(pr, vv[c], acc[r][c]);
     }
   }
@@ -302,58 +373,51 @@ HWY_INLINE void ValueBlock(const DecodeChunkArgs& a, const KvRun& run, int64_t t
 
 // ValueBlock for `rows` ≤ R rows.
 template <class Row, int C, int R = kValueRows>
-HWY_INLINE void ValueRows(const DecodeChunkArgs& a, const KvRun& run, int64_t t0, int64_t count,
-                          int64_t rows, const float* p, float* out, int64_t c0) {
+HWY_INLINE void ValueRows(const DecodeChunkArgs& a, int64_t m, int64_t count, int64_t rows,
+                          const float* p, float* out, int64_t c0) {
   if constexpr (R == 1) {
-    ValueBlock<Row, 1, C>(a, run, t0, count, p, out, c0);
+    ValueBlock<Row, 1, C>(a, m, count, p, out, c0);
   } else {
-    if (rows == R) return ValueBlock<Row, R, C>(a, run, t0, count, p, out, c0);
-    ValueRows<Row, C, R - 1>(a, run, t0, count, rows, p, out, c0);
+    if (rows == R) return ValueBlock<Row, R, C>(a, m, count, p, out, c0);
+    ValueRows<Row, C, R - 1>(a, m, count, rows, p, out, c0);
   }
 }
 
-// Keys t0 .. t0 + count − 1 of a run (P at column col) into every row and column of out.
+// The keys of visits m .. m + count − 1 into every row and column of out.
 template <class Row>
-HWY_INLINE void ValueKeys(const DecodeChunkArgs& a, const KvRun& run, int64_t t0, int64_t count,
-                          int64_t col) {
+HWY_INLINE void ValueKeys(const DecodeChunkArgs& a, int64_t m, int64_t count) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
   const int64_t dv = a.cache->v_row;
   for (int64_t c0 = 0; c0 < dv; c0 += kValueVecs * N) {
     const bool whole = c0 + kValueVecs * N <= dv;
     for (int64_t r0 = 0; r0 < a.rows; r0 += kValueRows) {
       const int64_t rows = std::min<int64_t>(kValueRows, a.rows - r0);
-      const float* p = a.scores + r0 * kDecodeChunkKeys + col;
+      const float* p = a.scores + r0 * kDecodeChunkKeys;
       float* out = a.out + r0 * dv;
       if (whole) {
-        ValueRows<Row, kValueVecs>(a, run, t0, count, rows, p, out, c0);
+        ValueRows<Row, kValueVecs>(a, m, count, rows, p, out, c0);
       } else {  // the row lengths are multiples of 2 vectors on every target
-        ValueRows<Row, 2>(a, run, t0, count, rows, p, out, c0);
+        ValueRows<Row, 2>(a, m, count, rows, p, out, c0);
       }
     }
   }
 }
 
-// O[r] = Σ_j P[r][j] · v_j over the chunk.
+// O[r] = Σ_j P[r][j] · v_j over the chunk, summed in visit order.
 template <class Row>
 HWY_INLINE void ValueChunk(const DecodeChunkArgs& a) {
   std::fill(a.out, a.out + a.rows * a.cache->v_row, 0.0f);
-  for (int64_t j = a.begin; j < a.end;) {
-    const KvRun run = a.cache->run(*a.seq, a.kv_head, j, a.end);
-    const int64_t after = j + run.count;
-    const RowSpan span = ValueSpan(a, run);
-    const RowSpan next = after < a.end ? ValueSpan(a, a.cache->run(*a.seq, a.kv_head, after, a.end))
-                                       : RowSpan{nullptr, 0, 0};
-    for (int64_t t = 0; t < run.count; t += kValueKeys) {
-      PrefetchAhead(span, next, t, kValueKeys);
-      ValueKeys<Row>(a, run, t, std::min(kValueKeys, run.count - t), j - a.begin + t);
-    }
-    j += run.count;
+  const VisitRows values = ValueVisits<Row>(a);
+  for (int64_t m = 0; m < values.count; m += kValueKeys) {
+    PrefetchAhead(values, VisitRows{nullptr, 0, 0, 1}, m, kValueKeys);
+    ValueKeys<Row>(a, m, std::min(kValueKeys, values.count - m));
   }
 }
 
 // The whole chunk for one storage dtype; softcap from the params.
 template <class Row>
 HWY_INLINE void DecodeChunkAs(const DecodeChunkArgs& a, float softcap) {
+  GatherVisits<Row>(a);
   ScoreChunk<Row>(a);
   for (int64_t r = 0; r < a.rows; ++r) {
     const int64_t visible = std::clamp<int64_t>(a.visible_end[r] - a.begin, 0, a.end - a.begin);

@@ -68,6 +68,7 @@ void RunDecodeChunk(const DecodeParams& p, const DecodePlan& plan, int64_t n, in
   float* q = scratch;
   float* scores = q + R * c.k_row;
   int64_t* visible_end = reinterpret_cast<int64_t*>(scores + R * kDecodeChunkKeys);
+  const ChunkVisits visits = CarveChunkVisits(visible_end + R);
   PackDecodeQueries(p, b, h, q);
   for (int64_t r = 0; r < R; ++r) visible_end[r] = seq.kept - p.q_len + r / (R / p.q_len) + 1;
   const int64_t begin = (index - plan.first[n]) * kDecodeChunkKeys;
@@ -82,7 +83,8 @@ void RunDecodeChunk(const DecodeParams& p, const DecodePlan& plan, int64_t n, in
                              m + index * R,
                              l + index * R,
                              o + index * R * c.v_row,
-                             visible_end};
+                             visible_end,
+                             visits};
   DecodeChunk(args, p.softcap);
 }
 
@@ -103,9 +105,12 @@ void DecodeAllChunks(const DecodeParams& p) {
   const KvCacheView& c = p.cache;
   const int64_t R = plan.rows, pairs = c.batch * c.kv_heads;
   // Partials of every chunk: m [chunks][R], l [chunks][R], o [chunks][R][v_row]. Then per thread:
-  // q [R][k_row], scores [R][chunk], visible ends [R] (int64), a merge row [v_row].
+  // q [R][k_row], scores [R][chunk], visible ends [R] (int64), the chunk's visits, a merge row
+  // [v_row].
   const int64_t partial = (plan.chunks * R * (c.v_row + 2) + 15) / 16 * 16;
-  const int64_t per_thread = (R * (c.k_row + kDecodeChunkKeys + 2) + c.v_row + 15) / 16 * 16;
+  const int64_t visit_floats = kChunkVisitsBytes / static_cast<int64_t>(sizeof(float));
+  const int64_t per_thread =
+      (R * (c.k_row + kDecodeChunkKeys + 2) + visit_floats + c.v_row + 15) / 16 * 16;
   const int threads = omp_get_max_threads();
   float* const o = Workspace(partial + per_thread * threads);
   float* const m = o + plan.chunks * R * c.v_row;

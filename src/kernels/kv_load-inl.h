@@ -3,7 +3,8 @@
 //
 //   Row::Load(d, row, scales, col) = the values row[col .. col + Lanes(d)) as floats
 //
-// `row` points at the codes of one stored row; `scales` at its q8 scales (ignored otherwise);
+// `row` points at the codes of one stored row; `scales` at its q8 scales (Row::kScaled; ignored
+// otherwise);
 // col is a multiple of Lanes(d), and rows are padded, so a whole vector is always in bounds.
 #if defined(ATTN_KERNELS_KV_LOAD_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTN_KERNELS_KV_LOAD_INL_H_
@@ -23,6 +24,7 @@ namespace attn::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 struct F32Row {
+  static constexpr bool kScaled = false;
   template <class D>
   static HWY_INLINE hn::Vec<D> Load(D d, const std::byte* row, const float*, size_t col) {
     return hn::LoadU(d, reinterpret_cast<const float*>(row) + col);
@@ -30,6 +32,7 @@ struct F32Row {
 };
 
 struct F16Row {
+  static constexpr bool kScaled = false;
   template <class D>
   static HWY_INLINE hn::Vec<D> Load(D d, const std::byte* row, const float*, size_t col) {
     const hn::Rebind<hwy::float16_t, D> dh;
@@ -38,6 +41,7 @@ struct F16Row {
 };
 
 struct BF16Row {
+  static constexpr bool kScaled = false;
   template <class D>
   static HWY_INLINE hn::Vec<D> Load(D d, const std::byte* row, const float*, size_t col) {
     const hn::Rebind<hwy::bfloat16_t, D> dh;
@@ -46,6 +50,7 @@ struct BF16Row {
 };
 
 struct Q8Row {
+  static constexpr bool kScaled = true;  // reads a scale per group
   template <class D>
   static HWY_INLINE hn::Vec<D> Load(D d, const std::byte* row, const float* scales, size_t col) {
     const hn::Rebind<int8_t, D> d8;
