@@ -58,6 +58,7 @@ AttentionGrads BackwardProblem::grads() {
   g.dk_stride = layout_strides(s, s.kv_heads, s.kv_len, s.head_dim);
   g.dv = dv_.data();
   g.dv_stride = layout_strides(s, s.kv_heads, s.kv_len, s.v_head_dim);
+  g.plan = plan_;
   return g;
 }
 

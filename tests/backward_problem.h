@@ -19,8 +19,9 @@ class BackwardProblem {
   const ProblemSpec& spec() const { return problem_.spec(); }
   // The forward's params (out and lse included).
   AttentionParams params() { return problem_.params(); }
-  // dout and the gradient buffers of this problem.
+  // dout and the gradient buffers of this problem, with the backward plan set by set_plan.
   AttentionGrads grads();
+  void set_plan(BackwardPlan plan) { plan_ = plan; }
 
   // The gradients gathered into [B, H, L, D] order (whatever the layout).
   std::vector<float> dq_bhld() const;
@@ -30,6 +31,7 @@ class BackwardProblem {
  private:
   Problem problem_;
   std::vector<float> dout_, dq_, dk_, dv_;
+  BackwardPlan plan_ = BackwardPlan::kAuto;
 };
 
 // Runs the flash forward then the flash backward on the current thread count and SIMD target.

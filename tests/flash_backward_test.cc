@@ -17,9 +17,19 @@
 namespace attn::testing {
 namespace {
 
+constexpr BackwardPlan kBothPlans[] = {BackwardPlan::kSplit, BackwardPlan::kFused};
+
+const char* plan_name(BackwardPlan plan) {
+  return plan == BackwardPlan::kFused ? "fused" : "split";
+}
+
 void expect_backward_matches_reference(const ProblemSpec& spec) {
   BackwardProblem problem(spec);
-  EXPECT_EQ(check_backward_against_reference(problem), "");
+  const BackwardReference reference = backward_reference(problem);
+  for (BackwardPlan plan : kBothPlans) {
+    problem.set_plan(plan);
+    EXPECT_EQ(check_backward_against_reference(problem, reference), "") << plan_name(plan);
+  }
 }
 
 // The forward's sweep (every head dim and length, options at random) with a smaller budget: the
@@ -35,11 +45,18 @@ std::vector<ProblemSpec> backward_sweep(uint64_t seed) {
 // but 12 problems (0.6%) lay between 2 and 3.7. So each problem of the sweep must stay within
 // 4× (a real defect is off by orders of magnitude) and at most one in 16 above 2×; the option
 // cases below hold the strict rule.
-TEST(FlashBackward, RandomizedSweepMatchesReference) {
+class FlashBackwardPlan : public ::testing::TestWithParam<BackwardPlan> {};
+
+std::string plan_test_name(const ::testing::TestParamInfo<BackwardPlan>& info) {
+  return info.param == BackwardPlan::kFused ? "Fused" : "Split";
+}
+
+TEST_P(FlashBackwardPlan, RandomizedSweepMatchesReference) {
   const std::vector<ProblemSpec> specs = backward_sweep(2025);
   int above_two = 0;
   for (const ProblemSpec& spec : specs) {
     BackwardProblem problem(spec);
+    problem.set_plan(GetParam());
     const BackwardCheck check = compare_backward(problem, backward_reference(problem));
     EXPECT_LE(check.worst_ratio, 4.0) << check.report;
     if (!(check.worst_ratio <= 2.0)) {
@@ -50,9 +67,12 @@ TEST(FlashBackward, RandomizedSweepMatchesReference) {
   EXPECT_LE(above_two * 16, static_cast<int>(specs.size())) << above_two << " problems above 2x";
 }
 
+INSTANTIATE_TEST_SUITE_P(BothPlans, FlashBackwardPlan, ::testing::ValuesIn(kBothPlans),
+                         plan_test_name);
+
 class FlashBackwardOption : public ::testing::TestWithParam<int> {};
 
-TEST_P(FlashBackwardOption, MatchesReference) {
+TEST_P(FlashBackwardOption, BothPlansMatchReference) {
   expect_backward_matches_reference(option_case(GetParam()));
 }
 
@@ -72,25 +92,30 @@ TEST(FlashBackward, FullyMaskedRowsGiveZeroGradientsNotNaN) {
   p.key_lengths = lengths;
   p.batch = 1;
   flash_attention_forward(p);
-  flash_attention_backward(p, problem.grads());
-  const std::vector<float> dq = problem.dq_bhld(), dk = problem.dk_bhld(), dv = problem.dv_bhld();
-  for (int64_t h = 0; h < s.q_heads; ++h) {
-    for (int64_t i = 0; i < 27; ++i) {  // with Lk = 13, rows i < 27 see no key
-      for (int64_t d = 0; d < s.head_dim; ++d) {
-        ASSERT_EQ(dq[(h * s.q_len + i) * s.head_dim + d], 0.0f) << h << " " << i;
+  for (BackwardPlan plan : kBothPlans) {
+    SCOPED_TRACE(plan_name(plan));
+    problem.set_plan(plan);
+    flash_attention_backward(p, problem.grads());
+    const std::vector<float> dq = problem.dq_bhld(), dk = problem.dk_bhld();
+    const std::vector<float> dv = problem.dv_bhld();
+    for (int64_t h = 0; h < s.q_heads; ++h) {
+      for (int64_t i = 0; i < 27; ++i) {  // with Lk = 13, rows i < 27 see no key
+        for (int64_t d = 0; d < s.head_dim; ++d) {
+          ASSERT_EQ(dq[(h * s.q_len + i) * s.head_dim + d], 0.0f) << h << " " << i;
+        }
       }
     }
-  }
-  for (int64_t h = 0; h < s.kv_heads; ++h) {
-    for (int64_t j = 13; j < s.kv_len; ++j) {
-      for (int64_t d = 0; d < s.head_dim; ++d)
-        ASSERT_EQ(dk[(h * s.kv_len + j) * s.head_dim + d], 0.0f);
-      for (int64_t c = 0; c < s.v_head_dim; ++c)
-        ASSERT_EQ(dv[(h * s.kv_len + j) * s.v_head_dim + c], 0.0f);
+    for (int64_t h = 0; h < s.kv_heads; ++h) {
+      for (int64_t j = 13; j < s.kv_len; ++j) {
+        for (int64_t d = 0; d < s.head_dim; ++d)
+          ASSERT_EQ(dk[(h * s.kv_len + j) * s.head_dim + d], 0.0f);
+        for (int64_t c = 0; c < s.v_head_dim; ++c)
+          ASSERT_EQ(dv[(h * s.kv_len + j) * s.v_head_dim + c], 0.0f);
+      }
     }
-  }
-  for (const std::vector<float>* grad : {&dq, &dk, &dv}) {
-    for (float x : *grad) ASSERT_FALSE(std::isnan(x));
+    for (const std::vector<float>* grad : {&dq, &dk, &dv}) {
+      for (float x : *grad) ASSERT_FALSE(std::isnan(x));
+    }
   }
 }
 
@@ -102,9 +127,13 @@ TEST(FlashBackward, EmptyBatchGivesZeroGradients) {
   const int64_t none = 0;
   p.key_lengths = &none;
   flash_attention_forward(p);
-  flash_attention_backward(p, problem.grads());
-  for (const std::vector<float>& grad : {problem.dq_bhld(), problem.dk_bhld(), problem.dv_bhld()}) {
-    for (float x : grad) ASSERT_EQ(x, 0.0f);
+  for (BackwardPlan plan : kBothPlans) {
+    problem.set_plan(plan);
+    flash_attention_backward(p, problem.grads());
+    for (const std::vector<float>& grad :
+         {problem.dq_bhld(), problem.dk_bhld(), problem.dv_bhld()}) {
+      for (float x : grad) ASSERT_EQ(x, 0.0f) << plan_name(plan);
+    }
   }
 }
 
@@ -128,10 +157,25 @@ std::vector<float> gradients_with_threads(BackwardProblem& problem, int threads)
   return all;
 }
 
+// Both plans, each on 1, 2 and 3 threads: the same bits.
+void expect_bitwise_identical_for_thread_counts(BackwardProblem& problem) {
+  for (BackwardPlan plan : kBothPlans) {
+    SCOPED_TRACE(plan_name(plan));
+    problem.set_plan(plan);
+    const std::vector<float> one = gradients_with_threads(problem, 1);
+    for (int threads : {2, 3}) {
+      const std::vector<float> many = gradients_with_threads(problem, threads);
+      ASSERT_EQ(one.size(), many.size());
+      EXPECT_EQ(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)), 0) << threads;
+    }
+  }
+}
+
 TEST(FlashBackward, BitwiseIdenticalForOneTwoThreeThreads) {
   ProblemSpec s;
   s.q_heads = 6;
   s.kv_heads = 2;
+  s.batch = 2;
   s.q_len = 333;
   s.kv_len = 300;
   s.head_dim = 64;
@@ -139,12 +183,7 @@ TEST(FlashBackward, BitwiseIdenticalForOneTwoThreeThreads) {
   s.causal = true;
   s.softcap = 10.0f;
   BackwardProblem problem(s);
-  const std::vector<float> one = gradients_with_threads(problem, 1);
-  for (int threads : {2, 3}) {
-    const std::vector<float> many = gradients_with_threads(problem, threads);
-    ASSERT_EQ(one.size(), many.size());
-    EXPECT_EQ(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)), 0) << threads;
-  }
+  expect_bitwise_identical_for_thread_counts(problem);
 }
 
 TEST(FlashBackward, DropoutBitwiseIdenticalForOneTwoThreeThreads) {
@@ -152,11 +191,29 @@ TEST(FlashBackward, DropoutBitwiseIdenticalForOneTwoThreeThreads) {
   s.q_len = 333;
   s.kv_len = 300;
   BackwardProblem problem(s);
-  const std::vector<float> one = gradients_with_threads(problem, 1);
-  for (int threads : {2, 3}) {
-    const std::vector<float> many = gradients_with_threads(problem, threads);
-    ASSERT_EQ(one.size(), many.size());
-    EXPECT_EQ(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)), 0) << threads;
+  expect_bitwise_identical_for_thread_counts(problem);
+}
+
+// kAuto is kFused from kFusedBackwardMinItems (batch, KV head) pairs on, and kSplit below.
+TEST(FlashBackward, AutoPlanFollowsTheShapes) {
+  for (int64_t kv_heads : {kFusedBackwardMinItems / 2 - 1, kFusedBackwardMinItems / 2}) {
+    ProblemSpec s;
+    s.batch = 2;
+    s.kv_heads = kv_heads;
+    s.q_heads = 2 * kv_heads;
+    s.q_len = s.kv_len = 70;
+    BackwardProblem problem(s);
+    const std::vector<float> automatic = gradients_with_threads(problem, 2);
+    problem.set_plan(2 * kv_heads >= kFusedBackwardMinItems ? BackwardPlan::kFused
+                                                            : BackwardPlan::kSplit);
+    const std::vector<float> expected = gradients_with_threads(problem, 2);
+    problem.set_plan(2 * kv_heads >= kFusedBackwardMinItems ? BackwardPlan::kSplit
+                                                            : BackwardPlan::kFused);
+    const std::vector<float> other = gradients_with_threads(problem, 2);
+    EXPECT_EQ(std::memcmp(automatic.data(), expected.data(), automatic.size() * sizeof(float)), 0)
+        << kv_heads;
+    EXPECT_NE(std::memcmp(automatic.data(), other.data(), automatic.size() * sizeof(float)), 0)
+        << kv_heads;
   }
 }
 
@@ -176,7 +233,10 @@ TEST(FlashBackward, EverySimdTargetMatchesReference) {
       SCOPED_TRACE(target);
       force_simd_target(target);
       EXPECT_EQ(active_simd_target(), target);
-      EXPECT_EQ(check_backward_against_reference(problem, reference), "");
+      for (BackwardPlan plan : kBothPlans) {
+        problem.set_plan(plan);
+        EXPECT_EQ(check_backward_against_reference(problem, reference), "") << plan_name(plan);
+      }
     }
   }
   force_simd_target("");

@@ -17,6 +17,20 @@ namespace attn {
 // bitwise identical results for any number of threads.
 void flash_attention_forward(const AttentionParams& p);
 
+// How the flash backward divides its work. Both plans hold the same error rule and give bitwise
+// identical results for any number of threads; kAuto chooses from the shapes alone.
+enum class BackwardPlan {
+  kAuto,   // kFused when B·Hkv ≥ kFusedBackwardMinItems, else kSplit
+  kSplit,  // two passes: dQ per (batch, query head, query tile), then dK and dV per (batch, KV
+           // head, key tile); S and dP are computed in both (7 tile GEMMs), in many small items
+  kFused,  // one pass per (batch, KV head), which owns dK, dV and its group's dq: S and dP
+           // computed once (5 tile GEMMs), ~1.3x faster; B·Hkv items only, and per thread
+           // (2·D + 2·Dv + D + 3·64) floats per key (the head's packed keys and one query tile's
+           // P, dP and softcap' over all keys)
+};
+// From this many (batch, KV head) pairs on, kAuto takes kFused.
+inline constexpr int64_t kFusedBackwardMinItems = 8;
+
 // Gradients of the flash forward's output, and where to write the input gradients.
 struct AttentionGrads {
   const float* dout = nullptr;  // dL/dout [B, Hq, Lq, Dv]
@@ -27,6 +41,7 @@ struct AttentionGrads {
   Strides4 dk_stride;
   float* dv = nullptr;  // dL/dv [B, Hkv, Lk, Dv]: likewise
   Strides4 dv_stride;
+  BackwardPlan plan = BackwardPlan::kAuto;
 };
 
 // Flash backward: dq, dk and dv from dout, for every option of the forward. p.out and p.lse must

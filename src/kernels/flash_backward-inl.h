@@ -1,5 +1,6 @@
-// The two passes of the flash backward over one work item, per SIMD target. Both recompute the
-// scores of a tile, P = exp(S − lse) from the saved log-sum-exp, dP = dO·Vᵀ and
+// The split plan of the flash backward (BackwardPlan::kSplit): its two passes over one work item,
+// per SIMD target (fused_backward-inl.h has the fused plan, which reuses its helpers). Both passes
+// recompute the scores of a tile, P = exp(S − lse) from the saved log-sum-exp, dP = dO·Vᵀ and
 // dS = P ∘ (dP − Δ) ∘ softcap', with Δ_i = Σ_c dO_ic · O_ic.
 //
 // Orientation: in each pass the work item's own rows are in the SIMD lanes, packed once per
@@ -197,11 +198,8 @@ HWY_INLINE void WriteKeyGradients(const AttentionParams& p, const AttentionGrads
   }
 }
 
-// The whole dK/dV work of one key tile: every query head of the group, then every query tile
-// that may see the keys, in order.
-HWY_INLINE void KeyWorkItemGradients(const BackwardArgs& a, const KeyWorkItem& w,
-                                     int64_t query_tile, KeyScratch& s) {
-  const AttentionParams& p = *a.p;
+// Kᵀ and Vᵀ of the item's keys packed, the dKᵀ and dVᵀ accumulators zeroed.
+HWY_INLINE void PackKeyTile(const AttentionParams& p, const KeyWorkItem& w, KeyScratch& s) {
   const int64_t kp = PaddedRows(w.k_count);
   PackTransposed(p.k + p.k_stride.offset(w.batch, w.kv_head, w.k_begin, 0), p.k_stride.row,
                  p.k_stride.col, p.head_dim, w.k_count, kp, s.k_t);
@@ -209,6 +207,14 @@ HWY_INLINE void KeyWorkItemGradients(const BackwardArgs& a, const KeyWorkItem& w
                  p.v_stride.col, p.v_head_dim, w.k_count, kp, s.v_t);
   std::fill(s.dk_t, s.dk_t + p.head_dim * kp, 0.0f);
   std::fill(s.dv_t, s.dv_t + p.v_head_dim * kp, 0.0f);
+}
+
+// The whole dK/dV work of one key tile: every query head of the group, then every query tile
+// that may see the keys, in order.
+HWY_INLINE void KeyWorkItemGradients(const BackwardArgs& a, const KeyWorkItem& w,
+                                     int64_t query_tile, KeyScratch& s) {
+  const AttentionParams& p = *a.p;
+  PackKeyTile(p, w, s);
   const int64_t group = p.group_size();
   for (int64_t h = w.kv_head * group; h < (w.kv_head + 1) * group; ++h) {
     for (int64_t q0 = w.q_begin; q0 < w.q_end; q0 += query_tile) {

@@ -3,8 +3,6 @@
 // (HWY_DYNAMIC_DISPATCH); everything below runs on that target.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/flash_backward.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-
 #include <omp.h>
 
 #include <algorithm>
@@ -14,9 +12,11 @@
 #include "attn/error.h"
 #include "attn/simd.h"
 #include "attn/tensor.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/backward_tiling.h"
 #include "kernels/flash_backward-inl.h"
+#include "kernels/fused_backward-inl.h"
 #include "kernels/tiling.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -55,6 +55,25 @@ void FlashBackwardAllItems(const AttentionParams& p, const AttentionGrads& g, fl
   }
 }
 
+// The fused plan: one work item per (batch, KV head) (fused_backward-inl.h). Each thread's
+// scratch holds its item's packed keys, gradient sums and the visited rows' P and dP.
+void FlashBackwardFusedItems(const AttentionParams& p, const AttentionGrads& g) {
+  const BackwardArgs a{&p, &g, nullptr, nullptr};
+  const BackwardTileSizes sizes;
+  const int64_t items = p.batch * p.kv_heads;
+  const int64_t per_thread = RoundUp16(FusedScratchFloats(p, sizes));
+  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), items));
+  auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
+#pragma omp parallel num_threads(threads)
+  {
+    FusedScratch s = CarveFusedScratch(scratch.get() + per_thread * omp_get_thread_num(), p, sizes);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < items; ++n) {
+      FusedWorkItemGradients(a, n / p.kv_heads, n % p.kv_heads, sizes, s);
+    }
+  }
+}
+
 }  // namespace attn::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -62,11 +81,23 @@ HWY_AFTER_NAMESPACE();
 namespace attn {
 namespace kernels {
 HWY_EXPORT(FlashBackwardAllItems);
+HWY_EXPORT(FlashBackwardFusedItems);
 
 namespace {
 
-void DispatchFlashBackward(const AttentionParams& p, const AttentionGrads& g, float* rows) {
-  HWY_DYNAMIC_DISPATCH(FlashBackwardAllItems)(p, g, rows);
+// The plan of g, with kAuto resolved from the shapes alone (never the thread count, so that the
+// result stays the same for any number of threads).
+bool use_fused_plan(const AttentionParams& p, const AttentionGrads& g) {
+  if (g.plan == BackwardPlan::kAuto) return p.batch * p.kv_heads >= kFusedBackwardMinItems;
+  return g.plan == BackwardPlan::kFused;
+}
+
+// The split plan needs two numbers per query row (Δ' and the row's norm): the only memory of
+// either plan besides the per-thread scratch, O(L) like it.
+void DispatchFlashBackward(const AttentionParams& p, const AttentionGrads& g) {
+  if (use_fused_plan(p, g)) return HWY_DYNAMIC_DISPATCH(FlashBackwardFusedItems)(p, g);
+  std::vector<float> rows(static_cast<size_t>(2 * p.batch * p.q_heads * p.q_len));
+  HWY_DYNAMIC_DISPATCH(FlashBackwardAllItems)(p, g, rows.data());
 }
 
 }  // namespace
@@ -80,9 +111,7 @@ void flash_attention_backward(const AttentionParams& p, const AttentionGrads& g)
   ATTN_CHECK(g.dq != nullptr && g.dk != nullptr && g.dv != nullptr,
              "flash_attention_backward: dq, dk and dv must all be given");
   apply_simd_target_from_env();
-  // Two numbers per query row (Δ and the row's norm): the only memory that grows with L.
-  std::vector<float> rows(static_cast<size_t>(2 * p.batch * p.q_heads * p.q_len));
-  kernels::DispatchFlashBackward(p, g, rows.data());
+  kernels::DispatchFlashBackward(p, g);
 }
 
 }  // namespace attn

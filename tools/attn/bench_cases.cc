@@ -134,6 +134,7 @@ struct BackwardProblem {
     grads.dk_stride = dk.strides4();
     grads.dv = dv.data();
     grads.dv_stride = dv.strides4();
+    grads.plan = s.plan;
   }
 };
 

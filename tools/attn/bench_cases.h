@@ -6,6 +6,7 @@
 #include <functional>
 #include <span>
 
+#include "attn/attention.h"
 #include "attn/attention_params.h"
 #include "attn/kv_cache.h"
 
@@ -21,7 +22,8 @@ struct BenchShape {
   int64_t dim = 64;      // D
   int64_t dim_v = 64;    // Dv
   bool causal = false;
-  float dropout = 0.0f;  // forward and backward: attention dropout probability
+  float dropout = 0.0f;                     // forward and backward: attention dropout probability
+  BackwardPlan plan = BackwardPlan::kAuto;  // backward only
   // Decode only: the cache's storage dtype, layout and block size (paged).
   KvDtype kv_dtype = KvDtype::kF32;
   KvLayout layout = KvLayout::kContiguous;

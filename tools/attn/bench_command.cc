@@ -44,6 +44,9 @@ struct Peak {
 // Names of the decode options, for --kv-dtype and --layout and the JSON line.
 const std::map<std::string, KvDtype> kKvDtypes = {
     {"f32", KvDtype::kF32}, {"f16", KvDtype::kF16}, {"bf16", KvDtype::kBF16}, {"q8", KvDtype::kQ8}};
+const std::map<std::string, BackwardPlan> kPlans = {{"auto", BackwardPlan::kAuto},
+                                                    {"split", BackwardPlan::kSplit},
+                                                    {"fused", BackwardPlan::kFused}};
 const std::map<std::string, KvLayout> kLayouts = {{"contiguous", KvLayout::kContiguous},
                                                   {"paged", KvLayout::kPaged}};
 
@@ -139,6 +142,7 @@ void print_json(const std::string& name, const BenchShape& s, const BenchOptions
     line["read_bw_gbps"] = number_or_null(peak.read_gbps);
     line["bw_fraction"] = number_or_null(fraction_of(peak.read_gbps, m.kv_gbps));
   }
+  if (name == "backward") line["plan"] = name_of(kPlans, s.plan);
   std::printf("%s\n", line.dump().c_str());
   std::fflush(stdout);
 }
@@ -282,6 +286,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--causal", s.causal, "causal mask, bottom-right aligned")->needs(case_option);
   cmd->add_option("--dropout", s.dropout, "forward, backward: attention dropout in [0, 1)")
       ->check(CLI::Range(0.0, 0.999999))
+      ->needs(case_option);
+  cmd->add_option("--plan", s.plan, "backward: how the work is divided (default auto)")
+      ->transform(CLI::CheckedTransformer(kPlans, CLI::ignore_case))
       ->needs(case_option);
   cmd->add_option("--kv-dtype", s.kv_dtype, "decode: storage dtype of the cache (default f32)")
       ->transform(CLI::CheckedTransformer(kKvDtypes, CLI::ignore_case))
