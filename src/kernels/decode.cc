@@ -17,6 +17,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/decode-inl.h"
+#include "kernels/workspace.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
@@ -86,18 +87,6 @@ void RunDecodeChunk(const DecodeParams& p, const DecodePlan& plan, int64_t n, in
                              visible_end,
                              visits};
   DecodeChunk(args, p.softcap);
-}
-
-// A 64-byte aligned buffer of at least `floats` floats (contents unspecified), kept by the
-// calling thread from one call to the next so that a decode step allocates nothing.
-float* Workspace(int64_t floats) {
-  thread_local std::unique_ptr<float[], AlignedFree> buffer;
-  thread_local int64_t size = 0;
-  if (size < floats) {
-    buffer = aligned_array<float>(static_cast<size_t>(floats));
-    size = floats;
-  }
-  return buffer.get();
 }
 
 void DecodeAllChunks(const DecodeParams& p) {

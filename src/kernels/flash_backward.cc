@@ -18,6 +18,7 @@
 #include "kernels/flash_backward-inl.h"
 #include "kernels/fused_backward-inl.h"
 #include "kernels/tiling.h"
+#include "kernels/workspace.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
@@ -63,10 +64,10 @@ void FlashBackwardFusedItems(const AttentionParams& p, const AttentionGrads& g) 
   const int64_t items = p.batch * p.kv_heads;
   const int64_t per_thread = RoundUp16(FusedScratchFloats(p, sizes));
   const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), items));
-  auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
+  float* const scratch = Workspace(per_thread * threads);
 #pragma omp parallel num_threads(threads)
   {
-    FusedScratch s = CarveFusedScratch(scratch.get() + per_thread * omp_get_thread_num(), p, sizes);
+    FusedScratch s = CarveFusedScratch(scratch + per_thread * omp_get_thread_num(), p, sizes);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < items; ++n) {
       FusedWorkItemGradients(a, n / p.kv_heads, n % p.kv_heads, sizes, s);

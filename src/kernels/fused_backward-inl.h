@@ -26,7 +26,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <vector>
 
 #include "attn/attention.h"
 #include "hwy/highway.h"
@@ -44,22 +43,22 @@ namespace hn = hwy::HWY_NAMESPACE;
 // Per-thread working memory of one fused item. "Per key tile" arrays hold one slice of the
 // given shape per key tile of the head, kt = the key tile padded to whole vectors.
 struct FusedScratch {
-  int64_t kt;                      // floats per row of a key tile's slices
-  int64_t dp;                      // D rounded up to whole vectors
-  float* k_t;                      // Kᵀ per key tile [D][kt]
-  float* v_t;                      // Vᵀ per key tile [Dv][kt]
-  float* k_rows;                   // K per key tile [kt][dp], zero in the padding
-  float* dk_t;                     // dKᵀ accumulators per key tile [D][kt]
-  float* dv_t;                     // dVᵀ accumulators per key tile [Dv][kt]
-  float* probs;                    // P of the visited rows per key tile [query_tile][kt]
-  float* dprobs;                   // dP, then dS, of the visited rows per key tile [query_tile][kt]
-  float* cap_grad;                 // softcap' per key tile [query_tile][kt]
-  float* q_rows;                   // scale · Q of the visited rows [query_tile][D]
-  float* dq;                       // dQ accumulator of the visited rows [query_tile][dp]
-  float* row_sum;                  // Σ_j P_j of each visited row [query_tile]
-  float* defect;                   // Σ_j P_j (dP_j − Δ) of each visited row [query_tile]
-  float* delta;                    // Δ, then Δ', of each visited row [query_tile]
-  std::vector<KeyWorkItem> tiles;  // the head's key tiles and the query rows that see each
+  int64_t kt;          // floats per row of a key tile's slices
+  int64_t dp;          // D rounded up to whole vectors
+  float* k_t;          // Kᵀ per key tile [D][kt]
+  float* v_t;          // Vᵀ per key tile [Dv][kt]
+  float* k_rows;       // K per key tile [kt][dp], zero in the padding
+  float* dk_t;         // dKᵀ accumulators per key tile [D][kt]
+  float* dv_t;         // dVᵀ accumulators per key tile [Dv][kt]
+  float* probs;        // P of the visited rows per key tile [query_tile][kt]
+  float* dprobs;       // dP, then dS, of the visited rows per key tile [query_tile][kt]
+  float* cap_grad;     // softcap' per key tile [query_tile][kt]
+  float* q_rows;       // scale · Q of the visited rows [query_tile][D]
+  float* dq;           // dQ accumulator of the visited rows [query_tile][dp]
+  float* row_sum;      // Σ_j P_j of each visited row [query_tile]
+  float* defect;       // Σ_j P_j (dP_j − Δ) of each visited row [query_tile]
+  float* delta;        // Δ, then Δ', of each visited row [query_tile]
+  KeyWorkItem* tiles;  // the head's key tiles and the query rows that see each [tiles]
 };
 
 // Sizes of the per-key-tile slices and of the per-visit arrays, in floats.
@@ -76,7 +75,14 @@ struct FusedLayout {
   int64_t floats(const AttentionParams& p, const BackwardTileSizes& sizes) const {
     const int64_t rows = sizes.query_tile;
     return tiles * (key_slice + visit_slice) + RoundUp16(rows * p.head_dim) + RoundUp16(rows * dp) +
-           3 * RoundUp16(rows);
+           3 * RoundUp16(rows) + tile_list_floats();
+  }
+
+  // The list of key tiles, in floats. It lives in the scratch because a heap allocation inside
+  // the parallel region can split the freed scratch of the previous call, which the allocator
+  // then cannot reuse: the heap grew by a whole scratch at every call.
+  int64_t tile_list_floats() const {
+    return RoundUp16(tiles * static_cast<int64_t>(sizeof(KeyWorkItem) / sizeof(float)));
   }
 };
 
@@ -106,6 +112,7 @@ HWY_INLINE FusedScratch CarveFusedScratch(float* base, const AttentionParams& p,
   s.row_sum = s.dq + RoundUp16(rows * l.dp);
   s.defect = s.row_sum + RoundUp16(rows);
   s.delta = s.defect + RoundUp16(rows);
+  s.tiles = reinterpret_cast<KeyWorkItem*>(s.delta + RoundUp16(rows));
   return s;
 }
 
@@ -136,12 +143,11 @@ HWY_INLINE void PackKeyRows(const AttentionParams& p, const KeyWorkItem& w, int6
 HWY_INLINE void PackFusedKeys(const AttentionParams& p, const FusedLayout& l,
                               const BackwardTileSizes& sizes, int64_t b, int64_t kvh,
                               FusedScratch& s) {
-  s.tiles.clear();
   for (int64_t tile = 0; tile < l.tiles; ++tile) {
     const int64_t k0 = tile * sizes.key_tile, count = std::min(sizes.key_tile, p.kv_len - k0);
     const RowRange rows = queries_seeing(p, b, k0, k0 + count);
-    s.tiles.push_back({b, kvh, k0, count, rows.begin, rows.end});
-    const KeyWorkItem& w = s.tiles.back();
+    s.tiles[tile] = {b, kvh, k0, count, rows.begin, rows.end};
+    const KeyWorkItem& w = s.tiles[tile];
     const int64_t kp = PaddedRows(count);
     PackTransposed(p.k + p.k_stride.offset(b, kvh, k0, 0), p.k_stride.row, p.k_stride.col,
                    p.head_dim, count, kp, KeySlice(l, s.k_t, tile));
