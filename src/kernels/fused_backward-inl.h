@@ -187,15 +187,41 @@ HWY_INLINE void StartVisit(const BackwardArgs& a, int64_t b, const FusedVisit& v
   std::fill_n(s.dq, v.rows * s.dp, 0.0f);
 }
 
+// A visit's slices on key tile `tile` (w), and the tile's dropout lane hashes.
+struct VisitTile {
+  int64_t kp;       // the tile's keys padded to whole vectors: the slices' row length
+  float* probs;     // S, then P [rows][kp]
+  float* dprobs;    // dP, then dS [rows][kp]
+  float* cap_grad;  // softcap' [rows][kp]
+  DropoutTile drop;
+  alignas(64) uint32_t key_hash[kMaxDropoutLanes];
+
+  VisitTile(const AttentionParams& p, const FusedLayout& l, int64_t tile, const KeyWorkItem& w,
+            int64_t head, FusedScratch& s)
+      : kp(PaddedRows(w.k_count)),
+        probs(VisitSlice(l, s.probs, tile)),
+        dprobs(VisitSlice(l, s.dprobs, tile)),
+        cap_grad(VisitSlice(l, s.cap_grad, tile)),
+        drop(MakeDropoutTile(p, w.batch, head)) {
+    if (p.has_dropout()) DropoutLaneHashes(drop.keys, false, w.k_begin, kp, key_hash);
+  }
+
+  // Row `row` (kp floats) of query q: dropped entries zeroed, kept ones times `factor`.
+  void Dropout(int64_t q, float factor, float* row) const {
+    DropoutRow(key_hash, dropout_row_hash(drop.keys, q), drop.threshold, factor, kp, row);
+  }
+};
+
 // Phase 1 on key tile `tile` (w): S and dP (masked and scaled with dropout), P = exp(S − lse)
 // stored over S, and the rows' sums of P and of P ∘ (dP − Δ) grow.
 HWY_INLINE void FusedPhase1(const BackwardArgs& a, const FusedLayout& l, int64_t tile,
                             const KeyWorkItem& w, const FusedVisit& v, FusedScratch& s) {
   const AttentionParams& p = *a.p;
   const AttentionGrads& g = *a.g;
-  const int64_t kp = PaddedRows(w.k_count);
-  float* probs = VisitSlice(l, s.probs, tile);
-  float* dprobs = VisitSlice(l, s.dprobs, tile);
+  const VisitTile vt(p, l, tile, w, v.head, s);
+  const int64_t kp = vt.kp;
+  float* probs = vt.probs;
+  float* dprobs = vt.dprobs;
   const KeysInLanesTile t{&p,
                           w.batch,
                           v.head,
@@ -207,21 +233,15 @@ HWY_INLINE void FusedPhase1(const BackwardArgs& a, const FusedLayout& l, int64_t
                           kp,
                           s.q_rows,
                           KeySlice(l, s.k_t, tile)};
-  ScoresKeysInLanes(t, probs, VisitSlice(l, s.cap_grad, tile));
+  ScoresKeysInLanes(t, probs, vt.cap_grad);
   const Strides4& ds = g.dout_stride;
   TileGemm({g.dout + ds.offset(w.batch, v.head, v.q0, 0), ds.row, ds.col, KeySlice(l, s.v_t, tile),
             kp, p.v_head_dim, dprobs, kp, false},
            v.rows, kp / static_cast<int64_t>(hn::Lanes(DF())));
   const DF df;
   const size_t N = hn::Lanes(df);
-  const DropoutTile drop = MakeDropoutTile(p, w.batch, v.head);
-  HWY_ALIGN uint32_t key_hash[kMaxDropoutLanes];
-  if (p.has_dropout()) DropoutLaneHashes(drop.keys, false, w.k_begin, kp, key_hash);
   for (int64_t r = 0; r < v.rows; ++r) {
-    if (p.has_dropout()) {
-      DropoutRow(key_hash, dropout_row_hash(drop.keys, v.q0 + r), drop.threshold, drop.factor, kp,
-                 dprobs + r * kp);
-    }
+    if (p.has_dropout()) vt.Dropout(v.q0 + r, vt.drop.factor, dprobs + r * kp);
     const VF lse = hn::Set(df, LseOf(p, w.batch, v.head, v.q0 + r));
     const VF delta = hn::Set(df, s.delta[r]);
     VF sum = hn::Zero(df), defect = hn::Zero(df);
@@ -247,46 +267,45 @@ HWY_INLINE void FinishRowTerms(const FusedVisit& v, FusedScratch& s) {
   }
 }
 
-// Phase 2 on key tile `tile` (w): P · norm and dS, then dVᵀ, dKᵀ and dQ grow. With dropout the
-// dropped entries of P are zeroed after dS (dV sees the dropped P; 1/(1 − p) is applied when dv
-// is written).
+// The element-wise step of phase 2 on a visit's tile: P · norm and dS = P ∘ (dP − Δ')
+// [∘ softcap']; with dropout the dropped entries of P are zeroed after dS (dV sees the dropped
+// P; 1/(1 − p) is applied when dv is written).
+HWY_INLINE void NormalisedProbsAndScoreGrads(const AttentionParams& p, const FusedVisit& v,
+                                             const FusedScratch& s, const VisitTile& vt) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  for (int64_t r = 0; r < v.rows; ++r) {
+    const VF norm = hn::Set(df, s.row_sum[r]), delta = hn::Set(df, s.delta[r]);
+    for (int64_t j = 0; j < vt.kp; j += N) {
+      const int64_t at = r * vt.kp + j;
+      const VF prob = hn::Mul(hn::Load(df, vt.probs + at), norm);
+      VF grad = hn::Mul(prob, hn::Sub(hn::Load(df, vt.dprobs + at), delta));
+      if (p.softcap > 0) grad = hn::Mul(grad, hn::Load(df, vt.cap_grad + at));
+      hn::Store(grad, df, vt.dprobs + at);
+      hn::Store(prob, df, vt.probs + at);
+    }
+    if (p.has_dropout()) vt.Dropout(v.q0 + r, 1.0f, vt.probs + r * vt.kp);
+  }
+}
+
+// Phase 2 on key tile `tile` (w): P · norm and dS, then dVᵀ, dKᵀ and dQ grow.
 HWY_INLINE void FusedPhase2(const BackwardArgs& a, const FusedLayout& l, int64_t tile,
                             const KeyWorkItem& w, const FusedVisit& v, FusedScratch& s) {
   const AttentionParams& p = *a.p;
-  const AttentionGrads& g = *a.g;
-  const int64_t kp = PaddedRows(w.k_count);
-  float* probs = VisitSlice(l, s.probs, tile);
-  float* dprobs = VisitSlice(l, s.dprobs, tile);
-  const float* cap_grad = VisitSlice(l, s.cap_grad, tile);
-  const DF df;
-  const size_t N = hn::Lanes(df);
-  const DropoutTile drop = MakeDropoutTile(p, w.batch, v.head);
-  HWY_ALIGN uint32_t key_hash[kMaxDropoutLanes];
-  if (p.has_dropout()) DropoutLaneHashes(drop.keys, false, w.k_begin, kp, key_hash);
-  for (int64_t r = 0; r < v.rows; ++r) {
-    const VF norm = hn::Set(df, s.row_sum[r]), delta = hn::Set(df, s.delta[r]);
-    for (int64_t j = 0; j < kp; j += N) {
-      const int64_t at = r * kp + j;
-      const VF prob = hn::Mul(hn::Load(df, probs + at), norm);
-      VF grad = hn::Mul(prob, hn::Sub(hn::Load(df, dprobs + at), delta));
-      if (p.softcap > 0) grad = hn::Mul(grad, hn::Load(df, cap_grad + at));
-      hn::Store(grad, df, dprobs + at);
-      hn::Store(prob, df, probs + at);
-    }
-    if (p.has_dropout()) {
-      DropoutRow(key_hash, dropout_row_hash(drop.keys, v.q0 + r), drop.threshold, 1.0f, kp,
-                 probs + r * kp);
-    }
-  }
-  const int64_t vecs = kp / static_cast<int64_t>(N);
-  const Strides4& ds = g.dout_stride;
-  TileGemm({g.dout + ds.offset(w.batch, v.head, v.q0, 0), ds.col, ds.row, probs, kp, v.rows,
+  const VisitTile vt(p, l, tile, w, v.head, s);
+  NormalisedProbsAndScoreGrads(p, v, s, vt);
+  const int64_t kp = vt.kp, N = static_cast<int64_t>(hn::Lanes(DF()));
+  const float* probs = vt.probs;
+  const float* dprobs = vt.dprobs;
+  const Strides4& ds = a.g->dout_stride;
+  const int64_t vecs = kp / N;
+  TileGemm({a.g->dout + ds.offset(w.batch, v.head, v.q0, 0), ds.col, ds.row, probs, kp, v.rows,
             KeySlice(l, s.dv_t, tile), kp, true},
            p.v_head_dim, vecs);
   TileGemm({s.q_rows, 1, p.head_dim, dprobs, kp, v.rows, KeySlice(l, s.dk_t, tile), kp, true},
            p.head_dim, vecs);
   TileGemm({dprobs, kp, 1, KeySlice(l, s.k_rows, tile), s.dp, w.k_count, s.dq, s.dp, true}, v.rows,
-           s.dp / static_cast<int64_t>(N));
+           s.dp / N);
 }
 
 // One visit: both phases over the key tiles the rows may see, then dq of the rows written.
