@@ -194,8 +194,21 @@ TEST(FlashBackward, DropoutBitwiseIdenticalForOneTwoThreeThreads) {
   expect_bitwise_identical_for_thread_counts(problem);
 }
 
+// Gradients of `problem` with kAuto equal those of `expected`, and differ from the other plan's.
+void expect_auto_plan_is(BackwardProblem& problem, BackwardPlan expected) {
+  problem.set_plan(BackwardPlan::kAuto);
+  const std::vector<float> automatic = gradients_with_threads(problem, 2);
+  problem.set_plan(expected);
+  const std::vector<float> same = gradients_with_threads(problem, 2);
+  problem.set_plan(expected == BackwardPlan::kFused ? BackwardPlan::kSplit : BackwardPlan::kFused);
+  const std::vector<float> other = gradients_with_threads(problem, 2);
+  const size_t bytes = automatic.size() * sizeof(float);
+  EXPECT_EQ(std::memcmp(automatic.data(), same.data(), bytes), 0) << plan_name(expected);
+  EXPECT_NE(std::memcmp(automatic.data(), other.data(), bytes), 0) << plan_name(expected);
+}
+
 // kAuto is kFused from kFusedBackwardMinItems (batch, KV head) pairs on, and kSplit below.
-TEST(FlashBackward, AutoPlanFollowsTheShapes) {
+TEST(FlashBackward, AutoPlanFollowsTheNumberOfHeads) {
   for (int64_t kv_heads : {kFusedBackwardMinItems / 2 - 1, kFusedBackwardMinItems / 2}) {
     ProblemSpec s;
     s.batch = 2;
@@ -203,18 +216,27 @@ TEST(FlashBackward, AutoPlanFollowsTheShapes) {
     s.q_heads = 2 * kv_heads;
     s.q_len = s.kv_len = 70;
     BackwardProblem problem(s);
-    const std::vector<float> automatic = gradients_with_threads(problem, 2);
-    problem.set_plan(2 * kv_heads >= kFusedBackwardMinItems ? BackwardPlan::kFused
-                                                            : BackwardPlan::kSplit);
-    const std::vector<float> expected = gradients_with_threads(problem, 2);
-    problem.set_plan(2 * kv_heads >= kFusedBackwardMinItems ? BackwardPlan::kSplit
-                                                            : BackwardPlan::kFused);
-    const std::vector<float> other = gradients_with_threads(problem, 2);
-    EXPECT_EQ(std::memcmp(automatic.data(), expected.data(), automatic.size() * sizeof(float)), 0)
-        << kv_heads;
-    EXPECT_NE(std::memcmp(automatic.data(), other.data(), automatic.size() * sizeof(float)), 0)
-        << kv_heads;
+    expect_auto_plan_is(problem, 2 * kv_heads >= kFusedBackwardMinItems ? BackwardPlan::kFused
+                                                                        : BackwardPlan::kSplit);
   }
+}
+
+// With enough heads but so many keys that the fused scratch would pass its bound, kAuto is kSplit;
+// kSplit and kFused stay as asked.
+TEST(FlashBackward, AutoPlanKeepsTheFusedScratchBounded) {
+  AttentionParams p;
+  p.batch = 1;
+  p.q_heads = p.kv_heads = kFusedBackwardMinItems;
+  p.head_dim = p.v_head_dim = 128;
+  p.q_len = p.kv_len = 2048;
+  EXPECT_EQ(resolve_backward_plan(p, BackwardPlan::kAuto), BackwardPlan::kFused);
+  while (fused_backward_scratch_bytes(p) <= kFusedBackwardMaxScratchBytes) p.kv_len *= 2;
+  EXPECT_EQ(resolve_backward_plan(p, BackwardPlan::kAuto), BackwardPlan::kSplit);
+  EXPECT_EQ(resolve_backward_plan(p, BackwardPlan::kFused), BackwardPlan::kFused);
+  p.kv_len = 2048;
+  p.kv_heads = kFusedBackwardMinItems / 2;
+  EXPECT_EQ(resolve_backward_plan(p, BackwardPlan::kAuto), BackwardPlan::kSplit);
+  EXPECT_EQ(resolve_backward_plan(p, BackwardPlan::kSplit), BackwardPlan::kSplit);
 }
 
 // Every compiled SIMD target the CPU supports, forced in turn, on problems whose reference is

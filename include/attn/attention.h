@@ -20,16 +20,31 @@ void flash_attention_forward(const AttentionParams& p);
 // How the flash backward divides its work. Both plans hold the same error rule and give bitwise
 // identical results for any number of threads; kAuto chooses from the shapes alone.
 enum class BackwardPlan {
-  kAuto,   // kFused when B·Hkv ≥ kFusedBackwardMinItems, else kSplit
+  kAuto,   // kFused when B·Hkv ≥ kFusedBackwardMinItems and the fused plan's scratch per thread
+           // (fused_backward_scratch_bytes) is at most kFusedBackwardMaxScratchBytes, else kSplit
   kSplit,  // two passes: dQ per (batch, query head, query tile), then dK and dV per (batch, KV
            // head, key tile); S and dP are computed in both (7 tile GEMMs), in many small items
   kFused,  // one pass per (batch, KV head), which owns dK, dV and its group's dq: S and dP
-           // computed once (5 tile GEMMs), ~1.3x faster; B·Hkv items only, and per thread
-           // (2·D + 2·Dv + D + 3·64) floats per key (the head's packed keys and one query tile's
-           // P, dP and softcap' over all keys)
+           // computed once (5 tile GEMMs), ~1.3x faster; B·Hkv items only, and a per-thread
+           // scratch that grows with Lk (the head's packed keys and one query tile's P, dP and
+           // softcap' over all keys), kept by the calling thread between calls
 };
-// From this many (batch, KV head) pairs on, kAuto takes kFused.
+// kAuto takes kFused from this many (batch, KV head) pairs on ...
 inline constexpr int64_t kFusedBackwardMinItems = 8;
+// ... while its scratch per thread stays within this (Lk up to ~20k keys at D = Dv = 128).
+inline constexpr int64_t kFusedBackwardMaxScratchBytes = int64_t{64} << 20;
+
+// Bytes of the fused plan's scratch per thread: (2·D + 2·Dv + D + 3·64) floats per key, the keys
+// rounded up to the 64-key tile (the kernel also rounds the third D up to whole vectors and adds
+// a few KiB).
+inline int64_t fused_backward_scratch_bytes(const AttentionParams& p) {
+  const int64_t keys = (p.kv_len + 63) / 64 * 64;
+  return keys * (3 * p.head_dim + 2 * p.v_head_dim + 3 * 64) * int64_t{sizeof(float)};
+}
+
+// The plan that flash_attention_backward runs for `plan` on p's shapes: kAuto resolved as
+// documented above, kSplit and kFused as they are.
+BackwardPlan resolve_backward_plan(const AttentionParams& p, BackwardPlan plan);
 
 // Gradients of the flash forward's output, and where to write the input gradients.
 struct AttentionGrads {

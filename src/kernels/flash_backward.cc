@@ -86,23 +86,26 @@ HWY_EXPORT(FlashBackwardFusedItems);
 
 namespace {
 
-// The plan of g, with kAuto resolved from the shapes alone (never the thread count, so that the
-// result stays the same for any number of threads).
-bool use_fused_plan(const AttentionParams& p, const AttentionGrads& g) {
-  if (g.plan == BackwardPlan::kAuto) return p.batch * p.kv_heads >= kFusedBackwardMinItems;
-  return g.plan == BackwardPlan::kFused;
-}
-
 // The split plan needs two numbers per query row (Δ' and the row's norm): the only memory of
 // either plan besides the per-thread scratch, O(L) like it.
 void DispatchFlashBackward(const AttentionParams& p, const AttentionGrads& g) {
-  if (use_fused_plan(p, g)) return HWY_DYNAMIC_DISPATCH(FlashBackwardFusedItems)(p, g);
+  if (resolve_backward_plan(p, g.plan) == BackwardPlan::kFused)
+    return HWY_DYNAMIC_DISPATCH(FlashBackwardFusedItems)(p, g);
   std::vector<float> rows(static_cast<size_t>(2 * p.batch * p.q_heads * p.q_len));
   HWY_DYNAMIC_DISPATCH(FlashBackwardAllItems)(p, g, rows.data());
 }
 
 }  // namespace
 }  // namespace kernels
+
+// From the shapes alone, never the thread count, so that the result is the same for any number
+// of threads.
+BackwardPlan resolve_backward_plan(const AttentionParams& p, BackwardPlan plan) {
+  if (plan != BackwardPlan::kAuto) return plan;
+  const bool fused = p.batch * p.kv_heads >= kFusedBackwardMinItems &&
+                     fused_backward_scratch_bytes(p) <= kFusedBackwardMaxScratchBytes;
+  return fused ? BackwardPlan::kFused : BackwardPlan::kSplit;
+}
 
 void flash_attention_backward(const AttentionParams& p, const AttentionGrads& g) {
   validate(p);
