@@ -63,7 +63,8 @@ void FlashBackwardFusedItems(const AttentionParams& p, const AttentionGrads& g) 
   const BackwardTileSizes sizes;
   const int64_t items = p.batch * p.kv_heads;
   const int64_t per_thread = RoundUp16(FusedScratchFloats(p, sizes));
-  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), items));
+  const int threads =
+      static_cast<int>(std::clamp<int64_t>(items, 1, omp_get_max_threads()));  // none idle
   float* const scratch = Workspace(per_thread * threads);
 #pragma omp parallel num_threads(threads)
   {
