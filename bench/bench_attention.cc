@@ -77,6 +77,53 @@ BENCHMARK(BM_FlashForward)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// A Problem with what the backward adds: the forward's lse (the forward runs once), a random dO
+// and the gradient buffers.
+struct BackwardProblem : Problem {
+  Tensor lse, dout, dq, dk, dv;
+  AttentionGrads grads;
+
+  BackwardProblem(int64_t heads, int64_t len, int64_t dim, bool causal, BackwardPlan plan)
+      : Problem(heads, len, dim, causal),
+        lse({1, heads, len}),
+        dout({1, heads, len, dim}),
+        dq({1, heads, len, dim}),
+        dk({1, heads, len, dim}),
+        dv({1, heads, len, dim}) {
+    std::mt19937 rng(7);
+    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+    for (size_t i = 0; i < dout.size(); ++i) dout.data()[i] = uniform(rng);
+    params.lse = lse.data();
+    params.lse_stride = {heads * len, len, 1, 0};
+    flash_attention_forward(params);
+    grads.dout = dout.data();
+    grads.dq = dq.data();
+    grads.dk = dk.data();
+    grads.dv = dv.data();
+    grads.dout_stride = grads.dq_stride = grads.dk_stride = grads.dv_stride = q.strides4();
+    grads.plan = plan;
+  }
+};
+
+// Args: heads, len, dim, causal, fused (0: BackwardPlan::kSplit, 1: kFused). GFLOP/s count 2.5×
+// the forward's FLOPs (FlashAttention's convention).
+void BM_FlashBackward(benchmark::State& state) {
+  const BackwardPlan plan = state.range(4) != 0 ? BackwardPlan::kFused : BackwardPlan::kSplit;
+  const BackwardProblem problem(state.range(0), state.range(1), state.range(2), state.range(3) != 0,
+                                plan);
+  for (auto _ : state) {
+    flash_attention_backward(problem.params, problem.grads);
+    benchmark::DoNotOptimize(problem.dq.data());
+    benchmark::ClobberMemory();
+  }
+  set_gflops_counter(state, 2.5 * problem.flops());
+}
+BENCHMARK(BM_FlashBackward)
+    ->ArgNames({"H", "L", "D", "causal", "fused"})
+    ->ArgsProduct({{8}, {2048}, {64, 128}, {0, 1}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 // Args: heads, len, dim. The double-precision textbook reference, for scale.
 void BM_Reference(benchmark::State& state) {
   const Problem problem(state.range(0), state.range(1), state.range(2), false);
