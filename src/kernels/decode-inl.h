@@ -58,7 +58,7 @@ constexpr int64_t kValueKeys = 16;  // keys per pass over the accumulators
 //   misses to memory and holds one of the core's ~16 L1 fill buffers for the whole memory latency.
 // - kFarPrefetchBytes ahead into L2 only. On the Zen 4 machine the streamer alone kept a core at
 //   ~12 GB/s (a third of what a plain read reaches); asking L2 for the lines 8 KiB ahead made
-//   decode 1.2–1.35× faster there.
+//   decode 1.2–1.4× faster there.
 constexpr int64_t kPrefetchBytes = 1024;
 constexpr int64_t kFarPrefetchBytes = 8192;
 
