@@ -48,7 +48,7 @@ std::vector<ProblemSpec> backward_sweep(uint64_t seed) {
 class FlashBackwardPlan : public ::testing::TestWithParam<BackwardPlan> {};
 
 std::string plan_test_name(const ::testing::TestParamInfo<BackwardPlan>& info) {
-  return info.param == BackwardPlan::kFused ? "Fused" : "Split";
+  return plan_name(info.param);
 }
 
 TEST_P(FlashBackwardPlan, RandomizedSweepMatchesReference) {

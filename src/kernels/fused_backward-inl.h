@@ -40,11 +40,35 @@ HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// Sizes of the per-key-tile slices and of the per-visit arrays, in floats.
+struct FusedLayout {
+  int64_t tiles, kt, dp, key_slice, visit_slice, rows, head_dim;
+
+  FusedLayout(const AttentionParams& p, const BackwardTileSizes& sizes)
+      : tiles((p.kv_len + sizes.key_tile - 1) / sizes.key_tile),
+        kt(PaddedRows(sizes.key_tile)),
+        dp(PaddedRows(p.head_dim)),
+        key_slice(RoundUp16(kt * (2 * p.head_dim + 2 * p.v_head_dim) + kt * dp)),
+        visit_slice(RoundUp16(3 * sizes.query_tile * kt)),
+        rows(sizes.query_tile),
+        head_dim(p.head_dim) {}
+
+  // The whole scratch of one thread.
+  int64_t floats() const {
+    return tiles * (key_slice + visit_slice) + RoundUp16(rows * head_dim) + RoundUp16(rows * dp) +
+           3 * RoundUp16(rows) + tile_list_floats();
+  }
+
+  // The list of key tiles, in floats: it lives in the scratch, so that an item allocates nothing.
+  int64_t tile_list_floats() const {
+    return RoundUp16(tiles * static_cast<int64_t>(sizeof(KeyWorkItem) / sizeof(float)));
+  }
+};
+
 // Per-thread working memory of one fused item. "Per key tile" arrays hold one slice of the
 // given shape per key tile of the head, kt = the key tile padded to whole vectors.
 struct FusedScratch {
-  int64_t kt;          // floats per row of a key tile's slices
-  int64_t dp;          // D rounded up to whole vectors
+  FusedLayout layout;  // kt: floats per row of a key tile's slices; dp: D in whole vectors
   float* k_t;          // Kᵀ per key tile [D][kt]
   float* v_t;          // Vᵀ per key tile [Dv][kt]
   float* k_rows;       // K per key tile [kt][dp], zero in the padding
@@ -59,35 +83,16 @@ struct FusedScratch {
   float* defect;       // Σ_j P_j (dP_j − Δ) of each visited row [query_tile]
   float* delta;        // Δ, then Δ', of each visited row [query_tile]
   KeyWorkItem* tiles;  // the head's key tiles and the query rows that see each [tiles]
-};
 
-// Sizes of the per-key-tile slices and of the per-visit arrays, in floats.
-struct FusedLayout {
-  int64_t tiles, kt, dp, key_slice, visit_slice;
-
-  FusedLayout(const AttentionParams& p, const BackwardTileSizes& sizes)
-      : tiles((p.kv_len + sizes.key_tile - 1) / sizes.key_tile),
-        kt(PaddedRows(sizes.key_tile)),
-        dp(PaddedRows(p.head_dim)),
-        key_slice(RoundUp16(kt * (2 * p.head_dim + 2 * p.v_head_dim) + kt * dp)),
-        visit_slice(RoundUp16(3 * sizes.query_tile * kt)) {}
-
-  int64_t floats(const AttentionParams& p, const BackwardTileSizes& sizes) const {
-    const int64_t rows = sizes.query_tile;
-    return tiles * (key_slice + visit_slice) + RoundUp16(rows * p.head_dim) + RoundUp16(rows * dp) +
-           3 * RoundUp16(rows) + tile_list_floats();
-  }
-
-  // The list of key tiles, in floats. It lives in the scratch because a heap allocation inside
-  // the parallel region can split the freed scratch of the previous call, which the allocator
-  // then cannot reuse: the heap grew by a whole scratch at every call.
-  int64_t tile_list_floats() const {
-    return RoundUp16(tiles * static_cast<int64_t>(sizeof(KeyWorkItem) / sizeof(float)));
+  // Key tile `tile`'s slice of a per-key-tile array (key_slice) or of a visit array.
+  float* KeySlice(float* slice0, int64_t tile) const { return slice0 + tile * layout.key_slice; }
+  float* VisitSlice(float* slice0, int64_t tile) const {
+    return slice0 + tile * layout.visit_slice;
   }
 };
 
 HWY_INLINE int64_t FusedScratchFloats(const AttentionParams& p, const BackwardTileSizes& sizes) {
-  return FusedLayout(p, sizes).floats(p, sizes);
+  return FusedLayout(p, sizes).floats();
 }
 
 // The arrays of FusedScratch, slice 0 of each; the slice of key tile τ is at τ · key_slice (key
@@ -96,9 +101,7 @@ HWY_INLINE FusedScratch CarveFusedScratch(float* base, const AttentionParams& p,
                                           const BackwardTileSizes& sizes) {
   const FusedLayout l(p, sizes);
   const int64_t D = p.head_dim, Dv = p.v_head_dim, rows = sizes.query_tile;
-  FusedScratch s;
-  s.kt = l.kt;
-  s.dp = l.dp;
+  FusedScratch s{l};
   s.k_t = base;
   s.v_t = s.k_t + D * l.kt;
   s.dk_t = s.v_t + Dv * l.kt;
@@ -114,14 +117,6 @@ HWY_INLINE FusedScratch CarveFusedScratch(float* base, const AttentionParams& p,
   s.delta = s.defect + RoundUp16(rows);
   s.tiles = reinterpret_cast<KeyWorkItem*>(s.delta + RoundUp16(rows));
   return s;
-}
-
-// A key tile's slice of a FusedScratch array.
-HWY_INLINE float* KeySlice(const FusedLayout& l, float* slice0, int64_t tile) {
-  return slice0 + tile * l.key_slice;
-}
-HWY_INLINE float* VisitSlice(const FusedLayout& l, float* slice0, int64_t tile) {
-  return slice0 + tile * l.visit_slice;
 }
 
 // The visited query rows of one fused item: [q0, q0 + rows) of query head h.
@@ -140,22 +135,21 @@ HWY_INLINE void PackKeyRows(const AttentionParams& p, const KeyWorkItem& w, int6
 }
 
 // Every key tile of (b, kvh): the query rows that see it, Kᵀ, Vᵀ and K packed, dKᵀ and dVᵀ zeroed.
-HWY_INLINE void PackFusedKeys(const AttentionParams& p, const FusedLayout& l,
-                              const BackwardTileSizes& sizes, int64_t b, int64_t kvh,
-                              FusedScratch& s) {
-  for (int64_t tile = 0; tile < l.tiles; ++tile) {
+HWY_INLINE void PackFusedKeys(const AttentionParams& p, const BackwardTileSizes& sizes, int64_t b,
+                              int64_t kvh, FusedScratch& s) {
+  for (int64_t tile = 0; tile < s.layout.tiles; ++tile) {
     const int64_t k0 = tile * sizes.key_tile, count = std::min(sizes.key_tile, p.kv_len - k0);
     const RowRange rows = queries_seeing(p, b, k0, k0 + count);
     s.tiles[tile] = {b, kvh, k0, count, rows.begin, rows.end};
     const KeyWorkItem& w = s.tiles[tile];
     const int64_t kp = PaddedRows(count);
     PackTransposed(p.k + p.k_stride.offset(b, kvh, k0, 0), p.k_stride.row, p.k_stride.col,
-                   p.head_dim, count, kp, KeySlice(l, s.k_t, tile));
+                   p.head_dim, count, kp, s.KeySlice(s.k_t, tile));
     PackTransposed(p.v + p.v_stride.offset(b, kvh, k0, 0), p.v_stride.row, p.v_stride.col,
-                   p.v_head_dim, count, kp, KeySlice(l, s.v_t, tile));
-    PackKeyRows(p, w, kp, l.dp, KeySlice(l, s.k_rows, tile));
-    std::fill_n(KeySlice(l, s.dk_t, tile), p.head_dim * kp, 0.0f);
-    std::fill_n(KeySlice(l, s.dv_t, tile), p.v_head_dim * kp, 0.0f);
+                   p.v_head_dim, count, kp, s.KeySlice(s.v_t, tile));
+    PackKeyRows(p, w, kp, s.layout.dp, s.KeySlice(s.k_rows, tile));
+    std::fill_n(s.KeySlice(s.dk_t, tile), p.head_dim * kp, 0.0f);
+    std::fill_n(s.KeySlice(s.dv_t, tile), p.v_head_dim * kp, 0.0f);
   }
 }
 
@@ -184,7 +178,7 @@ HWY_INLINE void StartVisit(const BackwardArgs& a, int64_t b, const FusedVisit& v
     s.row_sum[r] = 0.0f;
     s.defect[r] = 0.0f;
   }
-  std::fill_n(s.dq, v.rows * s.dp, 0.0f);
+  std::fill_n(s.dq, v.rows * s.layout.dp, 0.0f);
 }
 
 // A visit's slices on key tile `tile` (w), and the tile's dropout lane hashes.
@@ -196,12 +190,12 @@ struct VisitTile {
   DropoutTile drop;
   alignas(64) uint32_t key_hash[kMaxDropoutLanes];
 
-  VisitTile(const AttentionParams& p, const FusedLayout& l, int64_t tile, const KeyWorkItem& w,
-            int64_t head, FusedScratch& s)
+  VisitTile(const AttentionParams& p, int64_t tile, const KeyWorkItem& w, int64_t head,
+            FusedScratch& s)
       : kp(PaddedRows(w.k_count)),
-        probs(VisitSlice(l, s.probs, tile)),
-        dprobs(VisitSlice(l, s.dprobs, tile)),
-        cap_grad(VisitSlice(l, s.cap_grad, tile)),
+        probs(s.VisitSlice(s.probs, tile)),
+        dprobs(s.VisitSlice(s.dprobs, tile)),
+        cap_grad(s.VisitSlice(s.cap_grad, tile)),
         drop(MakeDropoutTile(p, w.batch, head)) {
     if (p.has_dropout()) DropoutLaneHashes(drop.keys, false, w.k_begin, kp, key_hash);
   }
@@ -214,11 +208,11 @@ struct VisitTile {
 
 // Phase 1 on key tile `tile` (w): S and dP (masked and scaled with dropout), P = exp(S − lse)
 // stored over S, and the rows' sums of P and of P ∘ (dP − Δ) grow.
-HWY_INLINE void FusedPhase1(const BackwardArgs& a, const FusedLayout& l, int64_t tile,
-                            const KeyWorkItem& w, const FusedVisit& v, FusedScratch& s) {
+HWY_INLINE void FusedPhase1(const BackwardArgs& a, int64_t tile, const KeyWorkItem& w,
+                            const FusedVisit& v, FusedScratch& s) {
   const AttentionParams& p = *a.p;
   const AttentionGrads& g = *a.g;
-  const VisitTile vt(p, l, tile, w, v.head, s);
+  const VisitTile vt(p, tile, w, v.head, s);
   const int64_t kp = vt.kp;
   float* probs = vt.probs;
   float* dprobs = vt.dprobs;
@@ -232,10 +226,10 @@ HWY_INLINE void FusedPhase1(const BackwardArgs& a, const FusedLayout& l, int64_t
                           w.k_count,
                           kp,
                           s.q_rows,
-                          KeySlice(l, s.k_t, tile)};
+                          s.KeySlice(s.k_t, tile)};
   ScoresKeysInLanes(t, probs, vt.cap_grad);
   const Strides4& ds = g.dout_stride;
-  TileGemm({g.dout + ds.offset(w.batch, v.head, v.q0, 0), ds.row, ds.col, KeySlice(l, s.v_t, tile),
+  TileGemm({g.dout + ds.offset(w.batch, v.head, v.q0, 0), ds.row, ds.col, s.KeySlice(s.v_t, tile),
             kp, p.v_head_dim, dprobs, kp, false},
            v.rows, kp / static_cast<int64_t>(hn::Lanes(DF())));
   const DF df;
@@ -289,10 +283,10 @@ HWY_INLINE void NormalisedProbsAndScoreGrads(const AttentionParams& p, const Fus
 }
 
 // Phase 2 on key tile `tile` (w): P · norm and dS, then dVᵀ, dKᵀ and dQ grow.
-HWY_INLINE void FusedPhase2(const BackwardArgs& a, const FusedLayout& l, int64_t tile,
-                            const KeyWorkItem& w, const FusedVisit& v, FusedScratch& s) {
+HWY_INLINE void FusedPhase2(const BackwardArgs& a, int64_t tile, const KeyWorkItem& w,
+                            const FusedVisit& v, FusedScratch& s) {
   const AttentionParams& p = *a.p;
-  const VisitTile vt(p, l, tile, w, v.head, s);
+  const VisitTile vt(p, tile, w, v.head, s);
   NormalisedProbsAndScoreGrads(p, v, s, vt);
   const int64_t kp = vt.kp, N = static_cast<int64_t>(hn::Lanes(DF()));
   const float* probs = vt.probs;
@@ -300,31 +294,33 @@ HWY_INLINE void FusedPhase2(const BackwardArgs& a, const FusedLayout& l, int64_t
   const Strides4& ds = a.g->dout_stride;
   const int64_t vecs = kp / N;
   TileGemm({a.g->dout + ds.offset(w.batch, v.head, v.q0, 0), ds.col, ds.row, probs, kp, v.rows,
-            KeySlice(l, s.dv_t, tile), kp, true},
+            s.KeySlice(s.dv_t, tile), kp, true},
            p.v_head_dim, vecs);
-  TileGemm({s.q_rows, 1, p.head_dim, dprobs, kp, v.rows, KeySlice(l, s.dk_t, tile), kp, true},
+  TileGemm({s.q_rows, 1, p.head_dim, dprobs, kp, v.rows, s.KeySlice(s.dk_t, tile), kp, true},
            p.head_dim, vecs);
-  TileGemm({dprobs, kp, 1, KeySlice(l, s.k_rows, tile), s.dp, w.k_count, s.dq, s.dp, true}, v.rows,
-           s.dp / N);
+  TileGemm(
+      {dprobs, kp, 1, s.KeySlice(s.k_rows, tile), s.layout.dp, w.k_count, s.dq, s.layout.dp, true},
+      v.rows, s.layout.dp / N);
 }
 
 // One visit: both phases over the key tiles the rows may see, then dq of the rows written.
-HWY_INLINE void FusedVisitGradients(const BackwardArgs& a, const FusedLayout& l, int64_t b,
-                                    const FusedVisit& v, FusedScratch& s) {
+HWY_INLINE void FusedVisitGradients(const BackwardArgs& a, int64_t b, const FusedVisit& v,
+                                    FusedScratch& s) {
   const AttentionParams& p = *a.p;
   const AttentionGrads& g = *a.g;
   StartVisit(a, b, v, s);
-  for (int64_t tile = 0; tile < l.tiles; ++tile) {
-    if (VisitSeesTile(v, s.tiles[tile])) FusedPhase1(a, l, tile, s.tiles[tile], v, s);
+  for (int64_t tile = 0; tile < s.layout.tiles; ++tile) {
+    if (VisitSeesTile(v, s.tiles[tile])) FusedPhase1(a, tile, s.tiles[tile], v, s);
   }
   FinishRowTerms(v, s);
-  for (int64_t tile = 0; tile < l.tiles; ++tile) {
-    if (VisitSeesTile(v, s.tiles[tile])) FusedPhase2(a, l, tile, s.tiles[tile], v, s);
+  for (int64_t tile = 0; tile < s.layout.tiles; ++tile) {
+    if (VisitSeesTile(v, s.tiles[tile])) FusedPhase2(a, tile, s.tiles[tile], v, s);
   }
   const float scale = p.effective_scale();
   for (int64_t r = 0; r < v.rows; ++r) {
     float* dq = g.dq + g.dq_stride.offset(b, v.head, v.q0 + r, 0);
-    for (int64_t d = 0; d < p.head_dim; ++d) dq[d * g.dq_stride.col] = s.dq[r * s.dp + d] * scale;
+    for (int64_t d = 0; d < p.head_dim; ++d)
+      dq[d * g.dq_stride.col] = s.dq[r * s.layout.dp + d] * scale;
   }
 }
 
@@ -333,18 +329,17 @@ HWY_INLINE void FusedVisitGradients(const BackwardArgs& a, const FusedLayout& l,
 HWY_INLINE void FusedWorkItemGradients(const BackwardArgs& a, int64_t b, int64_t kvh,
                                        const BackwardTileSizes& sizes, FusedScratch& s) {
   const AttentionParams& p = *a.p;
-  const FusedLayout l(p, sizes);
-  PackFusedKeys(p, l, sizes, b, kvh, s);
+  PackFusedKeys(p, sizes, b, kvh, s);
   const int64_t group = p.group_size();
   for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
     for (int64_t q0 = 0; q0 < p.q_len; q0 += sizes.query_tile) {
-      FusedVisitGradients(a, l, b, {h, q0, std::min(sizes.query_tile, p.q_len - q0)}, s);
+      FusedVisitGradients(a, b, {h, q0, std::min(sizes.query_tile, p.q_len - q0)}, s);
     }
   }
-  for (int64_t tile = 0; tile < l.tiles; ++tile) {
+  for (int64_t tile = 0; tile < s.layout.tiles; ++tile) {
     KeyScratch tile_sums;
-    tile_sums.dk_t = KeySlice(l, s.dk_t, tile);
-    tile_sums.dv_t = KeySlice(l, s.dv_t, tile);
+    tile_sums.dk_t = s.KeySlice(s.dk_t, tile);
+    tile_sums.dv_t = s.KeySlice(s.dv_t, tile);
     WriteKeyGradients(p, *a.g, s.tiles[tile], tile_sums);
   }
 }
