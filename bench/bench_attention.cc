@@ -12,10 +12,10 @@
 #include <random>
 #include <vector>
 
-#include "attn/attention.h"
-#include "attn/reference.h"
-#include "attn/tensor.h"
-#include "attn/yardstick.h"
+#include "attn/core/tensor.h"
+#include "attn/kernels/attention.h"
+#include "attn/kernels/yardstick.h"
+#include "attn/ref/attention_reference.h"
 
 namespace attn {
 namespace {

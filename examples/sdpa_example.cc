@@ -4,12 +4,12 @@
 // runs the flash forward kernel with grouped-query heads and a causal mask, compares its output
 // and log-sum-exp with the textbook reference, and shows how a bad input is reported.
 // It exits with 0 only when the largest error is below 1e-4.
-#include <attn/attention.h>
-#include <attn/attention_params.h>
-#include <attn/error.h>
-#include <attn/reference.h>
-#include <attn/simd.h>
-#include <attn/tensor.h>
+#include <attn/core/attention_params.h>
+#include <attn/core/error.h>
+#include <attn/core/simd_target.h>
+#include <attn/core/tensor.h>
+#include <attn/kernels/attention.h>
+#include <attn/ref/attention_reference.h>
 
 #include <algorithm>
 #include <cmath>

@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <initializer_list>
 
-#include "attn/error.h"
-#include "attn/npy.h"
+#include "attn/core/error.h"
+#include "attn/io/npy.h"
 
 namespace {
 

@@ -6,11 +6,11 @@
 #include <vector>
 
 #include "attention_problem.h"
-#include "attn/attention.h"
-#include "attn/dropout_mask.h"
-#include "attn/error.h"
-#include "attn/reference.h"
-#include "attn/simd.h"
+#include "attn/core/dropout_mask.h"
+#include "attn/core/error.h"
+#include "attn/core/simd_target.h"
+#include "attn/kernels/attention.h"
+#include "attn/ref/attention_reference.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 

@@ -5,7 +5,7 @@
 #include <random>
 #include <sstream>
 
-#include "attn/attention.h"
+#include "attn/kernels/attention.h"
 #include "test_util.h"
 
 namespace attn::testing {
@@ -14,13 +14,12 @@ std::string ProblemSpec::describe() const {
   std::ostringstream s;
   s << "B=" << batch << " Hq=" << q_heads << " Hkv=" << kv_heads << " Lq=" << q_len
     << " Lk=" << kv_len << " D=" << head_dim << " Dv=" << v_head_dim << (blhd ? " blhd" : "")
-    << (causal ? (align == CausalAlign::kTopLeft ? " causal-tl" : " causal-br") : "")
-    << " window=(" << window_left << "," << window_right << ")" << " softcap=" << softcap
-    << (alibi ? " alibi" : "") << (key_lengths ? " key_lengths" : "")
+    << (causal ? (align == CausalAlign::kTopLeft ? " causal-tl" : " causal-br") : "") << " window=("
+    << window_left << "," << window_right << ")"
+    << " softcap=" << softcap << (alibi ? " alibi" : "") << (key_lengths ? " key_lengths" : "")
     << " bool_mask=" << static_cast<int>(bool_mask)
     << " add_mask=" << static_cast<int>(additive_mask) << " dropout=" << dropout_p << "/"
-    << dropout_seed << " mag=" << magnitude
-    << " seed=" << seed;
+    << dropout_seed << " mag=" << magnitude << " seed=" << seed;
   return s.str();
 }
 
@@ -214,7 +213,8 @@ std::string check_against_reference(Problem& problem) {
   }
   for (size_t r = 0; r < ref.lse.size(); ++r) {
     const double got = problem.lse()[r], want = ref.lse[r];
-    const bool ok = std::isinf(want) ? got == want : std::abs(got - want) <= 1e-5 * (1 + std::abs(want));
+    const bool ok =
+        std::isinf(want) ? got == want : std::abs(got - want) <= 1e-5 * (1 + std::abs(want));
     if (!ok) {
       why << "lse[" << r << "] = " << got << ", want " << want << "; ";
       break;

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "attn/attention_params.h"
-#include "attn/reference.h"
+#include "attn/core/attention_params.h"
+#include "attn/ref/attention_reference.h"
 
 namespace attn::testing {
 

@@ -2,8 +2,8 @@
 #include <cmath>
 
 #include "attention_problem.h"
-#include "attn/attention.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
+#include "attn/kernels/attention.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 

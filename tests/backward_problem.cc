@@ -4,7 +4,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "attn/reference.h"
+#include "attn/ref/attention_reference.h"
 #include "test_util.h"
 
 namespace attn::testing {

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "attention_problem.h"
-#include "attn/attention.h"
-#include "attn/reference.h"
+#include "attn/kernels/attention.h"
+#include "attn/ref/attention_reference.h"
 
 namespace attn::testing {
 

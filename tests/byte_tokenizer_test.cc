@@ -1,6 +1,6 @@
-#include "attn/byte_tokenizer.h"
+#include "attn/model/byte_tokenizer.h"
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "gtest/gtest.h"
 
 namespace attn {

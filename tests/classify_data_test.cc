@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/model/word_tokenizer.h"
 #include "attn/train/sentiment_data.h"
 #include "gtest/gtest.h"

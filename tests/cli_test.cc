@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "attn/npy.h"
+#include "attn/io/npy.h"
 #include "cli_test_util.h"
 #include "test_util.h"
 

@@ -9,7 +9,7 @@
 #include <limits>
 #include <sstream>
 
-#include "attn/npy.h"
+#include "attn/io/npy.h"
 #include "test_util.h"
 
 namespace attn::cli_testing {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "attn/attention_params.h"
-#include "attn/decode.h"
-#include "attn/kv_cache.h"
+#include "attn/core/attention_params.h"
+#include "attn/infer/kv_cache.h"
+#include "attn/kernels/decode.h"
 
 namespace attn::testing {
 

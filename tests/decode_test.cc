@@ -1,17 +1,17 @@
 // Decode attention against the double reference (2× rule), against itself across layouts,
 // threads and SIMD targets (bitwise), and across storage dtypes (within a derived error bound).
-#include "attn/decode.h"
+#include "attn/kernels/decode.h"
 
 #include <omp.h>
 
 #include <cmath>
 #include <cstring>
 
-#include "attn/attention.h"
-#include "attn/error.h"
-#include "attn/huge_pages.h"
-#include "attn/reference.h"
-#include "attn/simd.h"
+#include "attn/core/error.h"
+#include "attn/core/huge_pages.h"
+#include "attn/core/simd_target.h"
+#include "attn/kernels/attention.h"
+#include "attn/ref/attention_reference.h"
 #include "decode_problem.h"
 #include "gtest/gtest.h"
 #include "test_util.h"

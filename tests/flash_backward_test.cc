@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "attn/attention.h"
-#include "attn/error.h"
-#include "attn/simd.h"
+#include "attn/core/error.h"
+#include "attn/core/simd_target.h"
+#include "attn/kernels/attention.h"
 #include "backward_problem.h"
 #include "gtest/gtest.h"
 #include "test_util.h"

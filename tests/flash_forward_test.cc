@@ -5,9 +5,9 @@
 #include <cstring>
 
 #include "attention_problem.h"
-#include "attn/attention.h"
-#include "attn/error.h"
-#include "attn/simd.h"
+#include "attn/core/error.h"
+#include "attn/core/simd_target.h"
+#include "attn/kernels/attention.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/infer/sampler.h"
 #include "attn/model/gpt_generator.h"
 #include "attn/nn/matmul_precision.h"

@@ -1,5 +1,6 @@
-// Buffers for streamed data (attn/huge_pages.h): zeroed, aligned, and 2 MiB aligned when large.
-#include "attn/huge_pages.h"
+// Buffers for streamed data (attn/core/huge_pages.h): zeroed, aligned, and 2 MiB aligned when
+// large.
+#include "attn/core/huge_pages.h"
 
 #include <gtest/gtest.h>
 
@@ -8,9 +9,7 @@
 namespace attn {
 namespace {
 
-bool aligned_to(const void* p, size_t bytes) {
-  return reinterpret_cast<uintptr_t>(p) % bytes == 0;
-}
+bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
 bool all_zero(const std::byte* p, size_t n) {
   for (size_t i = 0; i < n; ++i) {

@@ -1,11 +1,11 @@
 // The KV cache: storage formats, append and read back, layouts, RoPE, sliding window, errors.
-#include "attn/kv_cache.h"
+#include "attn/infer/kv_cache.h"
 
 #include <cmath>
 #include <cstring>
 #include <vector>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "gtest/gtest.h"
 #include "infer/kv_codec.h"
 #include "test_util.h"

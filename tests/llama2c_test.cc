@@ -1,11 +1,11 @@
 // The llama2.c loader on the shipped stories260K checkpoint and on damaged copies of it.
-#include "attn/llama2c.h"
+#include "attn/io/llama2c.h"
 
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "attn/error.h"
-#include "attn/npy.h"
+#include "attn/core/error.h"
+#include "attn/io/npy.h"
 #include "gtest/gtest.h"
 
 namespace attn::testing {

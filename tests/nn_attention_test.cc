@@ -3,11 +3,11 @@
 // and the forward against a hand-wired reference.
 #include <cmath>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/multi_head_attention.h"
 #include "attn/nn/rope.h"
 #include "attn/nn/tensor_ops.h"
-#include "attn/reference.h"
+#include "attn/ref/attention_reference.h"
 #include "gtest/gtest.h"
 #include "nn_grad_check.h"
 #include "test_util.h"

@@ -4,12 +4,12 @@
 #include <limits>
 #include <tuple>
 
-#include "attn/bf16_convert.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
+#include "attn/core/simd_target.h"
+#include "attn/kernels/bf16_convert.h"
 #include "attn/nn/linear.h"
 #include "attn/nn/matmul_precision.h"
 #include "attn/nn/tensor_ops.h"
-#include "attn/simd.h"
 #include "gtest/gtest.h"
 #include "nn_grad_check.h"
 #include "test_util.h"
@@ -80,8 +80,8 @@ TEST(Bf16, PrecisionNamesParseAndBadNameIsAnError) {
 
 TEST(Bf16, PrecisionInEffectIsFp32UnlessSupported) {
   nn::set_matmul_precision(nn::MatmulPrecision::kBf16);
-  EXPECT_EQ(nn::matmul_precision(), nn::bf16_matmul_supported() ? nn::MatmulPrecision::kBf16
-                                                                 : nn::MatmulPrecision::kFp32);
+  EXPECT_EQ(nn::matmul_precision(),
+            nn::bf16_matmul_supported() ? nn::MatmulPrecision::kBf16 : nn::MatmulPrecision::kFp32);
   nn::set_matmul_precision(nn::MatmulPrecision::kFp32);
   EXPECT_EQ(nn::matmul_precision(), nn::MatmulPrecision::kFp32);
 }

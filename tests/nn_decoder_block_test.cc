@@ -2,8 +2,9 @@
 // dropout), and the cached generation path against the full forward.
 #include <cmath>
 
-#include "attn/error.h"
-#include "attn/kv_cache.h"
+#include "attn/core/error.h"
+#include "attn/infer/cached_attention.h"
+#include "attn/infer/kv_cache.h"
 #include "attn/nn/decoder_block.h"
 #include "attn/nn/tensor_ops.h"
 #include "gtest/gtest.h"
@@ -86,13 +87,13 @@ TEST(DecoderBlock, CachedStepsMatchTheFullForward) {
   KvCacheConfig c;
   c.batch = batch, c.kv_heads = 2, c.head_dim = c.v_head_dim = 4, c.capacity = 8;
   KvCache self_cache(c), memory_cache(c);
-  block.cross_attention().append_memory(memory, lengths, memory_cache);
+  infer::append_memory(block.cross_attention(), memory, lengths, memory_cache);
   for (int64_t t = 0; t < len; ++t) {
     Tensor xt({batch, 1, 8});
     for (int64_t b = 0; b < batch; ++b) {
       std::copy_n(x.data() + (b * len + t) * 8, 8, xt.data() + b * 8);
     }
-    const Tensor yt = block.forward_cached(xt, self_cache, memory_cache);
+    const Tensor yt = infer::decoder_forward_cached(block, xt, self_cache, memory_cache);
     for (int64_t b = 0; b < batch; ++b) {
       for (int64_t i = 0; i < 8; ++i) {
         EXPECT_NEAR(yt.data()[b * 8 + i], full.data()[(b * len + t) * 8 + i], 1e-5)

@@ -1,7 +1,7 @@
 // Dropout: reproducible masks, the same mask in backward, inverted scaling; residual add.
 #include <omp.h>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/dropout.h"
 #include "attn/nn/residual.h"
 #include "attn/nn/tensor_ops.h"

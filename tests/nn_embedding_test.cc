@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/embedding.h"
 #include "attn/nn/learned_position.h"
 #include "attn/nn/tensor_ops.h"

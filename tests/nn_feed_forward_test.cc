@@ -2,12 +2,12 @@
 #include <cmath>
 #include <limits>
 
-#include "attn/gelu.h"
+#include "attn/core/simd_target.h"
+#include "attn/kernels/gelu.h"
 #include "attn/nn/activations.h"
 #include "attn/nn/feed_forward.h"
 #include "attn/nn/tensor_ops.h"
 #include "gtest/gtest.h"
-#include "attn/simd.h"
 #include "nn_grad_check.h"
 #include "test_util.h"
 

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "attn/core/tensor.h"
 #include "attn/nn/parameter.h"
-#include "attn/tensor.h"
 
 namespace attn::testing {
 

@@ -1,5 +1,5 @@
 // Linear: forward against a hand computation, gradients against finite differences.
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/linear.h"
 #include "attn/nn/tensor_ops.h"
 #include "gtest/gtest.h"

@@ -2,7 +2,7 @@
 // padding, and the Classifier built on them, end to end.
 #include <numeric>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/model/classifier.h"
 #include "attn/nn/attention_pooling.h"
 #include "attn/nn/mean_pooling.h"

@@ -1,4 +1,4 @@
-#include "attn/npy.h"
+#include "attn/io/npy.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include <iterator>
 #include <limits>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "test_util.h"
 
 namespace attn {

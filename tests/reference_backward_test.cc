@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "attention_problem.h"
-#include "attn/error.h"
-#include "attn/reference.h"
+#include "attn/core/error.h"
+#include "attn/ref/attention_reference.h"
 #include "gtest/gtest.h"
 #include "ref/reference_steps.h"
 #include "test_util.h"

@@ -2,8 +2,8 @@
 #include <cmath>
 
 #include "attention_problem.h"
-#include "attn/error.h"
-#include "attn/reference.h"
+#include "attn/core/error.h"
+#include "attn/ref/attention_reference.h"
 #include "gtest/gtest.h"
 
 namespace attn::testing {

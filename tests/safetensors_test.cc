@@ -1,10 +1,10 @@
 // Checkpoints: round trip, atomic replacement, and every kind of damaged file.
-#include "attn/safetensors.h"
+#include "attn/io/safetensors.h"
 
 #include <filesystem>
 #include <fstream>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/model/g2p_vocab.h"
 #include "attn/model/seq2seq_search.h"
 #include "attn/train/cmudict.h"

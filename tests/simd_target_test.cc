@@ -1,5 +1,6 @@
-#include "attn/error.h"
-#include "attn/simd.h"
+#include "attn/core/simd_target.h"
+
+#include "attn/core/error.h"
 #include "gtest/gtest.h"
 
 namespace attn {
@@ -20,9 +21,7 @@ TEST(SimdTarget, ForcingATargetMakesItActive) {
   EXPECT_EQ(active_simd_target(), supported_simd_targets().front());
 }
 
-TEST(SimdTarget, UnknownTargetIsAnError) {
-  EXPECT_THROW(force_simd_target("avx9000"), Error);
-}
+TEST(SimdTarget, UnknownTargetIsAnError) { EXPECT_THROW(force_simd_target("avx9000"), Error); }
 
 }  // namespace
 }  // namespace attn

@@ -1,7 +1,7 @@
 // CrossEntropyLoss: hand-computed values, ignored rows, fused softmax gradient.
 #include <cmath>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/tensor_ops.h"
 #include "attn/train/cross_entropy.h"
 #include "gtest/gtest.h"

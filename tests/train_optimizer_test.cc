@@ -2,7 +2,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/parameter.h"
 #include "attn/nn/tensor_ops.h"
 #include "attn/train/adamw.h"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/viz/color.h"
 #include "attn/viz/font.h"
 #include "attn/viz/heatmap.h"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/viz/canvas.h"
 #include "attn/viz/color.h"
 #include "attn/viz/font.h"

@@ -1,5 +1,5 @@
 // The in-process yardsticks: FMA-loop peaks and peak resident memory.
-#include "attn/yardstick.h"
+#include "attn/kernels/yardstick.h"
 
 #include <gtest/gtest.h>
 
@@ -8,6 +8,7 @@
 #include <fstream>
 #include <vector>
 
+#include "attn/core/peak_rss.h"
 #include "test_util.h"
 
 namespace attn {

@@ -1,4 +1,4 @@
-#include "attn/atomic_file.h"
+#include "attn/core/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn {
 

@@ -1,9 +1,9 @@
-#include "attn/attention_params.h"
+#include "attn/core/attention_params.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn {
 

@@ -1,5 +1,5 @@
-// Buffers backed by transparent huge pages (attn/huge_pages.h).
-#include "attn/huge_pages.h"
+// Buffers backed by transparent huge pages (attn/core/huge_pages.h).
+#include "attn/core/huge_pages.h"
 
 #include <cstdlib>
 #include <cstring>

@@ -1,11 +1,11 @@
-// Peak resident memory of the process (attn/yardstick.h), from Linux's /proc/self.
+// Peak resident memory of the process (attn/core/peak_rss.h), from Linux's /proc/self.
+
+#include "attn/core/peak_rss.h"
 
 #include <cstddef>
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include "attn/yardstick.h"
 
 namespace attn {
 

@@ -1,11 +1,11 @@
-#include "attn/simd.h"
+#include "attn/core/simd_target.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <mutex>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "hwy/highway.h"
 #include "hwy/targets.h"
 

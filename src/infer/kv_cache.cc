@@ -1,12 +1,12 @@
-#include "attn/kv_cache.h"
+#include "attn/infer/kv_cache.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#include "attn/error.h"
-#include "attn/huge_pages.h"
+#include "attn/core/error.h"
+#include "attn/core/huge_pages.h"
 #include "infer/kv_codec.h"
 
 namespace attn {

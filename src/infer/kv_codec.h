@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "attn/kv_cache_view.h"
+#include "attn/kernels/kv_cache_view.h"
 
 namespace attn::infer {
 

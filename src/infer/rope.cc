@@ -1,9 +1,10 @@
-// apply_rope (attn/kv_cache.h): the rotation of nn::Rope applied to one token.
+// apply_rope (attn/infer/kv_cache.h): the RoPE rotation applied to one token.
+#include "attn/kernels/rope.h"
+
 #include <cmath>
 
-#include "attn/error.h"
-#include "attn/kv_cache.h"
-#include "attn/nn/rope.h"
+#include "attn/core/error.h"
+#include "attn/infer/kv_cache.h"
 
 namespace attn {
 
@@ -14,8 +15,8 @@ void apply_rope(float* x, int64_t heads, int64_t dim, int64_t position, float ba
   ATTN_CHECK(position >= 0, "apply_rope: position must be ≥ 0, got ", position);
   ATTN_CHECK(std::isfinite(base) && base > 0.0f, "apply_rope: base must be finite and > 0, got ",
              base);
-  // One token: x viewed as [1, heads, 1, dim], rotated at `position` by the layers' RoPE.
-  nn::Rope(dim, base).rotate(x, Strides4{0, dim, 0, 1}, 1, heads, 1, position);
+  // One token: x viewed as [1, heads, 1, dim], rotated at `position`.
+  rope_rotate(x, Strides4{0, dim, 0, 1}, 1, heads, 1, dim, position, base);
 }
 
 }  // namespace attn

@@ -5,7 +5,7 @@
 #include <numeric>
 #include <vector>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/random.h"
 
 namespace attn::infer {

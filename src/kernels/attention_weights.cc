@@ -4,17 +4,16 @@
 // the model computed, before the training-time noise.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/attention_weights.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-
 #include <omp.h>
 
 #include <algorithm>
 #include <limits>
 
-#include "attn/attention.h"
-#include "attn/error.h"
-#include "attn/simd.h"
-#include "attn/tensor.h"
+#include "attn/core/error.h"
+#include "attn/core/simd_target.h"
+#include "attn/core/tensor.h"
+#include "attn/kernels/attention.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/exp-inl.h"
 #include "kernels/score_tile-inl.h"
@@ -39,8 +38,8 @@ void WeightsOfTile(const AttentionParams& p, const WeightsRequest& r, const Work
   StartQueryTile(s.tile, p, w);
   const int64_t padded = s.tile.padded;
   for (int64_t i = 0; i < padded; ++i) {
-    const float lse = i < w.q_count ? p.lse[p.lse_stride.offset(w.batch, w.head, w.q_begin + i, 0)]
-                                    : kNegInf;
+    const float lse =
+        i < w.q_count ? p.lse[p.lse_stride.offset(w.batch, w.head, w.q_begin + i, 0)] : kNegInf;
     s.lse[i] = lse == kNegInf ? std::numeric_limits<float>::infinity() : lse;
   }
   const int64_t out_head = r.average_heads ? 0 : w.head;
@@ -55,8 +54,8 @@ void WeightsOfTile(const AttentionParams& p, const WeightsRequest& r, const Work
         hn::Store(visible ? prob : hn::Zero(df), df, row + i);
       }
       for (int64_t i = 0; i < w.q_count; ++i) {
-        float& dst = r.out[r.out_stride.offset(w.batch, out_head, w.q_begin + i - r.row_begin,
-                                               k0 + j)];
+        float& dst =
+            r.out[r.out_stride.offset(w.batch, out_head, w.q_begin + i - r.row_begin, k0 + j)];
         dst = add ? dst + weight * row[i] : weight * row[i];
       }
     }
@@ -110,7 +109,9 @@ HWY_AFTER_NAMESPACE();
 namespace attn {
 namespace kernels {
 HWY_EXPORT(AttentionWeightsAllTiles);
-static void DispatchAttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r) { HWY_DYNAMIC_DISPATCH(AttentionWeightsAllTiles)(p, r); }
+static void DispatchAttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r) {
+  HWY_DYNAMIC_DISPATCH(AttentionWeightsAllTiles)(p, r);
+}
 }  // namespace kernels
 
 void attention_weights(const AttentionParams& p, const WeightsRequest& request) {

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "attn/attention_params.h"
+#include "attn/core/attention_params.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/exp-inl.h"

@@ -1,14 +1,15 @@
-// fp32 → bfloat16 (attn/bf16_convert.h), compiled once per SIMD target.
+// fp32 → bfloat16 (attn/kernels/bf16_convert.h), compiled once per SIMD target.
 //
 // Round to nearest even on the bit pattern: add 0x7fff plus the lowest kept bit, keep the top 16
 // bits. A NaN is kept quiet by setting the top mantissa bit instead (the rounding could carry it
 // into an infinity).
 
+#include "attn/kernels/bf16_convert.h"
+
 #include <algorithm>
 #include <cstdint>
 
-#include "attn/bf16_convert.h"
-#include "attn/simd.h"
+#include "attn/core/simd_target.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/bf16_convert.cc"

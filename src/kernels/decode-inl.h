@@ -24,7 +24,7 @@
 #include <cstring>
 #include <limits>
 
-#include "attn/decode.h"
+#include "attn/kernels/decode.h"
 #include "hwy/cache_control.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"

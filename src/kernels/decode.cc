@@ -3,7 +3,7 @@
 // (HWY_DYNAMIC_DISPATCH); everything below runs on that target.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/decode.cc"
-#include "attn/decode.h"
+#include "attn/kernels/decode.h"
 
 #include <omp.h>
 
@@ -11,9 +11,9 @@
 #include <memory>
 #include <vector>
 
-#include "attn/error.h"
-#include "attn/simd.h"
-#include "attn/tensor.h"
+#include "attn/core/error.h"
+#include "attn/core/simd_target.h"
+#include "attn/core/tensor.h"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/decode-inl.h"

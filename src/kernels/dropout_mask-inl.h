@@ -1,4 +1,4 @@
-// The attention-dropout keep bits of attn/dropout_mask.h in SIMD lanes, per SIMD target.
+// The attention-dropout keep bits of attn/core/dropout_mask.h in SIMD lanes, per SIMD target.
 //
 // A tile has one index (query or key) in its rows and the other in its lanes. Since
 //   keep(i, j) ⟺ mix_a(R(i) ⊕ C(j)) ≥ t,
@@ -14,8 +14,8 @@
 
 #include <cstdint>
 
-#include "attn/attention_params.h"
-#include "attn/dropout_mask.h"
+#include "attn/core/attention_params.h"
+#include "attn/core/dropout_mask.h"
 #include "hwy/highway.h"
 #include "kernels/tile_gemm-inl.h"
 

@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <vector>
 
-#include "attn/attention.h"
-#include "attn/error.h"
-#include "attn/simd.h"
-#include "attn/tensor.h"
+#include "attn/core/error.h"
+#include "attn/core/simd_target.h"
+#include "attn/core/tensor.h"
+#include "attn/kernels/attention.h"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/backward_tiling.h"

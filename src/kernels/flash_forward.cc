@@ -2,14 +2,13 @@
 // is chosen once here (HWY_DYNAMIC_DISPATCH); everything below runs on that target.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/flash_forward.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-
 #include <omp.h>
 
-#include "attn/attention.h"
-#include "attn/error.h"
-#include "attn/simd.h"
-#include "attn/tensor.h"
+#include "attn/core/error.h"
+#include "attn/core/simd_target.h"
+#include "attn/core/tensor.h"
+#include "attn/kernels/attention.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/flash_forward-inl.h"
 #include "kernels/tiling.h"
@@ -41,7 +40,9 @@ HWY_AFTER_NAMESPACE();
 namespace attn {
 namespace kernels {
 HWY_EXPORT(FlashForwardAllItems);
-static void DispatchFlashForwardAllItems(const AttentionParams& p) { HWY_DYNAMIC_DISPATCH(FlashForwardAllItems)(p); }
+static void DispatchFlashForwardAllItems(const AttentionParams& p) {
+  HWY_DYNAMIC_DISPATCH(FlashForwardAllItems)(p);
+}
 }  // namespace kernels
 
 void flash_attention_forward(const AttentionParams& p) {

@@ -1,4 +1,4 @@
-// FMA-loop peak yardsticks (attn/yardstick.h), compiled once per SIMD target.
+// FMA-loop peak yardsticks (attn/kernels/yardstick.h), compiled once per SIMD target.
 //
 // Each thread runs 12 independent chains acc = a·acc + b of whole vectors: enough chains to
 // cover the latency of the FMA units, so the loop runs at their throughput.
@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "attn/simd.h"
-#include "attn/yardstick.h"
+#include "attn/core/simd_target.h"
+#include "attn/kernels/yardstick.h"
 
 #ifndef ATTN_KERNELS_FMA_PEAK_CONSTANTS
 #define ATTN_KERNELS_FMA_PEAK_CONSTANTS

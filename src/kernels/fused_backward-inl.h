@@ -27,7 +27,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "attn/attention.h"
+#include "attn/kernels/attention.h"
 #include "hwy/highway.h"
 #include "kernels/backward_tile-inl.h"
 #include "kernels/backward_tiling.h"

@@ -1,13 +1,14 @@
-// GELU forward and backward over arrays (attn/gelu.h), compiled once per SIMD target.
+// GELU forward and backward over arrays (attn/kernels/gelu.h), compiled once per SIMD target.
 //
 // tanh u is computed from e = exp(−2|u|) ∈ (0, 1] (the softmax exp of exp-inl.h, which takes
 // non-positive inputs only) as sign(u)·(1 − e)/(1 + e): no overflow for any u, ±1 in the limit.
 
+#include "attn/kernels/gelu.h"
+
 #include <algorithm>
 #include <cstdint>
 
-#include "attn/gelu.h"
-#include "attn/simd.h"
+#include "attn/core/simd_target.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/gelu.cc"

@@ -1,5 +1,5 @@
 // In-register loads of cached K/V rows as fp32 vectors, one reader per storage dtype (see
-// attn/kv_cache_view.h for the formats). Per SIMD target; include after hwy/highway.h.
+// attn/kernels/kv_cache_view.h for the formats). Per SIMD target; include after hwy/highway.h.
 //
 //   Row::Load(d, row, scales, col) = the values row[col .. col + Lanes(d)) as floats
 //
@@ -16,7 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "attn/kv_cache_view.h"
+#include "attn/kernels/kv_cache_view.h"
 #include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();

@@ -1,5 +1,5 @@
-// Read-bandwidth yardstick (attn/yardstick.h): a STREAM-like read-only sum, compiled once per
-// SIMD target so that the sum runs at memory speed rather than at the latency of one adder.
+// Read-bandwidth yardstick (attn/kernels/yardstick.h): a STREAM-like read-only sum, compiled once
+// per SIMD target so that the sum runs at memory speed rather than at the latency of one adder.
 
 #include <omp.h>
 
@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "attn/huge_pages.h"
-#include "attn/simd.h"
-#include "attn/yardstick.h"
+#include "attn/core/huge_pages.h"
+#include "attn/core/simd_target.h"
+#include "attn/kernels/yardstick.h"
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/read_bandwidth.cc"
@@ -84,7 +84,7 @@ double read_bandwidth_gbps(int threads) {
   auto x = streamed_array<double>(kElements);
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (size_t i = 0; i < kElements; ++i) x[i] = 1.0;
-  HWY_DYNAMIC_DISPATCH(SumDoubles)(x.get(), 0);       // settles the dispatch target
+  HWY_DYNAMIC_DISPATCH(SumDoubles)(x.get(), 0);  // settles the dispatch target
   const SumFn sum = &HWY_DYNAMIC_DISPATCH(SumDoubles);
   std::vector<double> seconds;
   double total = 0.0;

@@ -11,7 +11,7 @@
 #include <cmath>
 #include <limits>
 
-#include "attn/attention_params.h"
+#include "attn/core/attention_params.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/tile_gemm-inl.h"
@@ -28,11 +28,11 @@ struct QueryTile {
   const AttentionParams* p;
   WorkItem item;
   int64_t kv_head;
-  int64_t padded;       // q_count rounded up to whole vectors: the row length of packed tiles
-  float* q_packed;      // Qᵀ[d][padded] · scale, zero in the padding
-  int32_t* key_begin;   // [padded] first visible key of each row (causal window, key length)
-  int32_t* key_end;     // [padded] one past the last visible key
-  float* position;      // [padded] p_i, the row's position among the keys (for ALiBi)
+  int64_t padded;      // q_count rounded up to whole vectors: the row length of packed tiles
+  float* q_packed;     // Qᵀ[d][padded] · scale, zero in the padding
+  int32_t* key_begin;  // [padded] first visible key of each row (causal window, key length)
+  int32_t* key_end;    // [padded] one past the last visible key
+  float* position;     // [padded] p_i, the row's position among the keys (for ALiBi)
 };
 
 // Number of floats a packed row of `rows` queries takes.
@@ -110,8 +110,8 @@ HWY_INLINE void ApplyElementMasks(const QueryTile& t, int64_t k0, int64_t keys, 
     float* row = scores + j * t.padded;
     for (int64_t i = 0; i < w.q_count; ++i) {
       if (p.additive_mask) {
-        row[i] += p.additive_mask[p.additive_mask_stride.offset(w.batch, w.head, w.q_begin + i,
-                                                               k0 + j)];
+        row[i] +=
+            p.additive_mask[p.additive_mask_stride.offset(w.batch, w.head, w.q_begin + i, k0 + j)];
       }
       if (p.bool_mask &&
           !p.bool_mask[p.bool_mask_stride.offset(w.batch, w.head, w.q_begin + i, k0 + j)]) {

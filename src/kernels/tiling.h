@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "attn/attention_params.h"
+#include "attn/core/attention_params.h"
 
 namespace attn::kernels {
 

@@ -2,7 +2,7 @@
 
 #include <memory>
 
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
 
 namespace attn::kernels {
 

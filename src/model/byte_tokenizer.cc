@@ -1,8 +1,8 @@
-#include "attn/byte_tokenizer.h"
+#include "attn/model/byte_tokenizer.h"
 
 #include <algorithm>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn {
 

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/random.h"
 
 namespace attn::model {

@@ -1,22 +1,22 @@
 #include "attn/model/g2p_model.h"
 
-#include "attn/error.h"
+#include "attn/core/error.h"
+#include "attn/io/checkpoint.h"
+#include "attn/io/safetensors.h"
 #include "attn/model/seq2seq_search.h"
-#include "attn/safetensors.h"
-#include "attn/train/checkpoint.h"
 
 namespace attn::model {
 
 G2pModel G2pModel::load(const std::string& path) {
   const SafetensorsFile file = SafetensorsFile::read(path);
-  train::expect_kind(file, "seq2seq", path);
+  expect_kind(file, "seq2seq", path);
   const Seq2SeqConfig config = Seq2SeqConfig::from_json(file.meta("config"));
   G2pVocab vocab(file.meta("letters"), G2pVocab::split_phonemes(file.meta("phonemes")));
   ATTN_CHECK(
       config.source_vocab == vocab.source_size() && config.target_vocab == vocab.target_size(),
       path, ": the symbol tables do not match the model's vocabularies");
   auto model = std::make_unique<Seq2Seq>(config, 0);
-  train::load_parameters(file, model->parameters());
+  load_parameters(file, model->parameters());
   return G2pModel(std::move(model), std::move(vocab));
 }
 

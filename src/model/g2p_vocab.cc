@@ -5,7 +5,7 @@
 #include <set>
 #include <sstream>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn::model {
 

@@ -2,7 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
+#include "attn/infer/cached_attention.h"
 #include "attn/nn/random.h"
 
 namespace attn::model {
@@ -142,7 +143,8 @@ Tensor Gpt::forward_cached(std::span<const int32_t> tokens,
                " is outside the vocabulary [0, ", config_.vocab_size, ")");
   }
   Tensor x = pos_.forward(tok_.forward(tokens, 1, n), start);
-  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward_cached(x, *caches[i]);
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    x = infer::block_forward_cached(*blocks_[i], x, *caches[i]);
   return head_.forward(norm_.forward(x));
 }
 

@@ -2,16 +2,16 @@
 
 #include <chrono>
 
-#include "attn/error.h"
-#include "attn/safetensors.h"
-#include "attn/train/checkpoint.h"
+#include "attn/core/error.h"
+#include "attn/io/checkpoint.h"
+#include "attn/io/safetensors.h"
 
 namespace attn::model {
 
 GptGenerator GptGenerator::load(const std::string& path) {
-  const SafetensorsFile file = train::read_checkpoint(path, "gpt");
+  const SafetensorsFile file = read_checkpoint(path, "gpt");
   auto model = std::make_unique<Gpt>(GptConfig::from_json(file.meta("config")), 0);
-  train::load_parameters(file, model->parameters());
+  load_parameters(file, model->parameters());
   return GptGenerator(std::move(model));
 }
 

@@ -4,9 +4,10 @@
 #include <cstring>
 #include <fstream>
 
-#include "attn/error.h"
-#include "attn/safetensors.h"
-#include "attn/train/checkpoint.h"
+#include "attn/core/error.h"
+#include "attn/infer/cached_attention.h"
+#include "attn/io/checkpoint.h"
+#include "attn/io/safetensors.h"
 
 namespace attn::model {
 
@@ -97,7 +98,7 @@ std::unique_ptr<Llama> Llama::load(const std::string& path) {
     return model;
   }
   const SafetensorsFile file = SafetensorsFile::read(path);
-  train::expect_kind(file, "llama", path);
+  expect_kind(file, "llama", path);
   // The config of a llama safetensors checkpoint is the seven llama2.c header fields.
   LlamaConfig c;
   const std::string& text = file.meta("config");
@@ -108,7 +109,7 @@ std::unique_ptr<Llama> Llama::load(const std::string& path) {
   c.dim = f[0], c.hidden_dim = f[1], c.n_layers = f[2], c.n_heads = f[3], c.n_kv_heads = f[4];
   c.vocab_size = f[5], c.seq_len = f[6];
   auto model = std::make_unique<Llama>(c);
-  train::load_parameters(file, model->parameters());
+  load_parameters(file, model->parameters());
   return model;
 }
 
@@ -148,7 +149,8 @@ Tensor Llama::forward_cached(std::span<const int32_t> tokens,
              config_.seq_len);
   check_tokens(tokens);
   Tensor x = tok_.forward(tokens, 1, n);
-  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward_cached(x, *caches[i]);
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    x = infer::block_forward_cached(*blocks_[i], x, *caches[i]);
   return head_.forward(norm_.forward(x));
 }
 

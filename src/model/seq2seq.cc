@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
+#include "attn/infer/cached_attention.h"
 #include "attn/nn/random.h"
 #include "attn/nn/tensor_ops.h"
 
@@ -210,7 +211,7 @@ Seq2SeqCaches Seq2Seq::start(const Tensor& memory, std::span<const int64_t> sour
     caches.self.push_back(std::make_unique<KvCache>(c));
     c.capacity = std::max<int64_t>(1, memory.dim(1));
     caches.memory.push_back(std::make_unique<KvCache>(c));
-    block->cross_attention().append_memory(memory, source_lengths, *caches.memory.back());
+    infer::append_memory(block->cross_attention(), memory, source_lengths, *caches.memory.back());
   }
   return caches;
 }
@@ -228,7 +229,7 @@ Tensor Seq2Seq::step(std::span<const int32_t> tokens, Seq2SeqCaches& caches) {
   check_tokens(tokens, config_.target_vocab, "target");
   Tensor x = tgt_pos_.forward(tgt_tok_.forward(tokens, batch, 1), start);
   for (size_t i = 0; i < decoder_.size(); ++i) {
-    x = decoder_[i]->forward_cached(x, *caches.self[i], *caches.memory[i]);
+    x = infer::decoder_forward_cached(*decoder_[i], x, *caches.self[i], *caches.memory[i]);
   }
   return head_.forward(dec_norm_.forward(x));
 }

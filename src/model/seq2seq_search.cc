@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/model/g2p_vocab.h"
 
 namespace attn::model {

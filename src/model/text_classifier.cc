@@ -4,8 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "attn/error.h"
-#include "attn/train/checkpoint.h"
+#include "attn/core/error.h"
+#include "attn/io/checkpoint.h"
 
 namespace attn::model {
 
@@ -39,14 +39,14 @@ TextClassifier::TextClassifier(WordVocabulary vocab, std::vector<std::string> la
 
 TextClassifier TextClassifier::load(const std::string& path) {
   const SafetensorsFile file = SafetensorsFile::read(path);
-  train::expect_kind(file, "classifier", path);
+  expect_kind(file, "classifier", path);
   try {
     const ClassifierConfig config = ClassifierConfig::from_json(file.meta("config"));
     TextClassifier c(WordVocabulary::from_json(file.meta("vocab")),
                      labels_from_json(file.meta("labels")), config, 0);
     ATTN_CHECK(c.model_.config().to_json() == config.to_json(),
                "the vocabulary or labels do not match the config");
-    train::load_parameters(file, c.model_.parameters());
+    load_parameters(file, c.model_.parameters());
     return c;
   } catch (const Error& e) {
     throw Error(path + ": " + e.what());
@@ -58,7 +58,7 @@ void TextClassifier::save(const std::string& path, Metadata extra) {
   extra["config"] = model_.config().to_json();
   extra["vocab"] = vocab_.to_json();
   extra["labels"] = nlohmann::json(labels_).dump();
-  train::save_checkpoint(path, model_.parameters(), nullptr, std::move(extra));
+  save_parameters(path, model_.parameters(), extra);
 }
 
 std::vector<int32_t> TextClassifier::encode(const std::vector<std::string>& words) const {

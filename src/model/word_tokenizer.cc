@@ -4,8 +4,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "attn/byte_tokenizer.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
+#include "attn/model/byte_tokenizer.h"
 
 namespace attn::model {
 

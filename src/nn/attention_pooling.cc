@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/random.h"
 #include "attn/nn/tensor_ops.h"
 

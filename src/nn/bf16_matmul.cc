@@ -3,11 +3,11 @@
 #include <array>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <unordered_map>
 
-#include "attn/bf16_convert.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
+#include "attn/kernels/bf16_convert.h"
 
 namespace attn::nn::detail {
 
@@ -34,8 +34,8 @@ dnnl::memory::desc matrix_desc(const Bf16Matrix& m) {
 using ProductKey = std::array<int64_t, 9>;
 
 ProductKey key_of(const Bf16Matrix& a, const Bf16Matrix& b, bool bias, bool accumulate) {
-  return {a.rows, a.cols, a.row_stride, a.col_stride, b.cols, b.row_stride, b.col_stride,
-          bias ? 1 : 0, accumulate ? 1 : 0};
+  return {a.rows,       a.cols,       a.row_stride, a.col_stride,      b.cols,
+          b.row_stride, b.col_stride, bias ? 1 : 0, accumulate ? 1 : 0};
 }
 
 // The matmul primitive of a product; a training step has a dozen distinct shapes, so each is

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
 
 namespace attn::nn::detail {
 

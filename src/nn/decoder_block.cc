@@ -1,6 +1,6 @@
 #include "attn/nn/decoder_block.h"
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/random.h"
 #include "attn/nn/residual.h"
 #include "attn/nn/tensor_ops.h"
@@ -75,11 +75,10 @@ Tensor DecoderBlock::backward(const Tensor& dy, Tensor* dmemory) {
   return dx;
 }
 
-Tensor DecoderBlock::forward_cached(const Tensor& x, KvCache& self_cache,
-                                    const KvCache& memory_cache) {
-  const Tensor h1 = residual_forward(x, self_attn_.forward_cached(norm1_.forward(x), self_cache));
-  const Tensor h2 =
-      residual_forward(h1, cross_attn_.forward_memory_cached(norm2_.forward(h1), memory_cache));
+Tensor DecoderBlock::forward_with(const Tensor& x, const Attend& self_attend,
+                                  const Attend& cross_attend) {
+  const Tensor h1 = residual_forward(x, self_attend(self_attn_, norm1_.forward(x)));
+  const Tensor h2 = residual_forward(h1, cross_attend(cross_attn_, norm2_.forward(h1)));
   return residual_forward(h2, ffn_.forward(norm3_.forward(h2)));
 }
 

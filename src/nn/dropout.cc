@@ -1,6 +1,6 @@
 #include "attn/nn/dropout.h"
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/random.h"
 #include "attn/nn/tensor_ops.h"
 

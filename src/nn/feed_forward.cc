@@ -1,7 +1,7 @@
 #include "attn/nn/feed_forward.h"
 
-#include "attn/error.h"
-#include "attn/gelu.h"
+#include "attn/core/error.h"
+#include "attn/kernels/gelu.h"
 #include "attn/nn/activations.h"
 #include "attn/nn/random.h"
 #include "attn/nn/tensor_ops.h"

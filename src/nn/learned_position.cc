@@ -1,6 +1,6 @@
 #include "attn/nn/learned_position.h"
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/tensor_ops.h"
 
 namespace attn::nn {

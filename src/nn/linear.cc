@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/matmul_precision.h"
 #include "attn/nn/random.h"
 #include "attn/nn/tensor_ops.h"
@@ -25,8 +25,8 @@ namespace {
 blasint as_blas(int64_t v) { return static_cast<blasint>(v); }
 
 // y [n, out] = x [n, in] · W [out, in]ᵀ + b, from the bf16 copies of x and W.
-void bf16_forward(float* y, const detail::LinearBf16State& s, const float* b, int64_t n,
-                  int64_t in, int64_t out) {
+void bf16_forward(float* y, const detail::LinearBf16State& s, const float* b, int64_t n, int64_t in,
+                  int64_t out) {
   const detail::Bf16Matrix x{s.x.data(), n, in, in, 1};
   const detail::Bf16Matrix wt{s.w.data(), in, out, 1, in};  // Wᵀ: a transposed view
   detail::bf16_matmul(x, wt, b, y, /*accumulate=*/false);

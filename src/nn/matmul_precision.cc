@@ -3,7 +3,7 @@
 #include <atomic>
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn::nn {
 

@@ -1,6 +1,6 @@
 #include "attn/nn/mean_pooling.h"
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/attention_pooling.h"
 
 namespace attn::nn {

@@ -1,7 +1,7 @@
 #include "attn/nn/multi_head_attention.h"
 
-#include "attn/attention.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
+#include "attn/kernels/attention.h"
 #include "attn/nn/random.h"
 #include "attn/nn/tensor_ops.h"
 
@@ -99,6 +99,38 @@ void MultiHeadAttention::project(const Tensor& x, const Tensor& src) {
   k_ = wk_->forward(src);  // k = src·Wkᵀ + bk
   v_ = wv_->forward(src);  // v = src·Wvᵀ + bv
 }
+
+MultiHeadAttention::Projection MultiHeadAttention::project_tokens(const Tensor& x) {
+  ATTN_CHECK(!config_.cross_attention, "project_tokens: only self-attention projects its input");
+  Projection p;
+  if (config_.fused_qkv) {
+    p.q = wqkv_->forward(x);
+  } else {
+    p.q = wq_->forward(x), p.k = wk_->forward(x), p.v = wv_->forward(x);
+  }
+  const int64_t n = x.dim(1);
+  p.q_heads = view(p.q, Part::kQ, n);
+  p.k_heads = view(config_.fused_qkv ? p.q : p.k, Part::kK, n);
+  p.v_heads = view(config_.fused_qkv ? p.q : p.v, Part::kV, n);
+  return p;
+}
+
+Tensor MultiHeadAttention::project_queries(const Tensor& x) {
+  ATTN_CHECK(wq_.has_value(), "project_queries: this layer projects q, k and v together");
+  return wq_->forward(x);
+}
+
+Tensor MultiHeadAttention::project_memory_keys(const Tensor& memory) {
+  ATTN_CHECK(config_.cross_attention, "project_memory_keys: only cross-attention has a memory");
+  return wk_->forward(memory);
+}
+
+Tensor MultiHeadAttention::project_memory_values(const Tensor& memory) {
+  ATTN_CHECK(config_.cross_attention, "project_memory_values: only cross-attention has a memory");
+  return wv_->forward(memory);
+}
+
+Tensor MultiHeadAttention::project_output(const Tensor& o) { return wo_.forward(o); }
 
 void MultiHeadAttention::apply_rope(Tensor& q, Tensor& k, bool backward) const {
   if (!rope_) return;

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "attn/dropout_mask.h"
+#include "attn/core/dropout_mask.h"
 
 namespace attn::nn {
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/tensor_ops.h"
 
 namespace attn::nn {

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn::nn {
 

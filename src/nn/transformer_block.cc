@@ -1,6 +1,6 @@
 #include "attn/nn/transformer_block.h"
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/random.h"
 #include "attn/nn/residual.h"
 #include "attn/nn/tensor_ops.h"
@@ -80,6 +80,15 @@ Tensor TransformerBlock::forward(const Tensor& x, const BlockInputs& inputs) {
   }
   const Tensor h = norm1_.forward(residual_forward(x, attention_branch(x, inputs)));
   return norm2_.forward(residual_forward(h, ffn_branch(h, inputs)));
+}
+
+Tensor TransformerBlock::forward_with(const Tensor& x, const Attend& attend) {
+  if (config_.pre_norm) {
+    const Tensor h = residual_forward(x, attend(attn_, norm1_.forward(x)));
+    return residual_forward(h, ffn_.forward(norm2_.forward(h)));
+  }
+  const Tensor h = norm1_.forward(residual_forward(x, attend(attn_, x)));
+  return norm2_.forward(residual_forward(h, ffn_.forward(h)));
 }
 
 Tensor TransformerBlock::backward(const Tensor& dy) {

@@ -3,7 +3,8 @@
 // with the backward). Accumulating in double it is the reference; in float it is the "plain fp32
 // three-step implementation" whose error sets the tests' tolerance. It materialises each row of
 // scores (O(Lk) per row) on purpose.
-#include "attn/reference.h"
+#include "attn/ref/attention_reference.h"
+
 #include "ref/reference_steps.h"
 
 namespace attn {

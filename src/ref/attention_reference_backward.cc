@@ -16,8 +16,8 @@
 // P = 0 and contributes nothing; its dq row is 0.
 #include <vector>
 
-#include "attn/error.h"
-#include "attn/reference.h"
+#include "attn/core/error.h"
+#include "attn/ref/attention_reference.h"
 #include "ref/reference_steps.h"
 
 namespace attn {

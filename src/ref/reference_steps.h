@@ -14,8 +14,8 @@
 #include <limits>
 #include <vector>
 
-#include "attn/attention_params.h"
-#include "attn/dropout_mask.h"
+#include "attn/core/attention_params.h"
+#include "attn/core/dropout_mask.h"
 
 namespace attn::ref {
 
@@ -92,7 +92,7 @@ Acc softmax_in_place(std::vector<Acc>& s) {
 }
 
 // Step 2b, attention dropout: the factor M_ij / (1 − p) of each key j of row i [Lk] (all 1 when
-// dropout is off), M_ij the keep bit of attn/dropout_mask.h.
+// dropout is off), M_ij the keep bit of attn/core/dropout_mask.h.
 template <typename Acc>
 std::vector<Acc> dropout_factors(const AttentionParams& p, int64_t b, int64_t h, int64_t i) {
   std::vector<Acc> f(p.kv_len, Acc(1));

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn::train {
 

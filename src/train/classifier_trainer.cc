@@ -5,7 +5,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/model/word_tokenizer.h"
 #include "attn/nn/random.h"
 #include "attn/train/cross_entropy.h"

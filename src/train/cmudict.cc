@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn::train {
 

@@ -1,6 +1,6 @@
 #include "attn/train/gpt_presets.h"
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn::train {
 

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "attn/error.h"
-#include "attn/safetensors.h"
+#include "attn/core/error.h"
+#include "attn/io/safetensors.h"
 #include "attn/train/checkpoint.h"
 #include "attn/train/cross_entropy.h"
 #include "attn/train/grad_clip.h"

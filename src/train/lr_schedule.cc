@@ -3,7 +3,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn::train {
 

@@ -3,7 +3,7 @@
 #include <array>
 #include <fstream>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/model/word_tokenizer.h"
 
 namespace attn::train {

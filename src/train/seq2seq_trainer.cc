@@ -4,7 +4,7 @@
 #include <chrono>
 #include <numeric>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/nn/random.h"
 #include "attn/train/checkpoint.h"
 #include "attn/train/cross_entropy.h"

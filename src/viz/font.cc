@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn::viz {
 

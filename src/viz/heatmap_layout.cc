@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn::viz {
 

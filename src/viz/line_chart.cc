@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/viz/ticks.h"
 
 namespace attn::viz {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "attn/atomic_file.h"
-#include "attn/error.h"
+#include "attn/core/atomic_file.h"
+#include "attn/core/error.h"
 #include "attn/viz/canvas.h"
 
 namespace attn::viz {

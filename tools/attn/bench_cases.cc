@@ -1,13 +1,13 @@
-#include "attn/bench_cases.h"
+#include "bench_cases.h"
 
 #include <algorithm>
 #include <chrono>
 #include <vector>
 
-#include "attn/attention.h"
-#include "attn/decode.h"
-#include "attn/tensor.h"
-#include "attn/yardstick.h"
+#include "attn/core/peak_rss.h"
+#include "attn/core/tensor.h"
+#include "attn/kernels/attention.h"
+#include "attn/kernels/decode.h"
 
 namespace attn::cli {
 

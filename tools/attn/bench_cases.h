@@ -6,9 +6,9 @@
 #include <functional>
 #include <span>
 
-#include "attn/attention.h"
-#include "attn/attention_params.h"
-#include "attn/kv_cache.h"
+#include "attn/core/attention_params.h"
+#include "attn/infer/kv_cache.h"
+#include "attn/kernels/attention.h"
 
 namespace attn::cli {
 

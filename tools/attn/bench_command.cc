@@ -15,11 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "attn/bench_cases.h"
-#include "attn/commands.h"
-#include "attn/error.h"
-#include "attn/simd.h"
-#include "attn/yardstick.h"
+#include "attn/core/error.h"
+#include "attn/core/peak_rss.h"
+#include "attn/core/simd_target.h"
+#include "attn/kernels/yardstick.h"
+#include "bench_cases.h"
+#include "commands.h"
 
 namespace attn::cli {
 

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "attn/commands.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/model/text_classifier.h"
 #include "attn/train/classifier_trainer.h"
 #include "attn/train/sentiment_data.h"
+#include "commands.h"
 
 namespace attn::cli {
 

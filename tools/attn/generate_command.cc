@@ -6,14 +6,14 @@
 #include <string>
 #include <vector>
 
-#include "attn/byte_tokenizer.h"
-#include "attn/commands.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/infer/sampler.h"
+#include "attn/io/npy.h"
+#include "attn/io/safetensors.h"
+#include "attn/model/byte_tokenizer.h"
 #include "attn/model/gpt_generator.h"
 #include "attn/model/llama.h"
-#include "attn/npy.h"
-#include "attn/safetensors.h"
+#include "commands.h"
 
 namespace attn::cli {
 

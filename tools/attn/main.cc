@@ -9,8 +9,8 @@
 #include <new>
 #include <string>
 
-#include "attn/commands.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
+#include "commands.h"
 
 namespace {
 

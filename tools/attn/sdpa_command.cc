@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "attn/attention.h"
-#include "attn/commands.h"
-#include "attn/error.h"
-#include "attn/npy.h"
-#include "attn/reference.h"
-#include "attn/sdpa_inputs.h"
+#include "attn/core/error.h"
+#include "attn/io/npy.h"
+#include "attn/kernels/attention.h"
+#include "attn/ref/attention_reference.h"
+#include "commands.h"
+#include "sdpa_inputs.h"
 
 namespace attn::cli {
 

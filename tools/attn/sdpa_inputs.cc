@@ -1,11 +1,11 @@
-#include "attn/sdpa_inputs.h"
+#include "sdpa_inputs.h"
 
 #include <array>
 #include <cmath>
 #include <sstream>
 
-#include "attn/error.h"
-#include "attn/npy.h"
+#include "attn/core/error.h"
+#include "attn/io/npy.h"
 
 namespace attn::cli {
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "attn/attention_params.h"
-#include "attn/tensor.h"
+#include "attn/core/attention_params.h"
+#include "attn/core/tensor.h"
 
 namespace attn::cli {
 

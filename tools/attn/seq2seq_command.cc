@@ -12,12 +12,12 @@
 #include <optional>
 #include <string>
 
-#include "attn/commands.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/model/g2p_model.h"
 #include "attn/train/cmudict.h"
 #include "attn/train/g2p_eval.h"
 #include "attn/train/seq2seq_trainer.h"
+#include "commands.h"
 
 namespace attn::cli {
 

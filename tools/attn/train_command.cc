@@ -14,14 +14,14 @@
 #include <string>
 #include <vector>
 
-#include "attn/atomic_file.h"
-#include "attn/commands.h"
-#include "attn/error.h"
+#include "attn/core/atomic_file.h"
+#include "attn/core/error.h"
 #include "attn/nn/matmul_precision.h"
 #include "attn/train/gpt_presets.h"
 #include "attn/train/gpt_trainer.h"
 #include "attn/train/text_dataset.h"
 #include "attn/viz/line_chart.h"
+#include "commands.h"
 
 namespace attn::cli {
 
@@ -204,11 +204,10 @@ void run_train(const TrainArgs& a) {
   });
   if (tty) std::printf("\n");
   if (a.json) {
-    nlohmann::ordered_json j = {
-        {"done", true},
-        {"step", trainer.step()},
-        {"tokens_per_s", last.tokens_per_s},
-        {"precision", nn::to_string(nn::matmul_precision())}};
+    nlohmann::ordered_json j = {{"done", true},
+                                {"step", trainer.step()},
+                                {"tokens_per_s", last.tokens_per_s},
+                                {"precision", nn::to_string(nn::matmul_precision())}};
     if (last_val) j["val_loss"] = *last_val;
     std::printf("%s\n", j.dump().c_str());
   } else {

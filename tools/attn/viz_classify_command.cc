@@ -5,10 +5,10 @@
 #include <memory>
 #include <string>
 
-#include "attn/commands.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/model/text_classifier.h"
 #include "attn/viz/heatmap.h"
+#include "commands.h"
 
 namespace attn::cli {
 

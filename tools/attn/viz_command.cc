@@ -2,7 +2,7 @@
 //   attn viz gpt       per layer and head, the GPT's attention over a prompt
 //   attn viz classify  the classifier's pooling weight of each word of a sentence
 // (further kinds register themselves in add_viz_command below).
-#include "attn/commands.h"
+#include "commands.h"
 
 namespace attn::cli {
 

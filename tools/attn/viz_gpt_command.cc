@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "attn/byte_tokenizer.h"
-#include "attn/commands.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
+#include "attn/model/byte_tokenizer.h"
 #include "attn/model/gpt_generator.h"
 #include "attn/viz/heatmap.h"
+#include "commands.h"
 
 namespace attn::cli {
 
@@ -61,8 +61,8 @@ void run_viz_gpt(const VizGptArgs& a) {
   const int64_t len = static_cast<int64_t>(tokens.size()), layers = gpt.config().n_layers;
   ATTN_CHECK(len <= gpt.config().context, "the prompt has ", len,
              " bytes, more than the model's context of ", gpt.config().context);
-  ATTN_CHECK(a.layer < layers, "--layer ", a.layer, " but the model has ", layers,
-             " layers (0 to ", layers - 1, ")");
+  ATTN_CHECK(a.layer < layers, "--layer ", a.layer, " but the model has ", layers, " layers (0 to ",
+             layers - 1, ")");
   gpt.forward(tokens, 1, len, /*training=*/false);
 
   std::vector<Tensor> weights;  // kept alive: the heat maps point into them
@@ -71,8 +71,8 @@ void run_viz_gpt(const VizGptArgs& a) {
     weights.push_back(gpt.block(l).attention().attention_weights(a.average_heads));
   }
   for (size_t i = 0; i < weights.size(); ++i) {
-    add_layer_panels(weights[i], a.layer < 0 ? static_cast<int64_t>(i) : a.layer,
-                     a.average_heads, maps);
+    add_layer_panels(weights[i], a.layer < 0 ? static_cast<int64_t>(i) : a.layer, a.average_heads,
+                     maps);
   }
   viz::HeatmapOptions options;
   options.title = "GPT attention over \"" + viz::display_label(a.prompt, 40) + "\"";

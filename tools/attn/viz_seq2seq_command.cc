@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "attn/commands.h"
-#include "attn/error.h"
+#include "attn/core/error.h"
 #include "attn/model/g2p_model.h"
 #include "attn/model/seq2seq_search.h"
 #include "attn/viz/heatmap.h"
+#include "commands.h"
 
 namespace attn::cli {
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "attn/core/tensor.h"
 #include "attn/nn/attention_pooling.h"
 #include "attn/nn/dropout.h"
 #include "attn/nn/embedding.h"
@@ -27,7 +28,6 @@
 #include "attn/nn/norm.h"
 #include "attn/nn/parameter.h"
 #include "attn/nn/transformer_block.h"
-#include "attn/tensor.h"
 
 namespace attn::model {
 

@@ -13,14 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "attn/kv_cache.h"
+#include "attn/core/tensor.h"
+#include "attn/infer/kv_cache.h"
 #include "attn/nn/embedding.h"
 #include "attn/nn/learned_position.h"
 #include "attn/nn/linear.h"
 #include "attn/nn/norm.h"
 #include "attn/nn/parameter.h"
 #include "attn/nn/transformer_block.h"
-#include "attn/tensor.h"
 
 namespace attn::model {
 
@@ -30,7 +30,7 @@ struct GptConfig {
   int64_t d_model = 256;     // C
   int64_t n_layers = 4;
   int64_t n_heads = 4;
-  int64_t d_ff = 0;      // feed-forward width; 0 means 4·C
+  int64_t d_ff = 0;           // feed-forward width; 0 means 4·C
   float dropout = 0.0f;       // residual dropout while training
   float attn_dropout = 0.0f;  // attention-weight dropout while training
 

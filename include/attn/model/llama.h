@@ -3,7 +3,7 @@
 //   tokens → Embedding → n_layers × TransformerBlock (pre-norm RMSNorm, grouped-query attention
 //   with RoPE, SwiGLU feed-forward, no biases) → RMSNorm → classifier → logits
 //
-// Loads llama2.c checkpoints (attn/llama2c.h) and the project's safetensors checkpoints of kind
+// Loads llama2.c checkpoints (attn/io/llama2c.h) and the project's safetensors checkpoints of kind
 // "llama". Generation runs token by token against one KV cache per layer.
 #pragma once
 
@@ -13,14 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "attn/kv_cache.h"
-#include "attn/llama2c.h"
+#include "attn/core/tensor.h"
+#include "attn/infer/kv_cache.h"
+#include "attn/io/llama2c.h"
 #include "attn/nn/embedding.h"
 #include "attn/nn/linear.h"
 #include "attn/nn/norm.h"
 #include "attn/nn/parameter.h"
 #include "attn/nn/transformer_block.h"
-#include "attn/tensor.h"
 
 namespace attn::model {
 

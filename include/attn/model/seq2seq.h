@@ -20,7 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "attn/kv_cache.h"
+#include "attn/core/tensor.h"
+#include "attn/infer/kv_cache.h"
 #include "attn/nn/decoder_block.h"
 #include "attn/nn/embedding.h"
 #include "attn/nn/learned_position.h"
@@ -28,7 +29,6 @@
 #include "attn/nn/norm.h"
 #include "attn/nn/parameter.h"
 #include "attn/nn/transformer_block.h"
-#include "attn/tensor.h"
 
 namespace attn::model {
 

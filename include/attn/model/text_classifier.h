@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "attn/io/safetensors.h"
 #include "attn/model/classifier.h"
 #include "attn/model/word_tokenizer.h"
-#include "attn/safetensors.h"
 
 namespace attn::model {
 

@@ -14,9 +14,9 @@
 #include <span>
 #include <vector>
 
+#include "attn/core/tensor.h"
 #include "attn/nn/linear.h"
 #include "attn/nn/parameter.h"
-#include "attn/tensor.h"
 
 namespace attn::nn {
 

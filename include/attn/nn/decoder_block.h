@@ -12,15 +12,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
+#include "attn/core/tensor.h"
 #include "attn/nn/dropout.h"
 #include "attn/nn/feed_forward.h"
 #include "attn/nn/multi_head_attention.h"
 #include "attn/nn/norm.h"
 #include "attn/nn/parameter.h"
-#include "attn/tensor.h"
 
 namespace attn::nn {
 
@@ -53,10 +54,12 @@ class DecoderBlock {
   // dy [B, T, C] → dx [B, T, C]; dL/dmemory [B, S, Cm] of this block is written to *dmemory.
   Tensor backward(const Tensor& dy, Tensor* dmemory);
 
-  // Generation: the next token x [B, 1, C] of each sequence. self_cache holds the keys and values
-  // of the earlier tokens (this token's are appended); memory_cache those of the memory, filled
-  // once by cross_attention().append_memory. No dropout, nothing kept for backward.
-  Tensor forward_cached(const Tensor& x, KvCache& self_cache, const KvCache& memory_cache);
+  // The block's wiring with both attention sub-layers supplied by the caller:
+  // `self_attend(self_attention(), in)` and `cross_attend(cross_attention(), in)` replace them.
+  // No dropout, nothing kept for backward. Generation uses it with KV caches
+  // (attn/infer/cached_attention.h).
+  using Attend = std::function<Tensor(MultiHeadAttention&, const Tensor&)>;
+  Tensor forward_with(const Tensor& x, const Attend& self_attend, const Attend& cross_attend);
 
   // "norm1.*", "self_attn.*", "norm2.*", "cross_attn.*", "norm3.*", "ffn.*".
   std::vector<Parameter> parameters();

@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
 
 namespace attn::nn {
 

@@ -13,9 +13,9 @@
 #include <optional>
 #include <vector>
 
+#include "attn/core/tensor.h"
 #include "attn/nn/linear.h"
 #include "attn/nn/parameter.h"
-#include "attn/tensor.h"
 
 namespace attn::nn {
 

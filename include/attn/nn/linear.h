@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "attn/core/tensor.h"
 #include "attn/nn/parameter.h"
-#include "attn/tensor.h"
 
 namespace attn::nn {
 
@@ -56,7 +56,7 @@ class Linear {
   int64_t in_, out_;
   bool has_bias_;
   Tensor w_, b_, dw_, db_;
-  Tensor x_;  // the input of the last forward (fp32 products)
+  Tensor x_;                                       // the input of the last forward (fp32 products)
   std::vector<int64_t> x_shape_;                   // its shape
   std::unique_ptr<detail::LinearBf16State> bf16_;  // bf16 x and W of the last forward, if bf16
 };

@@ -9,7 +9,7 @@
 #include <span>
 #include <vector>
 
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
 
 namespace attn::nn {
 

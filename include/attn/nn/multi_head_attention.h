@@ -20,15 +20,11 @@
 #include <span>
 #include <vector>
 
-#include "attn/attention_params.h"
+#include "attn/core/attention_params.h"
+#include "attn/core/tensor.h"
 #include "attn/nn/linear.h"
 #include "attn/nn/parameter.h"
 #include "attn/nn/rope.h"
-#include "attn/tensor.h"
-
-namespace attn {
-class KvCache;
-}  // namespace attn
 
 namespace attn::nn {
 
@@ -66,16 +62,22 @@ class MultiHeadAttention {
   // dy [B, T, C] → dx [B, T, C]. Cross-attention writes dL/dmemory [B, S, Cm] to *dmemory.
   Tensor backward(const Tensor& dy, Tensor* dmemory = nullptr);
 
-  // Generation: x [B, n, C] are the next n tokens of each sequence of `cache` (self-attention).
-  // Their keys and values (RoPE'd at their positions) are appended to the cache, and each token
-  // attends to every cached token up to itself (decode_attention). Nothing is kept for backward.
-  // The cache needs Hkv heads of dk and dv and no RoPE of its own.
-  Tensor forward_cached(const Tensor& x, KvCache& cache);
-  // Cross-attention generation, step 1: the keys and values of memory [B, S, Cm] (sequence b has
-  // lengths[b] ≤ S valid rows) are projected once and appended to `cache` (B sequences, empty).
-  void append_memory(const Tensor& memory, std::span<const int64_t> lengths, KvCache& cache);
-  // Step 2, per generated token: x [B, 1, C] attends to every cached memory row of its sequence.
-  Tensor forward_memory_cached(const Tensor& x, const KvCache& cache);
+  // The pieces of generation, put together with a KV cache by attn/infer/cached_attention.h.
+  // A head-major view of one of q, k, v (or their gradients) inside its row-major buffer.
+  struct HeadView {
+    float* data;
+    Strides4 stride;  // indexed [b, head, position, d]
+  };
+  struct Projection {
+    Tensor q, k, v;                      // with fused_qkv all three live in q ([B, n, W])
+    HeadView q_heads, k_heads, v_heads;  // [B, H, n, d] views into them (no RoPE yet)
+  };
+  Projection project_tokens(const Tensor& x);          // self-attention: x [B, n, C]
+  Tensor project_queries(const Tensor& x);             // x·Wqᵀ [B, n, Hq·dk] (cross-attention)
+  Tensor project_memory_keys(const Tensor& memory);    // memory·Wkᵀ [B, S, Hkv·dk]
+  Tensor project_memory_values(const Tensor& memory);  // memory·Wvᵀ [B, S, Hkv·dv]
+  Tensor project_output(const Tensor& o);              // o [B, n, Hq·dv] → o·Woᵀ [B, n, C]
+  const Rope* rope() const { return rope_ ? &*rope_ : nullptr; }
 
   // Softmax weights of the last forward, [B, Hq, T, S] ([B, 1, T, S] averaged over the heads),
   // before attention dropout.
@@ -86,11 +88,6 @@ class MultiHeadAttention {
   const MultiHeadAttentionConfig& config() const { return config_; }
 
  private:
-  // A head-major view of one of q, k, v (or their gradients) inside its row-major buffer.
-  struct HeadView {
-    float* data;
-    Strides4 stride;  // indexed [b, head, position, d]
-  };
   enum class Part { kQ, kK, kV };
 
   HeadView view(Tensor& buffer, Part part, int64_t len) const;

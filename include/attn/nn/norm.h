@@ -5,10 +5,10 @@
 #include <variant>
 #include <vector>
 
+#include "attn/core/tensor.h"
 #include "attn/nn/layer_norm.h"
 #include "attn/nn/parameter.h"
 #include "attn/nn/rms_norm.h"
-#include "attn/tensor.h"
 
 namespace attn::nn {
 

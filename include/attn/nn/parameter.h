@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
 
 namespace attn::nn {
 

@@ -6,7 +6,7 @@
 // gradient that comes back through f.
 #pragma once
 
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
 
 namespace attn::nn {
 

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "attn/core/tensor.h"
 #include "attn/nn/parameter.h"
-#include "attn/tensor.h"
 
 namespace attn::nn {
 

@@ -1,15 +1,12 @@
 // RoPE — rotary position embedding (Su et al., RoFormer) on the heads of queries and keys.
 //
-// Each head vector x [D] of the token at position p has its pairs (2i, 2i+1), i < D/2, rotated:
-//   θ_i = p · base^(−2i/D)
-//   x'[2i]   = x[2i]·cos θ_i − x[2i+1]·sin θ_i
-//   x'[2i+1] = x[2i]·sin θ_i + x[2i+1]·cos θ_i
-// The rotation is orthogonal: the backward rotates the gradient by −θ_i.
+// The layer around the rotation of attn/kernels/rope.h (which states the math): the backward
+// rotates the gradient by −θ.
 #pragma once
 
 #include <cstdint>
 
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
 
 namespace attn::nn {
 
@@ -33,9 +30,6 @@ class Rope {
   int64_t head_dim() const { return head_dim_; }
 
  private:
-  void apply(float* x, const Strides4& s, int64_t batch, int64_t heads, int64_t len, int64_t start,
-             float sign) const;
-
   int64_t head_dim_;
   double base_;
   int64_t start_ = 0;  // of the last forward

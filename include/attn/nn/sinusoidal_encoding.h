@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
 
 namespace attn::nn {
 

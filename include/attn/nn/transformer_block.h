@@ -11,15 +11,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
+#include "attn/core/tensor.h"
 #include "attn/nn/dropout.h"
 #include "attn/nn/feed_forward.h"
 #include "attn/nn/multi_head_attention.h"
 #include "attn/nn/norm.h"
 #include "attn/nn/parameter.h"
-#include "attn/tensor.h"
 
 namespace attn::nn {
 
@@ -37,7 +38,7 @@ struct TransformerBlockConfig {
   bool rope = false;
   double rope_base = 10000.0;
   bool fused_qkv = false;
-  bool bias = true;      // biases of the projections and the feed-forward
+  bool bias = true;                // biases of the projections and the feed-forward
   float dropout = 0.0f;            // on both residual branches, when training
   float attention_dropout = 0.0f;  // on the attention weights, when training
   uint64_t seed = 0;               // initialisation and dropout masks
@@ -56,9 +57,11 @@ class TransformerBlock {
 
   Tensor forward(const Tensor& x, const BlockInputs& inputs = {});  // [B, T, C] → [B, T, C]
   Tensor backward(const Tensor& dy);                                // → dx [B, T, C]
-  // Generation: the next n tokens x [B, n, C] against the layer's KV cache (no dropout, nothing
-  // kept for backward); see MultiHeadAttention::forward_cached.
-  Tensor forward_cached(const Tensor& x, KvCache& cache);
+  // The block's wiring with the attention sub-layer supplied by the caller: `attend(attention(),
+  // in)` replaces attn(in). No dropout, nothing kept for backward. Generation uses it with a KV
+  // cache (attn/infer/cached_attention.h).
+  using Attend = std::function<Tensor(MultiHeadAttention&, const Tensor&)>;
+  Tensor forward_with(const Tensor& x, const Attend& attend);
 
   // "norm1.*", "attn.*", "norm2.*", "ffn.*".
   std::vector<Parameter> parameters();

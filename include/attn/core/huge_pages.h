@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
 
 namespace attn {
 

@@ -1,11 +1,11 @@
-#include "attn/llama2c.h"
+#include "attn/io/llama2c.h"
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "attn/atomic_file.h"
+#include "attn/core/atomic_file.h"
 
 namespace attn {
 

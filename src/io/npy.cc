@@ -1,6 +1,6 @@
 // Reading and writing NumPy .npy files; the format is described at
 // https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
-#include "attn/npy.h"
+#include "attn/io/npy.h"
 
 #include <sys/stat.h>
 
@@ -13,7 +13,7 @@
 #include <memory>
 #include <string_view>
 
-#include "attn/error.h"
+#include "attn/core/error.h"
 
 namespace attn {
 

@@ -1,6 +1,6 @@
 // KvCacheView — the read-only picture of a KV cache that the decode kernel reads.
 //
-// A cache (attn/kv_cache.h) stores, for each of B sequences, the keys and values of its kept
+// A cache (attn/infer/kv_cache.h) stores, for each of B sequences, the keys and values of its kept
 // tokens in fixed-size blocks of `block_tokens` slots. A contiguous cache is the case of one block
 // per sequence that holds its whole capacity; a paged cache gives each sequence a table of blocks
 // taken from a pool. Inside a block, for KV head h and slot s (0 ≤ s < block_tokens):

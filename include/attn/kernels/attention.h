@@ -6,8 +6,8 @@
 
 #include <cstdint>
 
-#include "attn/attention_params.h"
-#include "attn/tensor.h"
+#include "attn/core/attention_params.h"
+#include "attn/core/tensor.h"
 
 namespace attn {
 
@@ -77,7 +77,7 @@ struct WeightsRequest {
 // Attention weights softmax(s) for a range of query rows, recomputed from the log-sum-exp that
 // flash_attention_forward saved in p.lse (which must be set). Memory beyond `out` is O(Lk).
 // With attention dropout these are the undropped softmax weights: the dropout fields of p are
-// ignored (the dropped weights are P ∘ M / (1 − p), M from attn/dropout_mask.h).
+// ignored (the dropped weights are P ∘ M / (1 − p), M from attn/core/dropout_mask.h).
 void attention_weights(const AttentionParams& p, const WeightsRequest& request);
 
 }  // namespace attn

@@ -25,8 +25,8 @@
 // 1 − p and scaled by 1/(1 − p), the others are zeroed:
 //   O = (P ∘ M / (1 − p)) · V
 // The log-sum-exp is that of the undropped scores. The keep bit M[b, h, i, j] (h the query head)
-// is a pure function of (dropout_seed, dropout_offset, b, h, i, j) (attn/dropout_mask.h), so it
-// does not depend on the tiling, the SIMD target or the thread count, and the backward pass
+// is a pure function of (dropout_seed, dropout_offset, b, h, i, j) (attn/core/dropout_mask.h), so
+// it does not depend on the tiling, the SIMD target or the thread count, and the backward pass
 // regenerates exactly the mask of the forward.
 #pragma once
 
@@ -35,7 +35,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
 
 namespace attn {
 
@@ -73,13 +73,13 @@ struct AttentionParams {
   std::optional<float> scale;  // multiplies q·k; unset means 1/sqrt(D); must be finite
   float softcap = 0.0f;        // > 0: s = softcap · tanh(s / softcap), after scaling; 0 = off
 
-  bool causal = false;                           // keys after the query's position are masked
+  bool causal = false;  // keys after the query's position are masked
   CausalAlign causal_align = CausalAlign::kBottomRight;
   int64_t window_left = -1;   // keys j < p_i − window_left are masked; negative = unbounded
   int64_t window_right = -1;  // keys j > p_i + window_right are masked; negative = unbounded
                               // (causal is window_right = 0)
 
-  const float* alibi_slopes = nullptr;  // [Hq]: s += −slope_h · |p_i − j|, after softcap
+  const float* alibi_slopes = nullptr;   // [Hq]: s += −slope_h · |p_i − j|, after softcap
   const int64_t* key_lengths = nullptr;  // [B]: keys j ≥ key_lengths[b] are masked, and that
                                          // length is batch b's Lk for the causal alignment
 

@@ -26,8 +26,9 @@ template <typename... Parts>
 
 }  // namespace attn
 
-// ATTN_CHECK(cond, "part", value, "part", ...): throws attn::Error built from the parts unless cond.
-#define ATTN_CHECK(cond, ...)                                   \
-  do {                                                          \
-    if (!(cond)) ::attn::detail::throw_error(__VA_ARGS__);      \
+// ATTN_CHECK(cond, "part", value, "part", ...): throws attn::Error built from the parts unless
+// cond.
+#define ATTN_CHECK(cond, ...)                              \
+  do {                                                     \
+    if (!(cond)) ::attn::detail::throw_error(__VA_ARGS__); \
   } while (0)

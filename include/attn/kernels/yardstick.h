@@ -6,8 +6,6 @@
 // repetitions; each call takes about a second.
 #pragma once
 
-#include <cstddef>
-
 namespace attn {
 
 // fp32 FMA-loop peak in GFLOP/s with full vectors of the active SIMD target, on `threads` threads.
@@ -20,11 +18,5 @@ double fma_peak_avx2_gflops(int threads);
 // Read-only memory bandwidth in GB/s: a STREAM-like sum over 512 MiB on `threads` threads.
 // Temporarily raises the process's resident memory by 512 MiB.
 double read_bandwidth_gbps(int threads);
-
-// The process's peak resident memory (VmHWM of /proc/self/status) in bytes; 0 if unknown.
-size_t peak_rss_bytes();
-
-// Resets the peak resident memory to the current one, where the kernel permits it (else a no-op).
-void reset_peak_rss();
 
 }  // namespace attn

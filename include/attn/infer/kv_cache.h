@@ -1,7 +1,7 @@
 // KvCache — the keys and values of a batch of sequences during generation.
 //
 // B sequences of different lengths, Hkv heads, head dims D (keys) and Dv (values). Tokens are
-// appended in place at each sequence's length; the decode kernel (attn/decode.h) reads them
+// appended in place at each sequence's length; the decode kernel (attn/kernels/decode.h) reads them
 // through view(). Options:
 //   - layout: contiguous (one region of `capacity` tokens per sequence, allocated up front) or
 //     paged (blocks of `block_tokens` tokens taken from a pool as sequences grow);
@@ -19,8 +19,8 @@
 #include <memory>
 #include <vector>
 
-#include "attn/kv_cache_view.h"
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
+#include "attn/kernels/kv_cache_view.h"
 
 namespace attn {
 

@@ -1,4 +1,4 @@
-#include "attn/safetensors.h"
+#include "attn/io/safetensors.h"
 
 #include <cstring>
 #include <fstream>
@@ -6,8 +6,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "attn/atomic_file.h"
-#include "attn/error.h"
+#include "attn/core/atomic_file.h"
+#include "attn/core/error.h"
 
 namespace attn {
 

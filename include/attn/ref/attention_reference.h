@@ -10,7 +10,7 @@
 
 #include <vector>
 
-#include "attn/attention_params.h"
+#include "attn/core/attention_params.h"
 
 namespace attn {
 

@@ -6,7 +6,7 @@
 //
 // Each tensor is a view indexed [batch, head, i, col] by its Strides4, like AttentionParams; the
 // layout above is blhd_strides(Hq, n_q, D) etc. The cache is read through a KvCacheView
-// (attn/kv_cache.h: KvCache::view()). Query i of sequence b is the token at index
+// (attn/infer/kv_cache.h: KvCache::view()). Query i of sequence b is the token at index
 // kept_b − n_q + i among its kept tokens (causal, aligned bottom-right: the n_q new tokens are the
 // last n_q kept tokens) and sees the kept tokens 0 … kept_b − n_q + i. A query that sees no key
 // gets 0 and log-sum-exp −inf. The score of a query and a key is
@@ -24,8 +24,8 @@
 #include <cstdint>
 #include <optional>
 
-#include "attn/kv_cache_view.h"
-#include "attn/tensor.h"
+#include "attn/core/tensor.h"
+#include "attn/kernels/kv_cache_view.h"
 
 namespace attn {
 
