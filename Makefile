@@ -6,7 +6,7 @@ FUZZ := build/fuzz
 PREFIX := $(CURDIR)/build/install
 FUZZ_SECONDS ?= 30
 
-.PHONY: all setup release asan fuzz run bench test test-release test-asan test-fuzz test-example clean
+.PHONY: all setup release asan fuzz run bench test test-layers test-release test-asan test-fuzz test-example clean
 
 all: release
 
@@ -39,8 +39,12 @@ run: release
 bench: release
 	$(RELEASE)/attn bench
 
-test: test-release test-example test-asan test-fuzz
+test: test-layers test-release test-example test-asan test-fuzz
 	@echo "make test: all suites passed"
+
+# The floor plan: every #include points down the layer order (docs/DESIGN.md).
+test-layers:
+	python3 scripts/check_layers.py
 
 test-release: release
 	cd $(RELEASE) && ctest --output-on-failure -j 1

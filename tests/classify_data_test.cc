@@ -3,9 +3,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "apps/sentiment/sentiment_data.h"
 #include "attn/core/error.h"
 #include "attn/model/word_tokenizer.h"
-#include "attn/train/sentiment_data.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
 
@@ -53,36 +53,36 @@ TEST(WordVocabulary, IsOrderedByCountThenAlphabetAndKeepsFrequentWords) {
 }
 
 TEST(SentimentSplit, TakesEveryFifthToTestAndEveryTenthToValidation) {
-  const std::vector<train::SplitPart> expected = {
-      train::SplitPart::kTrain, train::SplitPart::kTrain, train::SplitPart::kValidation,
-      train::SplitPart::kTrain, train::SplitPart::kTest,  train::SplitPart::kTrain,
-      train::SplitPart::kTrain, train::SplitPart::kTrain, train::SplitPart::kTrain,
-      train::SplitPart::kTest};
-  for (int64_t k = 0; k < 10; ++k) EXPECT_EQ(train::split_part(k), expected[k]) << k;
+  const std::vector<apps::SplitPart> expected = {
+      apps::SplitPart::kTrain, apps::SplitPart::kTrain, apps::SplitPart::kValidation,
+      apps::SplitPart::kTrain, apps::SplitPart::kTest,  apps::SplitPart::kTrain,
+      apps::SplitPart::kTrain, apps::SplitPart::kTrain, apps::SplitPart::kTrain,
+      apps::SplitPart::kTest};
+  for (int64_t k = 0; k < 10; ++k) EXPECT_EQ(apps::split_part(k), expected[k]) << k;
 }
 
 TEST(SentimentSplit, ShippedDataSplitsIntoFixedStratifiedParts) {
-  const train::SentimentSplit a = train::load_sentiment(kSentiment);
+  const apps::SentimentSplit a = apps::load_sentiment(kSentiment);
   ASSERT_EQ(a.train.size(), 2100u);
   ASSERT_EQ(a.validation.size(), 300u);
   ASSERT_EQ(a.test.size(), 600u);
   int64_t positive = 0;
   for (const auto& s : a.test) positive += s.label;
   EXPECT_EQ(positive, 300);
-  const train::SentimentSplit b = train::load_sentiment(kSentiment);
+  const apps::SentimentSplit b = apps::load_sentiment(kSentiment);
   for (size_t i = 0; i < a.test.size(); ++i) EXPECT_EQ(a.test[i].text, b.test[i].text);
   EXPECT_EQ(a.test[0].text.substr(0, 24), "The rest of the movie la");  // 5th negative of imdb
 }
 
 TEST(SentimentSplit, MissingOrMalformedFilesAreErrorsNamingTheFile) {
   const std::string dir = temp_dir("sentiment_bad");
-  EXPECT_THROW(train::load_sentiment(dir), Error);
+  EXPECT_THROW(apps::load_sentiment(dir), Error);
   const std::string path = dir + "/imdb.tsv";
   for (const char* bad : {"1\tfine\n2\tlabel two\n", "1\tfine\n1 no tab\n", "1\tfine\n1\t  \n",
                           "1\tfine\n0\tbad \xff\n", ""}) {
     std::ofstream(path, std::ios::binary) << bad;
     try {
-      train::read_sentiment_file(path);
+      apps::read_sentiment_file(path);
       ADD_FAILURE() << "accepted " << bad;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();

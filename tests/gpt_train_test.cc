@@ -5,12 +5,12 @@
 #include <filesystem>
 #include <fstream>
 
+#include "apps/gpt/gpt_trainer.h"
+#include "apps/gpt/presets.h"
 #include "attn/core/error.h"
 #include "attn/infer/sampler.h"
 #include "attn/model/gpt_generator.h"
 #include "attn/nn/matmul_precision.h"
-#include "attn/train/gpt_presets.h"
-#include "attn/train/gpt_trainer.h"
 #include "attn/train/text_dataset.h"
 #include "gtest/gtest.h"
 #include "test_util.h"
@@ -20,7 +20,7 @@ namespace {
 
 const std::string kCorpus = std::string(ATTN_DATA_DIR) + "/moby_dick.txt";
 
-train::GptPreset tiny() { return train::gpt_preset("tiny"); }
+apps::GptPreset tiny() { return apps::gpt_preset("tiny"); }
 
 struct Interrupted {};
 
@@ -29,10 +29,10 @@ struct Interrupted {};
 std::vector<float> losses(const train::TextDataset& data, int64_t steps, const std::string& out,
                           const std::string& resume = "", int64_t stop = 0,
                           float attn_dropout = 0.0f) {
-  train::GptPreset p = tiny();
+  apps::GptPreset p = tiny();
   p.train.steps = steps;
   p.model.attn_dropout = attn_dropout;
-  train::GptTrainer trainer(p.model, p.train, data);
+  apps::GptTrainer trainer(p.model, p.train, data);
   if (!resume.empty()) trainer.resume(resume);
   std::vector<float> result;
   try {
@@ -132,7 +132,7 @@ TEST(GptTrain, CorruptCheckpointIsAnErrorAndResumeChangesNothing) {
 
 // Losses of 3 steps of a GPT large enough that every layer splits its work over the threads.
 std::vector<float> threaded_losses(const train::TextDataset& data, int threads) {
-  train::GptPreset p = tiny();
+  apps::GptPreset p = tiny();
   p.model.context = 64;
   p.model.d_model = 64;
   p.train.batch = 16;
@@ -140,7 +140,7 @@ std::vector<float> threaded_losses(const train::TextDataset& data, int threads) 
   p.train.eval_interval = 100;
   const int saved = omp_get_max_threads();
   omp_set_num_threads(threads);
-  train::GptTrainer trainer(p.model, p.train, data);
+  apps::GptTrainer trainer(p.model, p.train, data);
   std::vector<float> result;
   trainer.run("", [&](const train::StepReport& r) { result.push_back(r.loss); });
   omp_set_num_threads(saved);

@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "apps/g2p/cmudict.h"
+#include "apps/g2p/edit_distance.h"
+#include "apps/g2p/g2p_eval.h"
+#include "apps/g2p/g2p_vocab.h"
+#include "apps/g2p/seq2seq_trainer.h"
 #include "attn/core/error.h"
-#include "attn/model/g2p_vocab.h"
 #include "attn/model/seq2seq_search.h"
-#include "attn/train/cmudict.h"
-#include "attn/train/edit_distance.h"
-#include "attn/train/g2p_eval.h"
-#include "attn/train/seq2seq_trainer.h"
 #include "gtest/gtest.h"
 
 namespace attn::testing {
@@ -27,7 +27,7 @@ model::Seq2SeqConfig tiny_config() {
 }
 
 std::vector<std::vector<int32_t>> some_words() {
-  const model::G2pVocab vocab = model::G2pVocab::cmudict();
+  const apps::G2pVocab vocab = apps::G2pVocab::cmudict();
   std::vector<std::vector<int32_t>> words;
   for (const char* w : {"cat", "through", "a", "phoneme", "queue"}) {
     words.push_back(vocab.encode_word(w, 10));
@@ -41,7 +41,7 @@ TEST(Seq2Seq, CachedGreedyStepsMatchRecomputingThePrefix) {
   std::vector<std::vector<std::vector<float>>> logits;
   const auto out = model::greedy_decode(m, words, &logits);
   for (size_t w = 0; w < words.size(); ++w) {
-    std::vector<int32_t> prefix = {model::G2pVocab::kBos};
+    std::vector<int32_t> prefix = {apps::G2pVocab::kBos};
     ASSERT_GE(logits[w].size(), out[w].size());
     for (size_t t = 0; t < logits[w].size(); ++t) {
       const std::vector<float> full = model::logits_recompute(m, words[w], prefix);
@@ -49,13 +49,13 @@ TEST(Seq2Seq, CachedGreedyStepsMatchRecomputingThePrefix) {
       for (size_t v = 0; v < full.size(); ++v) {
         EXPECT_NEAR(logits[w][t][v], full[v], 1e-5) << "word " << w << " step " << t;
       }
-      const auto best = std::max_element(full.begin() + model::G2pVocab::kEos, full.end());
+      const auto best = std::max_element(full.begin() + apps::G2pVocab::kEos, full.end());
       const int32_t token = static_cast<int32_t>(best - full.begin());
       if (t < out[w].size()) {
         EXPECT_EQ(out[w][t], token);
         prefix.push_back(token);
       } else {
-        EXPECT_EQ(token, model::G2pVocab::kEos);
+        EXPECT_EQ(token, apps::G2pVocab::kEos);
       }
     }
   }
@@ -86,7 +86,7 @@ TEST(Seq2Seq, WiderBeamsGiveValidPhonemesDeterministically) {
   EXPECT_EQ(a, model::beam_search(m, w, 4));
   EXPECT_LT(static_cast<int64_t>(a.size()), tiny_config().max_target_len);
   for (int32_t t : a) {
-    EXPECT_GE(t, model::G2pVocab::kFirstPhoneme);
+    EXPECT_GE(t, apps::G2pVocab::kFirstPhoneme);
     EXPECT_LT(t, tiny_config().target_vocab);
   }
   EXPECT_THROW(model::beam_search(m, w, 0), Error);
@@ -101,20 +101,20 @@ TEST(Seq2Seq, ConfigRoundTripsThroughJson) {
 
 TEST(EditDistance, CountsInsertionsDeletionsAndSubstitutions) {
   using V = std::vector<int32_t>;
-  EXPECT_EQ(train::edit_distance(V{}, V{}), 0);
-  EXPECT_EQ(train::edit_distance(V{1, 2, 3}, V{}), 3);
-  EXPECT_EQ(train::edit_distance(V{}, V{4, 5}), 2);
-  EXPECT_EQ(train::edit_distance(V{1, 2, 3}, V{1, 2, 3}), 0);
-  EXPECT_EQ(train::edit_distance(V{1, 2, 3}, V{1, 9, 3}), 1);
+  EXPECT_EQ(apps::edit_distance(V{}, V{}), 0);
+  EXPECT_EQ(apps::edit_distance(V{1, 2, 3}, V{}), 3);
+  EXPECT_EQ(apps::edit_distance(V{}, V{4, 5}), 2);
+  EXPECT_EQ(apps::edit_distance(V{1, 2, 3}, V{1, 2, 3}), 0);
+  EXPECT_EQ(apps::edit_distance(V{1, 2, 3}, V{1, 9, 3}), 1);
   // kitten → sitting: two substitutions and one insertion.
   EXPECT_EQ(
-      train::edit_distance(V{'k', 'i', 't', 't', 'e', 'n'}, V{'s', 'i', 't', 't', 'i', 'n', 'g'}),
+      apps::edit_distance(V{'k', 'i', 't', 't', 'e', 'n'}, V{'s', 'i', 't', 't', 'i', 'n', 'g'}),
       3);
-  EXPECT_EQ(train::edit_distance(V{1, 2, 3, 4}, V{2, 3, 4, 1}), 2);
+  EXPECT_EQ(apps::edit_distance(V{1, 2, 3, 4}, V{2, 3, 4, 1}), 2);
 }
 
 TEST(G2pScore, SumsEditsOverReferenceLengths) {
-  train::G2pScore s;
+  apps::G2pScore s;
   s.add(std::vector<int32_t>{3, 4, 5}, std::vector<int32_t>{3, 4, 5});
   s.add(std::vector<int32_t>{3}, std::vector<int32_t>{3, 6, 7, 8, 9});
   EXPECT_EQ(s.words, 2);
@@ -124,23 +124,23 @@ TEST(G2pScore, SumsEditsOverReferenceLengths) {
 }
 
 TEST(Cmudict, TheSplitIsFixedAndIndependentOfTheFileOrder) {
-  const model::G2pVocab vocab = model::G2pVocab::cmudict();
-  std::vector<train::G2pEntry> entries = train::read_cmudict(kDictionary, vocab, 24, 23);
+  const apps::G2pVocab vocab = apps::G2pVocab::cmudict();
+  std::vector<apps::G2pEntry> entries = apps::read_cmudict(kDictionary, vocab, 24, 23);
   ASSERT_EQ(entries.size(), 58251u);  // the counts in data/cmudict/README.md
-  const train::G2pSplit split = train::split_entries(entries);
+  const apps::G2pSplit split = apps::split_entries(entries);
   EXPECT_EQ(split.test.size(), 1796u);
   EXPECT_EQ(split.train.size(), 56455u);
   EXPECT_EQ(split.test.front().word, "aardvarks");
   std::reverse(entries.begin(), entries.end());
-  const train::G2pSplit reversed = train::split_entries(entries);
+  const apps::G2pSplit reversed = apps::split_entries(entries);
   ASSERT_EQ(reversed.test.size(), split.test.size());
   EXPECT_EQ(reversed.test.back().word, split.test.front().word);
-  EXPECT_TRUE(train::is_test_word("aardvarks"));
-  EXPECT_FALSE(train::is_test_word("aardvark"));
+  EXPECT_TRUE(apps::is_test_word("aardvarks"));
+  EXPECT_FALSE(apps::is_test_word("aardvark"));
 }
 
 TEST(G2pVocab, EncodesWordsAndRejectsBadOnes) {
-  const model::G2pVocab vocab = model::G2pVocab::cmudict();
+  const apps::G2pVocab vocab = apps::G2pVocab::cmudict();
   EXPECT_EQ(vocab.encode_word("Cab", 5), (std::vector<int32_t>{3, 1, 2}));
   EXPECT_EQ(vocab.source_size(), 27);
   EXPECT_EQ(vocab.target_size(), 42);
@@ -163,17 +163,17 @@ TEST(G2pVocab, EncodesWordsAndRejectsBadOnes) {
 }
 
 TEST(Seq2SeqTrainer, LossFallsOnAFewWords) {
-  const model::G2pVocab vocab = model::G2pVocab::cmudict();
-  std::vector<train::G2pEntry> entries;
-  for (train::G2pEntry& e : train::read_cmudict(kDictionary, vocab, 24, 23)) {
+  const apps::G2pVocab vocab = apps::G2pVocab::cmudict();
+  std::vector<apps::G2pEntry> entries;
+  for (apps::G2pEntry& e : apps::read_cmudict(kDictionary, vocab, 24, 23)) {
     if (e.word.size() <= 10 && e.phonemes.size() <= 8 && entries.size() < 64) {
       entries.push_back(std::move(e));
     }
   }
   train::TrainOptions o;
   o.batch = 16, o.steps = 40, o.lr = 1e-2f, o.warmup = 5, o.eval_interval = 40;
-  train::Seq2SeqTrainer trainer(tiny_config(), o, vocab, entries,
-                                {entries.begin(), entries.begin() + 16});
+  apps::Seq2SeqTrainer trainer(tiny_config(), o, vocab, entries,
+                               {entries.begin(), entries.begin() + 16});
   const float before = trainer.validation_loss();
   std::vector<float> losses;
   trainer.run("", [&](const train::StepReport& r) { losses.push_back(r.loss); });

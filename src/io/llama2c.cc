@@ -4,26 +4,61 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
+#include "attn/core/config_fields.h"
 #include "attn/core/error.h"
 
 namespace attn {
 
+namespace {
+
+// The seven size fields first, in the order of the llama2.c header.
+constexpr double kMaxSize = 1 << 24;
+const ConfigField<LlamaConfig> kLlamaFields[] = {
+    {"dim", &LlamaConfig::dim, 1, kMaxSize, ConfigWrite::kAlways, false, true},
+    {"hidden_dim", &LlamaConfig::hidden_dim, 1, kMaxSize, ConfigWrite::kAlways, false, true},
+    {"n_layers", &LlamaConfig::n_layers, 1, kMaxSize, ConfigWrite::kAlways, false, true},
+    {"n_heads", &LlamaConfig::n_heads, 1, kMaxSize, ConfigWrite::kAlways, false, true},
+    {"n_kv_heads", &LlamaConfig::n_kv_heads, 1, kMaxSize, ConfigWrite::kAlways, false, true},
+    {"vocab_size", &LlamaConfig::vocab_size, 1, kMaxSize, ConfigWrite::kAlways, false, true},
+    {"seq_len", &LlamaConfig::seq_len, 1, kMaxSize, ConfigWrite::kAlways, false, true},
+    {"shared_classifier", &LlamaConfig::shared_classifier},
+    {.name = "norm_eps", .member = &LlamaConfig::norm_eps, .min = 0, .min_exclusive = true},
+    {.name = "rope_base", .member = &LlamaConfig::rope_base, .min = 0, .min_exclusive = true},
+};
+constexpr size_t kHeaderFields = 7;
+
+}  // namespace
+
 void validate(const LlamaConfig& c) {
-  const std::pair<const char*, int64_t> sizes[] = {
-      {"dim", c.dim},         {"hidden_dim", c.hidden_dim}, {"n_layers", c.n_layers},
-      {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads}, {"vocab_size", c.vocab_size},
-      {"seq_len", c.seq_len}};
-  for (const auto& [name, value] : sizes) {
-    ATTN_CHECK(value > 0 && value < (int64_t{1} << 24), "model config: ", name, " = ", value,
-               " is not a plausible size");
-  }
+  check_config_ranges(c, kLlamaFields, "model config");
   ATTN_CHECK(c.n_heads % c.n_kv_heads == 0, "model config: n_heads = ", c.n_heads,
              " is not a multiple of n_kv_heads = ", c.n_kv_heads);
   ATTN_CHECK(c.dim % c.n_heads == 0, "model config: dim = ", c.dim,
              " is not a multiple of n_heads = ", c.n_heads);
   ATTN_CHECK(c.head_size() % 2 == 0, "model config: head size ", c.head_size(),
              " must be even for RoPE");
+}
+
+std::string to_json(const LlamaConfig& c) { return config_to_json(c, kLlamaFields); }
+
+LlamaConfig llama_config_from_text(const std::string& text) {
+  LlamaConfig c;
+  if (text.find('{') != std::string::npos) {
+    c = config_from_json(text, kLlamaFields, c, "model config");
+  } else {  // the seven header fields as numbers
+    std::istringstream in(text);
+    const std::vector<BoundField> fields = bind_fields(c, kLlamaFields);
+    for (size_t i = 0; i < kHeaderFields; ++i) {
+      long long value = 0;
+      ATTN_CHECK(static_cast<bool>(in >> value), "model config: '", text,
+                 "' is neither JSON nor the seven llama2.c header fields");
+      *std::get<int64_t*>(fields[i].pointer) = value;
+    }
+  }
+  validate(c);
+  return c;
 }
 
 namespace {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "attn/core/config_fields.h"
 #include "attn/core/error.h"
 #include "attn/nn/random.h"
 
@@ -15,63 +16,44 @@ Pooling parse_pooling(const std::string& name) {
   detail::throw_error("pooling '", name, "' is not one of attention, mean");
 }
 
-std::string ClassifierConfig::to_json() const {
-  const nlohmann::ordered_json j = {{"vocab_size", vocab_size}, {"max_len", max_len},
-                                    {"d_model", d_model},       {"n_layers", n_layers},
-                                    {"n_heads", n_heads},       {"d_ff", d_ff},
-                                    {"pool_dim", pool_dim},     {"n_classes", n_classes},
-                                    {"dropout", dropout},       {"pooling", pooling_name(pooling)}};
-  return j.dump();
-}
+namespace {
+
+constexpr double kMaxSize = 1 << 20;
+const ConfigField<ClassifierConfig> kClassifierFields[] = {
+    {"vocab_size", &ClassifierConfig::vocab_size, 1, kMaxSize},
+    {"max_len", &ClassifierConfig::max_len, 1, kMaxSize},
+    {"d_model", &ClassifierConfig::d_model, 1, kMaxSize},
+    {"n_layers", &ClassifierConfig::n_layers, 1, kMaxSize},
+    {"n_heads", &ClassifierConfig::n_heads, 1, kMaxSize},
+    {"d_ff", &ClassifierConfig::d_ff, 0, kMaxSize},
+    {"pool_dim", &ClassifierConfig::pool_dim, 1, kMaxSize},
+    {"n_classes", &ClassifierConfig::n_classes, 2, kMaxSize},
+    {.name = "dropout",
+     .member = &ClassifierConfig::dropout,
+     .min = 0,
+     .max = 1,
+     .max_exclusive = true},
+    {"pooling",
+     TextMember<ClassifierConfig>{
+         [](const ClassifierConfig& c) { return pooling_name(c.pooling); },
+         [](ClassifierConfig& c, const std::string& name) { c.pooling = parse_pooling(name); }}},
+};
+
+}  // namespace
+
+std::string ClassifierConfig::to_json() const { return config_to_json(*this, kClassifierFields); }
 
 ClassifierConfig ClassifierConfig::from_json(const std::string& text) {
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  ATTN_CHECK(j.is_object(), "classifier config: not a JSON object");
-  ClassifierConfig c;
-  for (const auto& [key, value] : j.items()) {
-    if (key == "dropout") {
-      ATTN_CHECK(value.is_number(), "classifier config: dropout must be a number");
-      c.dropout = value.get<float>();
-      continue;
-    }
-    if (key == "pooling") {
-      ATTN_CHECK(value.is_string(), "classifier config: pooling must be a string");
-      c.pooling = parse_pooling(value.get<std::string>());
-      continue;
-    }
-    int64_t* field = key == "vocab_size"  ? &c.vocab_size
-                     : key == "max_len"   ? &c.max_len
-                     : key == "d_model"   ? &c.d_model
-                     : key == "n_layers"  ? &c.n_layers
-                     : key == "n_heads"   ? &c.n_heads
-                     : key == "d_ff"      ? &c.d_ff
-                     : key == "pool_dim"  ? &c.pool_dim
-                     : key == "n_classes" ? &c.n_classes
-                                          : nullptr;
-    ATTN_CHECK(field != nullptr, "classifier config: unknown field '", key, "'");
-    ATTN_CHECK(value.is_number_integer(), "classifier config: ", key, " must be an integer");
-    *field = value.get<int64_t>();
-  }
+  const ClassifierConfig c =
+      config_from_json(text, kClassifierFields, ClassifierConfig{}, "classifier config");
   validate(c);
   return c;
 }
 
 void validate(const ClassifierConfig& c) {
-  const std::pair<const char*, int64_t> sizes[] = {
-      {"vocab_size", c.vocab_size}, {"max_len", c.max_len}, {"d_model", c.d_model},
-      {"n_layers", c.n_layers},     {"n_heads", c.n_heads}, {"pool_dim", c.pool_dim},
-      {"n_classes", c.n_classes}};
-  for (const auto& [name, value] : sizes) {
-    ATTN_CHECK(value > 0 && value <= (int64_t{1} << 20), "classifier config: ", name, " = ", value,
-               " is not a possible size");
-  }
-  ATTN_CHECK(c.n_classes >= 2, "classifier config: n_classes must be at least 2");
-  ATTN_CHECK(c.d_ff >= 0 && c.d_ff <= (int64_t{1} << 20), "classifier config: d_ff = ", c.d_ff,
-             " is not a possible size");
+  check_config_ranges(c, kClassifierFields, "classifier config");
   ATTN_CHECK(c.d_model % c.n_heads == 0, "classifier config: d_model = ", c.d_model,
              " is not a multiple of n_heads = ", c.n_heads);
-  ATTN_CHECK(c.dropout >= 0.0f && c.dropout < 1.0f, "classifier config: dropout = ", c.dropout,
-             " is outside [0, 1)");
 }
 
 namespace {

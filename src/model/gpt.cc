@@ -2,65 +2,48 @@
 
 #include <nlohmann/json.hpp>
 
+#include "attn/core/config_fields.h"
 #include "attn/core/error.h"
 #include "attn/infer/cached_attention.h"
 #include "attn/nn/random.h"
 
 namespace attn::model {
 
-std::string GptConfig::to_json() const {
-  nlohmann::ordered_json j = {{"vocab_size", vocab_size}, {"context", context},
-                              {"d_model", d_model},       {"n_layers", n_layers},
-                              {"n_heads", n_heads},       {"d_ff", d_ff},
-                              {"dropout", dropout}};
-  // Written only when set, so configs without it read and write as before.
-  if (attn_dropout != 0.0f) j["attn_dropout"] = attn_dropout;
-  return j.dump();
-}
+namespace {
+
+constexpr double kMaxSize = 1 << 20;
+using GptField = ConfigField<GptConfig>;
+const GptField kGptFields[] = {
+    {"vocab_size", &GptConfig::vocab_size, 1, kMaxSize},
+    {"context", &GptConfig::context, 1, kMaxSize},
+    {"d_model", &GptConfig::d_model, 1, kMaxSize},
+    {"n_layers", &GptConfig::n_layers, 1, kMaxSize},
+    {"n_heads", &GptConfig::n_heads, 1, kMaxSize},
+    {"d_ff", &GptConfig::d_ff, 0, kMaxSize},
+    {.name = "dropout", .member = &GptConfig::dropout, .min = 0, .max = 1, .max_exclusive = true},
+    // Written only when set, so configs without it read and write as before.
+    {.name = "attn_dropout",
+     .member = &GptConfig::attn_dropout,
+     .min = 0,
+     .max = 1,
+     .write = ConfigWrite::kUnlessDefault,
+     .max_exclusive = true},
+};
+
+}  // namespace
+
+std::string GptConfig::to_json() const { return config_to_json(*this, kGptFields); }
 
 GptConfig GptConfig::from_json(const std::string& text) {
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  ATTN_CHECK(j.is_object(), "model config: not a JSON object");
-  GptConfig c;
-  for (const auto& [key, value] : j.items()) {
-    int64_t* field = key == "vocab_size" ? &c.vocab_size
-                     : key == "context"  ? &c.context
-                     : key == "d_model"  ? &c.d_model
-                     : key == "n_layers" ? &c.n_layers
-                     : key == "n_heads"  ? &c.n_heads
-                     : key == "d_ff"     ? &c.d_ff
-                                         : nullptr;
-    if (key == "dropout" || key == "attn_dropout") {
-      ATTN_CHECK(value.is_number(), "model config: ", key, " must be a number");
-      (key == "dropout" ? c.dropout : c.attn_dropout) = value.get<float>();
-      continue;
-    }
-    ATTN_CHECK(field != nullptr, "model config: unknown field '", key, "'");
-    ATTN_CHECK(value.is_number_integer(), "model config: ", key, " must be an integer");
-    *field = value.get<int64_t>();
-  }
+  const GptConfig c = config_from_json(text, kGptFields, GptConfig{}, "model config");
   validate(c);
   return c;
 }
 
 void validate(const GptConfig& c) {
-  const std::pair<const char*, int64_t> sizes[] = {{"vocab_size", c.vocab_size},
-                                                   {"context", c.context},
-                                                   {"d_model", c.d_model},
-                                                   {"n_layers", c.n_layers},
-                                                   {"n_heads", c.n_heads}};
-  for (const auto& [name, value] : sizes) {
-    ATTN_CHECK(value > 0 && value <= (int64_t{1} << 20), "model config: ", name, " = ", value,
-               " is not a possible size");
-  }
-  ATTN_CHECK(c.d_ff >= 0 && c.d_ff <= (int64_t{1} << 20), "model config: d_ff = ", c.d_ff,
-             " is not a possible size");
+  check_config_ranges(c, kGptFields, "model config");
   ATTN_CHECK(c.d_model % c.n_heads == 0, "model config: d_model = ", c.d_model,
              " is not a multiple of n_heads = ", c.n_heads);
-  ATTN_CHECK(c.dropout >= 0.0f && c.dropout < 1.0f, "model config: dropout = ", c.dropout,
-             " is outside [0, 1)");
-  ATTN_CHECK(c.attn_dropout >= 0.0f && c.attn_dropout < 1.0f,
-             "model config: attn_dropout = ", c.attn_dropout, " is outside [0, 1)");
 }
 
 namespace {

@@ -99,15 +99,13 @@ std::unique_ptr<Llama> Llama::load(const std::string& path) {
   }
   const SafetensorsFile file = SafetensorsFile::read(path);
   expect_kind(file, "llama", path);
-  // The config of a llama safetensors checkpoint is the seven llama2.c header fields.
+  // The config: JSON, or the seven llama2.c header fields of earlier files.
   LlamaConfig c;
-  const std::string& text = file.meta("config");
-  long long f[7];
-  ATTN_CHECK(std::sscanf(text.c_str(), "%lld %lld %lld %lld %lld %lld %lld", &f[0], &f[1], &f[2],
-                         &f[3], &f[4], &f[5], &f[6]) == 7,
-             path, ": bad llama config '", text, "'");
-  c.dim = f[0], c.hidden_dim = f[1], c.n_layers = f[2], c.n_heads = f[3], c.n_kv_heads = f[4];
-  c.vocab_size = f[5], c.seq_len = f[6];
+  try {
+    c = llama_config_from_text(file.meta("config"));
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
   auto model = std::make_unique<Llama>(c);
   load_parameters(file, model->parameters());
   return model;

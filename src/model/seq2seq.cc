@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "attn/core/config_fields.h"
 #include "attn/core/error.h"
 #include "attn/infer/cached_attention.h"
 #include "attn/nn/random.h"
@@ -10,68 +11,40 @@
 
 namespace attn::model {
 
-std::string Seq2SeqConfig::to_json() const {
-  const nlohmann::ordered_json j = {{"source_vocab", source_vocab},
-                                    {"target_vocab", target_vocab},
-                                    {"max_source_len", max_source_len},
-                                    {"max_target_len", max_target_len},
-                                    {"d_model", d_model},
-                                    {"n_heads", n_heads},
-                                    {"encoder_layers", encoder_layers},
-                                    {"decoder_layers", decoder_layers},
-                                    {"d_ff", d_ff},
-                                    {"dropout", dropout}};
-  return j.dump();
-}
+namespace {
+
+constexpr double kMaxSize = 1 << 16;
+const ConfigField<Seq2SeqConfig> kSeq2SeqFields[] = {
+    {"source_vocab", &Seq2SeqConfig::source_vocab, 1, kMaxSize},
+    {"target_vocab", &Seq2SeqConfig::target_vocab, 1, kMaxSize},
+    {"max_source_len", &Seq2SeqConfig::max_source_len, 1, kMaxSize},
+    {"max_target_len", &Seq2SeqConfig::max_target_len, 1, kMaxSize},
+    {"d_model", &Seq2SeqConfig::d_model, 1, kMaxSize},
+    {"n_heads", &Seq2SeqConfig::n_heads, 1, kMaxSize},
+    {"encoder_layers", &Seq2SeqConfig::encoder_layers, 1, kMaxSize},
+    {"decoder_layers", &Seq2SeqConfig::decoder_layers, 1, kMaxSize},
+    {"d_ff", &Seq2SeqConfig::d_ff, 0, kMaxSize},
+    {.name = "dropout",
+     .member = &Seq2SeqConfig::dropout,
+     .min = 0,
+     .max = 1,
+     .max_exclusive = true},
+};
+
+}  // namespace
+
+std::string Seq2SeqConfig::to_json() const { return config_to_json(*this, kSeq2SeqFields); }
 
 Seq2SeqConfig Seq2SeqConfig::from_json(const std::string& text) {
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  ATTN_CHECK(j.is_object(), "seq2seq config: not a JSON object");
-  Seq2SeqConfig c;
-  const std::pair<const char*, int64_t*> fields[] = {{"source_vocab", &c.source_vocab},
-                                                     {"target_vocab", &c.target_vocab},
-                                                     {"max_source_len", &c.max_source_len},
-                                                     {"max_target_len", &c.max_target_len},
-                                                     {"d_model", &c.d_model},
-                                                     {"n_heads", &c.n_heads},
-                                                     {"encoder_layers", &c.encoder_layers},
-                                                     {"decoder_layers", &c.decoder_layers},
-                                                     {"d_ff", &c.d_ff}};
-  for (const auto& [key, value] : j.items()) {
-    if (key == "dropout") {
-      ATTN_CHECK(value.is_number(), "seq2seq config: dropout must be a number");
-      c.dropout = value.get<float>();
-      continue;
-    }
-    auto it = std::find_if(std::begin(fields), std::end(fields),
-                           [&](const auto& f) { return key == f.first; });
-    ATTN_CHECK(it != std::end(fields), "seq2seq config: unknown field '", key, "'");
-    ATTN_CHECK(value.is_number_integer(), "seq2seq config: ", key, " must be an integer");
-    *it->second = value.get<int64_t>();
-  }
+  const Seq2SeqConfig c = config_from_json(text, kSeq2SeqFields, Seq2SeqConfig{}, "seq2seq config");
   validate(c);
   return c;
 }
 
 void validate(const Seq2SeqConfig& c) {
-  const std::pair<const char*, int64_t> sizes[] = {{"source_vocab", c.source_vocab},
-                                                   {"target_vocab", c.target_vocab},
-                                                   {"max_source_len", c.max_source_len},
-                                                   {"max_target_len", c.max_target_len},
-                                                   {"d_model", c.d_model},
-                                                   {"n_heads", c.n_heads},
-                                                   {"encoder_layers", c.encoder_layers},
-                                                   {"decoder_layers", c.decoder_layers}};
-  for (const auto& [name, value] : sizes) {
-    ATTN_CHECK(value > 0 && value <= (int64_t{1} << 16), "seq2seq config: ", name, " = ", value,
-               " is not a possible size");
-  }
-  ATTN_CHECK(c.d_ff >= 0 && c.d_ff <= (int64_t{1} << 16), "seq2seq config: d_ff = ", c.d_ff,
-             " is not a possible size");
+  check_config_ranges(c, kSeq2SeqFields, "seq2seq config");
   ATTN_CHECK(c.d_model % c.n_heads == 0, "seq2seq config: d_model = ", c.d_model,
              " is not a multiple of n_heads = ", c.n_heads);
-  ATTN_CHECK(c.dropout >= 0.0f && c.dropout < 1.0f, "seq2seq config: dropout = ", c.dropout,
-             " is outside [0, 1)");
 }
 
 SourceBatch pack_sources(const std::vector<std::vector<int32_t>>& sources) {

@@ -5,7 +5,6 @@
 #include <limits>
 
 #include "attn/core/error.h"
-#include "attn/model/g2p_vocab.h"
 
 namespace attn::model {
 
@@ -16,19 +15,19 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // log-softmax of one row of logits, with padding and BOS (never generated) at −inf.
 std::vector<float> log_probs(const float* logits, int64_t vocab) {
   float max = kNegInf;
-  for (int64_t v = G2pVocab::kEos; v < vocab; ++v) max = std::max(max, logits[v]);
+  for (int64_t v = TargetIds::kEos; v < vocab; ++v) max = std::max(max, logits[v]);
   double sum = 0.0;
-  for (int64_t v = G2pVocab::kEos; v < vocab; ++v) sum += std::exp(double(logits[v] - max));
+  for (int64_t v = TargetIds::kEos; v < vocab; ++v) sum += std::exp(double(logits[v] - max));
   const float lse = max + static_cast<float>(std::log(sum));
   std::vector<float> out(static_cast<size_t>(vocab), kNegInf);
-  for (int64_t v = G2pVocab::kEos; v < vocab; ++v) out[v] = logits[v] - lse;
+  for (int64_t v = TargetIds::kEos; v < vocab; ++v) out[v] = logits[v] - lse;
   return out;
 }
 
 // The most likely generated token of one row (the first of equal ones).
 int32_t best_token(const float* logits, int64_t vocab) {
-  int32_t best = G2pVocab::kEos;
-  for (int64_t v = G2pVocab::kEos + 1; v < vocab; ++v) {
+  int32_t best = TargetIds::kEos;
+  for (int64_t v = TargetIds::kEos + 1; v < vocab; ++v) {
     if (logits[v] > logits[best]) best = static_cast<int32_t>(v);
   }
   return best;
@@ -77,7 +76,7 @@ std::vector<Candidate> best_extensions(const Tensor& logits, const std::vector<H
   for (size_t b = 0; b < live.size(); ++b) {
     if (live[b].log_prob == kNegInf) continue;
     const std::vector<float> lp = log_probs(logits.data() + b * vocab, vocab);
-    for (int64_t v = G2pVocab::kEos; v < vocab; ++v) {
+    for (int64_t v = TargetIds::kEos; v < vocab; ++v) {
       all.push_back({live[b].log_prob + lp[v], static_cast<int64_t>(b), static_cast<int32_t>(v)});
     }
   }
@@ -110,7 +109,7 @@ std::vector<std::vector<int32_t>> greedy_decode(
   const int64_t batch = s.batch, vocab = model.config().target_vocab;
   std::vector<std::vector<int32_t>> out(static_cast<size_t>(batch));
   if (step_logits) step_logits->assign(static_cast<size_t>(batch), {});
-  std::vector<int32_t> tokens(static_cast<size_t>(batch), G2pVocab::kBos);
+  std::vector<int32_t> tokens(static_cast<size_t>(batch), TargetIds::kBos);
   std::vector<bool> done(static_cast<size_t>(batch), false);
   for (int64_t t = 0; t + 1 < model.config().max_target_len; ++t) {
     const Tensor logits = model.step(tokens, caches);  // [B, 1, V]
@@ -120,7 +119,7 @@ std::vector<std::vector<int32_t>> greedy_decode(
       const float* row = logits.data() + b * vocab;
       if (step_logits) (*step_logits)[b].emplace_back(row, row + vocab);
       tokens[b] = best_token(row, vocab);
-      done[b] = tokens[b] == G2pVocab::kEos;
+      done[b] = tokens[b] == TargetIds::kEos;
       if (!done[b]) out[b].push_back(tokens[b]);
       all_done = all_done && done[b];
     }
@@ -140,7 +139,7 @@ std::vector<int32_t> beam_search(Seq2Seq& model, std::span<const int32_t> source
   std::vector<Hypothesis> live(static_cast<size_t>(beam), Hypothesis{{}, kNegInf});
   live[0].log_prob = 0.0f;
   std::vector<Hypothesis> finished;
-  std::vector<int32_t> tokens(static_cast<size_t>(beam), G2pVocab::kBos);
+  std::vector<int32_t> tokens(static_cast<size_t>(beam), TargetIds::kBos);
   for (int64_t t = 0; t + 1 < model.config().max_target_len; ++t) {
     const Tensor logits = model.step(tokens, caches);  // [beam, 1, V]
     std::vector<Hypothesis> next;
@@ -150,7 +149,7 @@ std::vector<int32_t> beam_search(Seq2Seq& model, std::span<const int32_t> source
       Hypothesis h = live[c.beam];
       h.tokens.push_back(c.token);
       h.log_prob = c.log_prob;
-      if (c.token == G2pVocab::kEos) {
+      if (c.token == TargetIds::kEos) {
         finished.push_back(std::move(h));
       } else {
         next.push_back(std::move(h));
@@ -174,7 +173,7 @@ std::vector<int32_t> beam_search(Seq2Seq& model, std::span<const int32_t> source
     }
   }
   std::vector<int32_t> result = best_of(pool).tokens;
-  if (!result.empty() && result.back() == G2pVocab::kEos) result.pop_back();
+  if (!result.empty() && result.back() == TargetIds::kEos) result.pop_back();
   return result;
 }
 

@@ -17,10 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "apps/sentiment/classifier_trainer.h"
+#include "apps/sentiment/sentiment_data.h"
 #include "attn/core/error.h"
 #include "attn/model/text_classifier.h"
-#include "attn/train/classifier_trainer.h"
-#include "attn/train/sentiment_data.h"
+#include "attn/train/progress.h"
 #include "commands.h"
 
 namespace attn::cli {
@@ -48,10 +49,10 @@ struct ClassifyUseArgs {
 constexpr int64_t kMinWordCount = 2;  // rarer training words are <unk>
 
 // The model and training options: the defaults, then the config file, then the flags.
-std::pair<model::ClassifierConfig, train::ClassifierTrainOptions> resolve(
+std::pair<model::ClassifierConfig, apps::ClassifierTrainOptions> resolve(
     const ClassifyTrainArgs& a) {
   model::ClassifierConfig config;
-  train::ClassifierTrainOptions options;
+  apps::ClassifierTrainOptions options;
   if (!a.config.empty()) {
     std::ifstream in(a.config);
     ATTN_CHECK(in.good(), a.config, ": cannot open the config file");
@@ -62,7 +63,7 @@ std::pair<model::ClassifierConfig, train::ClassifierTrainOptions> resolve(
     try {
       if (j.contains("model")) config = model::ClassifierConfig::from_json(j["model"].dump());
       if (j.contains("train")) {
-        options = train::ClassifierTrainOptions::from_json(j["train"].dump(), options);
+        options = apps::ClassifierTrainOptions::from_json(j["train"].dump(), options);
       }
     } catch (const Error& e) {
       throw Error(a.config + ": " + e.what());
@@ -82,10 +83,10 @@ void set_threads(int threads) {
   if (threads > 0) omp_set_num_threads(threads);
 }
 
-std::vector<train::EncodedSentence> encode_all(const model::TextClassifier& classifier,
-                                               const std::vector<train::LabelledSentence>& part) {
-  std::vector<train::EncodedSentence> out;
-  for (const train::LabelledSentence& s : part) {
+std::vector<apps::EncodedSentence> encode_all(const model::TextClassifier& classifier,
+                                              const std::vector<apps::LabelledSentence>& part) {
+  std::vector<apps::EncodedSentence> out;
+  for (const apps::LabelledSentence& s : part) {
     try {
       out.push_back({classifier.encode(s.words), s.label});
     } catch (const Error& e) {
@@ -95,54 +96,31 @@ std::vector<train::EncodedSentence> encode_all(const model::TextClassifier& clas
   return out;
 }
 
-std::string duration_text(double seconds) {
-  const int s = static_cast<int>(std::lround(seconds));
-  char text[32];
-  std::snprintf(text, sizeof text, "%dm%02ds", s / 60, s % 60);
-  return text;
-}
-
-void report_epoch(const ClassifyTrainArgs& a, const train::EpochReport& r, int64_t total_steps) {
-  if (a.json) {
-    const nlohmann::ordered_json j = {{"epoch", r.epoch},
-                                      {"step", r.step},
-                                      {"loss", r.loss},
-                                      {"val_accuracy", r.validation.accuracy},
-                                      {"val_loss", r.validation.loss},
-                                      {"best", r.best},
-                                      {"elapsed_s", r.elapsed_s}};
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    std::printf("epoch %lld  step %lld/%lld  loss %.4f  val_accuracy %.4f  val_loss %.4f  %s%s\n",
-                static_cast<long long>(r.epoch), static_cast<long long>(r.step),
-                static_cast<long long>(total_steps), r.loss, r.validation.accuracy,
-                r.validation.loss, duration_text(r.elapsed_s).c_str(), r.best ? "  best" : "");
-  }
-  std::fflush(stdout);
-}
-
 void run_classify_train(const ClassifyTrainArgs& a) {
   set_threads(a.threads);
-  const train::SentimentSplit split = train::load_sentiment(a.data);
+  const apps::SentimentSplit split = apps::load_sentiment(a.data);
   std::vector<std::vector<std::string>> words;
-  for (const train::LabelledSentence& s : split.train) words.push_back(s.words);
+  for (const apps::LabelledSentence& s : split.train) words.push_back(s.words);
   const auto [config, options] = resolve(a);
   model::TextClassifier classifier(model::WordVocabulary::build(words, kMinWordCount),
-                                   train::sentiment_labels(), config, a.seed);
+                                   apps::sentiment_labels(), config, a.seed);
   const auto train_set = encode_all(classifier, split.train);
   const auto val_set = encode_all(classifier, split.validation);
   const auto test_set = encode_all(classifier, split.test);
-  train::ClassifierTrainer trainer(classifier.model(), options, train_set, val_set);
-  double train_s = 0.0;
-  trainer.run([&](const train::EpochReport& r) {
-    report_epoch(a, r, trainer.total_steps());
-    train_s = r.elapsed_s;
-  });
-  const train::ClassifierEval test = train::evaluate_classifier(classifier.model(), test_set);
-  const train::EpochReport& best = trainer.best();
+  apps::ClassifierTrainer trainer(classifier.model(), options, train_set, val_set);
+  train::ProgressPrinter progress({.total_steps = trainer.total_steps(),
+                                   .json = a.json,
+                                   .json_every_step = false,
+                                   .steps_per_epoch = trainer.steps_per_epoch(),
+                                   .tokens_name = "words"});
+  trainer.run([&](const train::StepReport& r) { progress(r); });
+  progress.finish();
+  const double train_s = progress.last().elapsed_s;
+  const apps::ClassifierEval test = apps::evaluate_classifier(classifier.model(), test_set);
+  const double best_accuracy = trainer.best().eval->accuracy.value_or(0.0);
   const std::string pooling = model::pooling_name(config.pooling);
   classifier.save(a.out, {{"train", options.to_json()},
-                          {"best_epoch", std::to_string(best.epoch)},
+                          {"best_epoch", std::to_string(trainer.best_epoch())},
                           {"test_accuracy", std::to_string(test.accuracy)}});
   if (a.json) {
     const nlohmann::ordered_json j = {{"done", true},
@@ -150,8 +128,8 @@ void run_classify_train(const ClassifyTrainArgs& a) {
                                       {"loss", test.loss},
                                       {"sentences", test.count},
                                       {"pooling", pooling},
-                                      {"val_accuracy", best.validation.accuracy},
-                                      {"best_epoch", best.epoch},
+                                      {"val_accuracy", best_accuracy},
+                                      {"best_epoch", trainer.best_epoch()},
                                       {"steps", trainer.total_steps()},
                                       {"train_s", train_s},
                                       {"vocab_size", classifier.vocabulary().size()},
@@ -162,16 +140,16 @@ void run_classify_train(const ClassifyTrainArgs& a) {
         "held-out accuracy %.4f on %lld sentences (%s pooling; best epoch %lld, val_accuracy "
         "%.4f); trained in %s; saved %s\n",
         test.accuracy, static_cast<long long>(test.count), pooling.c_str(),
-        static_cast<long long>(best.epoch), best.validation.accuracy,
-        duration_text(train_s).c_str(), a.out.c_str());
+        static_cast<long long>(trainer.best_epoch()), best_accuracy,
+        train::duration_text(train_s).c_str(), a.out.c_str());
   }
 }
 
 void run_classify_eval(const ClassifyUseArgs& a) {
   model::TextClassifier classifier = model::TextClassifier::load(a.model);
-  const train::SentimentSplit split = train::load_sentiment(a.data);
-  const train::ClassifierEval test =
-      train::evaluate_classifier(classifier.model(), encode_all(classifier, split.test));
+  const apps::SentimentSplit split = apps::load_sentiment(a.data);
+  const apps::ClassifierEval test =
+      apps::evaluate_classifier(classifier.model(), encode_all(classifier, split.test));
   const std::string pooling = model::pooling_name(classifier.model().config().pooling);
   if (a.json) {
     const nlohmann::ordered_json j = {{"accuracy", test.accuracy},

@@ -12,11 +12,12 @@
 #include <optional>
 #include <string>
 
+#include "apps/g2p/cmudict.h"
+#include "apps/g2p/g2p_eval.h"
+#include "apps/g2p/g2p_model.h"
+#include "apps/g2p/seq2seq_trainer.h"
 #include "attn/core/error.h"
-#include "attn/model/g2p_model.h"
-#include "attn/train/cmudict.h"
-#include "attn/train/g2p_eval.h"
-#include "attn/train/seq2seq_trainer.h"
+#include "attn/train/progress.h"
 #include "commands.h"
 
 namespace attn::cli {
@@ -35,25 +36,9 @@ struct Seq2SeqArgs {
   bool json = false;
 };
 
-// The default run: about 6 minutes on 2 cores; the time limit is a safety net.
-train::TrainOptions default_options() {
-  train::TrainOptions o;
-  o.batch = 64;
-  o.steps = 2000;
-  o.lr = 2e-3f;
-  o.min_lr = 1e-4f;
-  o.warmup = 200;
-  o.weight_decay = 0.01f;
-  o.clip = 1.0f;
-  o.eval_interval = 250;
-  o.time_limit = 500.0;
-  o.seed = 1;
-  return o;
-}
-
-train::G2pSplit read_split(const std::string& dir, const model::Seq2SeqConfig& c) {
-  return train::split_entries(train::read_cmudict(dir + "/cmudict.txt", model::G2pVocab::cmudict(),
-                                                  c.max_source_len, c.max_target_len - 1));
+apps::G2pSplit read_split(const std::string& dir, const model::Seq2SeqConfig& c) {
+  return apps::split_entries(apps::read_cmudict(dir + "/cmudict.txt", apps::G2pVocab::cmudict(),
+                                                c.max_source_len, c.max_target_len - 1));
 }
 
 std::string decoding_name(int64_t beam) {
@@ -65,7 +50,7 @@ void check_beam(int64_t beam) {
 }
 
 // Prints the score: one JSON object, or one line.
-void print_score(const train::G2pScore& s, int64_t beam, bool json, nlohmann::ordered_json j) {
+void print_score(const apps::G2pScore& s, int64_t beam, bool json, nlohmann::ordered_json j) {
   if (json) {
     j["decoding"] = decoding_name(beam);
     j["test_words"] = s.words;
@@ -80,41 +65,28 @@ void print_score(const train::G2pScore& s, int64_t beam, bool json, nlohmann::or
   std::fflush(stdout);
 }
 
-void report_step(const Seq2SeqArgs& a, const train::StepReport& r, int64_t total) {
-  if (a.json) {
-    nlohmann::ordered_json j = {{"step", r.step}, {"loss", r.loss}, {"lr", r.lr}};
-    if (r.val_loss) j["val_loss"] = *r.val_loss;
-    std::printf("%s\n", j.dump().c_str());
-  } else if (r.val_loss) {
-    std::printf("step %lld/%lld loss %.4f val_loss %.4f phonemes/s %.0f elapsed %.0fs\n",
-                static_cast<long long>(r.step), static_cast<long long>(total), r.loss, *r.val_loss,
-                r.tokens_per_s, r.elapsed_s);
-  }
-  std::fflush(stdout);
-}
-
 void run_train(const Seq2SeqArgs& a) {
   const model::Seq2SeqConfig config;
-  train::TrainOptions options = default_options();
+  train::TrainOptions options = apps::default_g2p_options();
   if (a.steps) options.steps = *a.steps;
   if (a.time_limit) options.time_limit = *a.time_limit;
   if (a.seed) options.seed = *a.seed;
   ATTN_CHECK(options.steps > 0, "--steps must be positive, got ", options.steps);
   check_beam(a.beam);
-  train::G2pSplit split = read_split(a.data, config);
-  const std::vector<train::G2pEntry> test = split.test;
+  apps::G2pSplit split = read_split(a.data, config);
+  const std::vector<apps::G2pEntry> test = split.test;
   ATTN_CHECK(!test.empty(), a.data, ": no test words in the dictionary");
-  const model::G2pVocab vocab = model::G2pVocab::cmudict();
-  train::Seq2SeqTrainer trainer(config, options, vocab, std::move(split.train), split.test);
+  const apps::G2pVocab vocab = apps::G2pVocab::cmudict();
+  apps::Seq2SeqTrainer trainer(config, options, vocab, std::move(split.train), split.test);
   const auto start = std::chrono::steady_clock::now();
-  train::StepReport last;
-  trainer.run(a.out, [&](const train::StepReport& r) {
-    report_step(a, r, options.steps);
-    last = r;
-  });
+  train::ProgressPrinter progress(
+      {.total_steps = options.steps, .json = a.json, .tokens_name = "phonemes"});
+  trainer.run(a.out, [&](const train::StepReport& r) { progress(r); });
+  progress.finish();
+  const train::StepReport& last = progress.last();
   const double train_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const train::G2pScore score = train::evaluate_g2p(trainer.model(), vocab, test, a.beam);
+  const apps::G2pScore score = apps::evaluate_g2p(trainer.model(), vocab, test, a.beam);
   if (!a.json) {
     std::printf("trained %lld steps in %.0fs (%.0f phonemes/s)%s%s\n",
                 static_cast<long long>(trainer.step()), train_s, last.tokens_per_s,
@@ -129,10 +101,10 @@ void run_train(const Seq2SeqArgs& a) {
 
 void run_eval(const Seq2SeqArgs& a) {
   check_beam(a.beam);
-  model::G2pModel g2p = model::G2pModel::load(a.model);
-  const train::G2pSplit split = read_split(a.data, g2p.model().config());
+  apps::G2pModel g2p = apps::G2pModel::load(a.model);
+  const apps::G2pSplit split = read_split(a.data, g2p.model().config());
   const auto start = std::chrono::steady_clock::now();
-  const train::G2pScore score = train::evaluate_g2p(g2p.model(), g2p.vocab(), split.test, a.beam);
+  const apps::G2pScore score = apps::evaluate_g2p(g2p.model(), g2p.vocab(), split.test, a.beam);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   print_score(score, a.beam, a.json, {{"eval_s", seconds}});
@@ -140,7 +112,7 @@ void run_eval(const Seq2SeqArgs& a) {
 
 void run_predict(const Seq2SeqArgs& a) {
   check_beam(a.beam);
-  model::G2pModel g2p = model::G2pModel::load(a.model);
+  apps::G2pModel g2p = apps::G2pModel::load(a.model);
   std::string line;
   for (const std::string& p : g2p.predict(a.word, a.beam)) line += (line.empty() ? "" : " ") + p;
   std::printf("%s\n", line.c_str());

@@ -2,7 +2,6 @@
 // lines), periodic validation, atomic checkpoints, and the loss curve as CSV and PNG beside the
 // checkpoint (OUT.loss.csv, OUT.loss.png).
 #include <malloc.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -14,11 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "apps/gpt/gpt_trainer.h"
+#include "apps/gpt/presets.h"
 #include "attn/core/atomic_file.h"
 #include "attn/core/error.h"
 #include "attn/nn/matmul_precision.h"
-#include "attn/train/gpt_presets.h"
-#include "attn/train/gpt_trainer.h"
+#include "attn/train/progress.h"
 #include "attn/train/text_dataset.h"
 #include "attn/viz/line_chart.h"
 #include "commands.h"
@@ -54,8 +54,8 @@ std::string read_text(const std::string& path) {
 }
 
 // The model and training options: the preset, then the config file, then the flags.
-train::GptPreset resolve(const TrainArgs& a) {
-  train::GptPreset p = train::gpt_preset(a.preset);
+apps::GptPreset resolve(const TrainArgs& a) {
+  apps::GptPreset p = apps::gpt_preset(a.preset);
   if (!a.config.empty()) {
     const nlohmann::json j = nlohmann::json::parse(read_text(a.config), nullptr, false);
     ATTN_CHECK(j.is_object(), a.config, ": not a JSON object");
@@ -126,42 +126,6 @@ std::vector<LossPoint> read_curve(const std::string& path, int64_t step) {
   return points;
 }
 
-std::string duration_text(double seconds) {
-  const int s = static_cast<int>(std::lround(seconds));
-  char text[32];
-  std::snprintf(text, sizeof text, "%dm%02ds", s / 60, s % 60);
-  return text;
-}
-
-// Prints one step: a JSON line, a redrawn progress bar, or (not a terminal) a plain line now
-// and then.
-void report(const TrainArgs& a, const train::StepReport& r, int64_t total, bool tty,
-            std::optional<float>& last_val) {
-  if (r.val_loss) last_val = r.val_loss;
-  if (a.json) {
-    nlohmann::ordered_json j = {{"step", r.step}, {"loss", r.loss}, {"lr", r.lr}};
-    if (r.val_loss) j["val_loss"] = *r.val_loss;
-    std::printf("%s\n", j.dump().c_str());
-    std::fflush(stdout);
-    return;
-  }
-  const double eta = r.elapsed_s / std::max<int64_t>(1, r.step) * double(total - r.step);
-  char val[32] = "-";
-  if (last_val) std::snprintf(val, sizeof val, "%.3f", *last_val);
-  if (tty) {
-    const int width = 24, done = static_cast<int>(width * r.step / std::max<int64_t>(1, total));
-    std::printf("\r step %lld/%lld [%s%s] loss %.3f  val %s  %.0f tok/s  ETA %s ",
-                static_cast<long long>(r.step), static_cast<long long>(total),
-                std::string(done, '#').c_str(), std::string(width - done, '.').c_str(), r.loss, val,
-                r.tokens_per_s, duration_text(eta).c_str());
-  } else if (r.val_loss || r.step == total) {
-    std::printf("step %lld/%lld loss %.4f val_loss %s tokens/s %.0f elapsed %s\n",
-                static_cast<long long>(r.step), static_cast<long long>(total), r.loss, val,
-                r.tokens_per_s, duration_text(r.elapsed_s).c_str());
-  }
-  std::fflush(stdout);
-}
-
 // Applies --precision; bf16 falls back to fp32 (with a note) on a CPU without bf16 instructions.
 void apply_precision(const TrainArgs& a) {
   const nn::MatmulPrecision asked = nn::parse_matmul_precision(a.precision);
@@ -181,38 +145,40 @@ void keep_freed_memory() {
 void run_train(const TrainArgs& a) {
   keep_freed_memory();
   apply_precision(a);
-  const train::GptPreset setup = resolve(a);
+  const apps::GptPreset setup = resolve(a);
   const train::TextDataset data =
       train::TextDataset::from_file(a.data, 0.05, setup.model.context + 1);
-  train::GptTrainer trainer(setup.model, setup.train, data);
+  apps::GptTrainer trainer(setup.model, setup.train, data);
   if (!a.resume.empty()) trainer.resume(a.resume);
   const std::string curve_path = a.out + ".loss.csv";
   std::vector<LossPoint> curve = a.resume.empty()
                                      ? std::vector<LossPoint>{}
                                      : read_curve(a.resume + ".loss.csv", trainer.step());
-  const bool tty = !a.json && ::isatty(STDOUT_FILENO);
-  std::optional<float> last_val;
-  train::StepReport last;
+  train::ProgressPrinter progress({.total_steps = setup.train.steps, .json = a.json});
   trainer.run(a.out, [&](const train::StepReport& r) {
-    curve.push_back({r.step, r.loss, r.val_loss});
-    if (r.val_loss) {
+    std::optional<float> val_loss;
+    if (r.eval) val_loss = static_cast<float>(r.eval->loss);
+    curve.push_back({r.step, r.loss, val_loss});
+    if (r.eval) {
       write_curve(curve_path, curve);
       draw_curve(a.out + ".loss.png", curve);
     }
-    report(a, r, setup.train.steps, tty, last_val);
-    last = r;
+    progress(r);
   });
-  if (tty) std::printf("\n");
+  progress.finish();
+  const train::StepReport& last = progress.last();
+  std::optional<double> val_loss;
+  if (progress.last_eval()) val_loss = progress.last_eval()->loss;
   if (a.json) {
     nlohmann::ordered_json j = {{"done", true},
                                 {"step", trainer.step()},
                                 {"tokens_per_s", last.tokens_per_s},
                                 {"precision", nn::to_string(nn::matmul_precision())}};
-    if (last_val) j["val_loss"] = *last_val;
+    if (val_loss) j["val_loss"] = *val_loss;
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("trained %lld steps: val_loss %.4f nats/byte, %.0f tokens/s; saved %s\n",
-                static_cast<long long>(trainer.step()), last_val.value_or(NAN), last.tokens_per_s,
+                static_cast<long long>(trainer.step()), val_loss.value_or(NAN), last.tokens_per_s,
                 a.out.c_str());
   }
 }

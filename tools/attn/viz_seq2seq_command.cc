@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "apps/g2p/g2p_model.h"
 #include "attn/core/error.h"
-#include "attn/model/g2p_model.h"
 #include "attn/model/seq2seq_search.h"
 #include "attn/viz/heatmap.h"
 #include "commands.h"
@@ -32,13 +32,13 @@ viz::Heatmap panel(const Tensor& weights, int64_t h, std::string title) {
 
 void run_viz(const VizSeq2SeqArgs& a) {
   ATTN_CHECK(a.beam >= 1 && a.beam <= 64, "--beam must be in [1, 64], got ", a.beam);
-  model::G2pModel g2p = model::G2pModel::load(a.model);
+  apps::G2pModel g2p = apps::G2pModel::load(a.model);
   model::Seq2Seq& m = g2p.model();
   const std::vector<int32_t> source = g2p.encode(a.word);
   std::vector<int32_t> phonemes =
       a.beam <= 1 ? model::greedy_decode(m, {source})[0] : model::beam_search(m, source, a.beam);
   // Teacher-forced pass over BOS + phonemes: row t is the step that produced phoneme t (or EOS).
-  std::vector<int32_t> target = {model::G2pVocab::kBos};
+  std::vector<int32_t> target = {apps::G2pVocab::kBos};
   target.insert(target.end(), phonemes.begin(), phonemes.end());
   const model::SourceBatch s = model::pack_sources({source});
   const Tensor memory = m.encode(s, /*training=*/false);

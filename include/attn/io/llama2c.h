@@ -36,6 +36,11 @@ struct LlamaConfig {
 // n_kv_heads, dim a multiple of n_heads, an even head size for RoPE).
 void validate(const LlamaConfig& c);
 
+// The config as JSON, and back: from JSON, or from the seven llama2.c header fields as numbers
+// ("dim hidden_dim n_layers n_heads n_kv_heads vocab_size seq_len"); validated either way.
+std::string to_json(const LlamaConfig& c);
+LlamaConfig llama_config_from_text(const std::string& text);
+
 // The weights of one layer, row-major [out, in].
 struct LlamaLayerWeights {
   std::vector<float> rms_att;  // [dim]

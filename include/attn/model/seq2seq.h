@@ -32,6 +32,12 @@
 
 namespace attn::model {
 
+// The reserved target ids of every Seq2Seq model: generation starts from BOS and ends at EOS;
+// the task's symbols start at kFirstSymbol.
+struct TargetIds {
+  static constexpr int32_t kPad = 0, kBos = 1, kEos = 2, kFirstSymbol = 3;
+};
+
 struct Seq2SeqConfig {
   int64_t source_vocab = 27;    // padding + 26 letters
   int64_t target_vocab = 42;    // padding, BOS, EOS + 39 phonemes

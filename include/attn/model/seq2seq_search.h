@@ -1,8 +1,9 @@
 // Decoding a Seq2Seq model: greedy and beam search, both incremental (Seq2Seq::step with KV
 // caches: the memory's cross-attention keys and values are computed once per source).
 //
-// Target ids follow G2pVocab: generation starts from BOS and ends at EOS or after
-// max_target_len − 1 tokens; padding and BOS are never generated. The results exclude BOS and EOS.
+// Target ids follow TargetIds (attn/model/seq2seq.h): generation starts from BOS and ends at EOS or
+// after max_target_len − 1 tokens; padding and BOS are never generated. The results exclude BOS and
+// EOS.
 #pragma once
 
 #include <cstdint>

@@ -12,11 +12,15 @@
 #include <string>
 #include <vector>
 
-namespace attn::model {
+#include "attn/model/seq2seq.h"
+
+namespace attn::apps {
 
 class G2pVocab {
  public:
-  static constexpr int32_t kPad = 0, kBos = 1, kEos = 2, kFirstPhoneme = 3;
+  static constexpr int32_t kPad = model::TargetIds::kPad, kBos = model::TargetIds::kBos,
+                           kEos = model::TargetIds::kEos,
+                           kFirstPhoneme = model::TargetIds::kFirstSymbol;
 
   // letters: the alphabet in id order, e.g. "abc…z"; phonemes: e.g. {"AA", "AE", …}. Throws
   // attn::Error if either is empty or has a duplicate.
@@ -45,4 +49,4 @@ class G2pVocab {
   std::vector<std::string> phonemes_;
 };
 
-}  // namespace attn::model
+}  // namespace attn::apps

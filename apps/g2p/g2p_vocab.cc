@@ -1,4 +1,4 @@
-#include "attn/model/g2p_vocab.h"
+#include "apps/g2p/g2p_vocab.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -7,7 +7,7 @@
 
 #include "attn/core/error.h"
 
-namespace attn::model {
+namespace attn::apps {
 
 namespace {
 
@@ -96,4 +96,4 @@ std::vector<std::string> G2pVocab::split_phonemes(const std::string& text) {
   return out;
 }
 
-}  // namespace attn::model
+}  // namespace attn::apps

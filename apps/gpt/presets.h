@@ -6,15 +6,15 @@
 #include <vector>
 
 #include "attn/model/gpt.h"
-#include "attn/train/gpt_trainer.h"
+#include "attn/train/train_options.h"
 
-namespace attn::train {
+namespace attn::apps {
 
 struct GptPreset {
   std::string name;
   std::string description;
   model::GptConfig model;
-  TrainOptions train;
+  train::TrainOptions train;
 };
 
 // Every preset: "default" (the `make run` demo), "bench" (the configuration compared with
@@ -24,4 +24,4 @@ const std::vector<GptPreset>& gpt_presets();
 // The preset called `name`; throws attn::Error listing the names otherwise.
 const GptPreset& gpt_preset(const std::string& name);
 
-}  // namespace attn::train
+}  // namespace attn::apps

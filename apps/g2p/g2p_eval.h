@@ -8,10 +8,10 @@
 #include <span>
 #include <vector>
 
+#include "apps/g2p/cmudict.h"
 #include "attn/model/seq2seq.h"
-#include "attn/train/cmudict.h"
 
-namespace attn::train {
+namespace attn::apps {
 
 struct G2pScore {
   int64_t words = 0;
@@ -26,7 +26,7 @@ struct G2pScore {
 
 // Decodes every entry's word (greedy in batches when beam ≤ 1, else beam search word by word)
 // and scores the phonemes against the entry's.
-G2pScore evaluate_g2p(model::Seq2Seq& model, const model::G2pVocab& vocab,
+G2pScore evaluate_g2p(model::Seq2Seq& model, const G2pVocab& vocab,
                       const std::vector<G2pEntry>& entries, int64_t beam);
 
-}  // namespace attn::train
+}  // namespace attn::apps

@@ -1,11 +1,11 @@
-#include "attn/train/g2p_eval.h"
+#include "apps/g2p/g2p_eval.h"
 
 #include <algorithm>
 
+#include "apps/g2p/edit_distance.h"
 #include "attn/model/seq2seq_search.h"
-#include "attn/train/edit_distance.h"
 
-namespace attn::train {
+namespace attn::apps {
 
 void G2pScore::add(std::span<const int32_t> predicted, std::span<const int32_t> reference) {
   ++words;
@@ -22,7 +22,7 @@ double G2pScore::word_accuracy() const {
   return static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, words));
 }
 
-G2pScore evaluate_g2p(model::Seq2Seq& model, const model::G2pVocab& vocab,
+G2pScore evaluate_g2p(model::Seq2Seq& model, const G2pVocab& vocab,
                       const std::vector<G2pEntry>& entries, int64_t beam) {
   constexpr size_t kBatch = 128;  // words decoded together by the greedy search
   const int64_t max_len = model.config().max_source_len;
@@ -43,4 +43,4 @@ G2pScore evaluate_g2p(model::Seq2Seq& model, const model::G2pVocab& vocab,
   return score;
 }
 
-}  // namespace attn::train
+}  // namespace attn::apps

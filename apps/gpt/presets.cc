@@ -1,8 +1,8 @@
-#include "attn/train/gpt_presets.h"
+#include "apps/gpt/presets.h"
 
 #include "attn/core/error.h"
 
-namespace attn::train {
+namespace attn::apps {
 
 namespace {
 
@@ -66,4 +66,4 @@ const GptPreset& gpt_preset(const std::string& name) {
   detail::throw_error("--preset: unknown preset '", name, "' (known: ", names, ")");
 }
 
-}  // namespace attn::train
+}  // namespace attn::apps

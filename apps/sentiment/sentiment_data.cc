@@ -1,4 +1,4 @@
-#include "attn/train/sentiment_data.h"
+#include "apps/sentiment/sentiment_data.h"
 
 #include <array>
 #include <fstream>
@@ -6,7 +6,7 @@
 #include "attn/core/error.h"
 #include "attn/model/word_tokenizer.h"
 
-namespace attn::train {
+namespace attn::apps {
 
 SplitPart split_part(int64_t k) {
   if (k % 5 == 4) return SplitPart::kTest;
@@ -80,4 +80,4 @@ const std::vector<std::string>& sentiment_labels() {
   return labels;
 }
 
-}  // namespace attn::train
+}  // namespace attn::apps

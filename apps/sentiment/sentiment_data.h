@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace attn::train {
+namespace attn::apps {
 
 struct LabelledSentence {
   std::string text;
@@ -44,4 +44,4 @@ SentimentSplit load_sentiment(const std::string& dir);
 // The label names: 0 "negative", 1 "positive".
 const std::vector<std::string>& sentiment_labels();
 
-}  // namespace attn::train
+}  // namespace attn::apps

@@ -1,17 +1,14 @@
-#include "attn/train/seq2seq_trainer.h"
+#include "apps/g2p/seq2seq_trainer.h"
 
 #include <algorithm>
-#include <chrono>
 #include <numeric>
 
 #include "attn/core/error.h"
+#include "attn/io/checkpoint.h"
 #include "attn/nn/random.h"
-#include "attn/train/checkpoint.h"
 #include "attn/train/cross_entropy.h"
-#include "attn/train/grad_clip.h"
-#include "attn/train/lr_schedule.h"
 
-namespace attn::train {
+namespace attn::apps {
 
 namespace {
 
@@ -38,7 +35,22 @@ std::vector<std::vector<size_t>> length_groups(const std::vector<G2pEntry>& entr
 
 }  // namespace
 
-G2pBatch make_g2p_batch(const model::G2pVocab& vocab, const std::vector<G2pEntry>& entries,
+train::TrainOptions default_g2p_options() {
+  train::TrainOptions o;
+  o.batch = 64;
+  o.steps = 2000;
+  o.lr = 2e-3f;
+  o.min_lr = 1e-4f;
+  o.warmup = 200;
+  o.weight_decay = 0.01f;
+  o.clip = 1.0f;
+  o.eval_interval = 250;
+  o.time_limit = 500.0;
+  o.seed = 1;
+  return o;
+}
+
+G2pBatch make_g2p_batch(const G2pVocab& vocab, const std::vector<G2pEntry>& entries,
                         std::span<const size_t> indices, int64_t max_letters) {
   G2pBatch b;
   std::vector<std::vector<int32_t>> sources;
@@ -48,30 +60,31 @@ G2pBatch make_g2p_batch(const model::G2pVocab& vocab, const std::vector<G2pEntry
   }
   b.source = model::pack_sources(sources);
   const int64_t n = static_cast<int64_t>(indices.size()), T = b.target_len;
-  b.target.assign(static_cast<size_t>(n * T), model::G2pVocab::kPad);
+  b.target.assign(static_cast<size_t>(n * T), G2pVocab::kPad);
   b.expected.assign(static_cast<size_t>(n * T), kIgnore);
   for (int64_t r = 0; r < n; ++r) {
     const std::vector<int32_t>& p = entries[indices[r]].phonemes;
     int32_t* in = b.target.data() + r * T;
     int32_t* out = b.expected.data() + r * T;
-    in[0] = model::G2pVocab::kBos;
+    in[0] = G2pVocab::kBos;
     std::copy(p.begin(), p.end(), in + 1);
     std::copy(p.begin(), p.end(), out);
-    out[p.size()] = model::G2pVocab::kEos;
+    out[p.size()] = G2pVocab::kEos;
   }
   return b;
 }
 
-Seq2SeqTrainer::Seq2SeqTrainer(const model::Seq2SeqConfig& config, const TrainOptions& options,
-                               const model::G2pVocab& vocab, std::vector<G2pEntry> train,
-                               std::vector<G2pEntry> validation)
+Seq2SeqTrainer::Seq2SeqTrainer(const model::Seq2SeqConfig& config,
+                               const train::TrainOptions& options, const G2pVocab& vocab,
+                               std::vector<G2pEntry> train, std::vector<G2pEntry> validation)
     : config_(config),
       options_(options),
       vocab_(vocab),
       train_(std::move(train)),
       validation_(std::move(validation)),
       model_(config, options.seed),
-      optimizer_(model_.parameters(), AdamWConfig{0.9f, 0.98f, 1e-8f, options.weight_decay}) {
+      loop_(*this, options.loop({.beta1 = 0.9f, .beta2 = 0.98f, .eps = 1e-8f})) {
+  train::validate(options);
   ATTN_CHECK(!train_.empty(), "seq2seq: no training words");
   ATTN_CHECK(
       config.source_vocab == vocab.source_size() && config.target_vocab == vocab.target_size(),
@@ -97,25 +110,21 @@ const std::vector<size_t>& Seq2SeqTrainer::group_order(int64_t epoch) {
   return order_;
 }
 
-float Seq2SeqTrainer::train_step() {
+train::StepLoss Seq2SeqTrainer::train_step(int64_t step) {
   const int64_t groups = static_cast<int64_t>(groups_.size());
-  const size_t group = group_order(step_ / groups)[static_cast<size_t>(step_ % groups)];
+  const size_t group = group_order(step / groups)[static_cast<size_t>(step % groups)];
   const G2pBatch b = make_g2p_batch(vocab_, train_, groups_[group], config_.max_source_len);
-  optimizer_.zero_grad();
-  const uint64_t step = static_cast<uint64_t>(step_);
-  const Tensor memory = model_.encode(b.source, /*training=*/true, step);
+  const uint64_t seed_step = static_cast<uint64_t>(step);
+  const Tensor memory = model_.encode(b.source, /*training=*/true, seed_step);
   Tensor logits = model_.decode(b.target, b.source.batch, b.target_len, memory, b.source.lengths,
-                                /*training=*/true, step);
-  CrossEntropyLoss loss(kIgnore);
+                                /*training=*/true, seed_step);
+  train::CrossEntropyLoss loss(kIgnore);
   const float value = loss.forward(logits, b.expected);
   loss.backward_in_place(logits);
   model_.backward(logits);
-  if (options_.clip > 0) clip_grad_norm(model_.parameters(), options_.clip);
-  const CosineSchedule schedule{options_.lr, options_.min_lr, options_.warmup,
-                                std::max(options_.steps, options_.warmup + 1)};
-  optimizer_.step(schedule.at(step_));
-  ++step_;
-  return value;
+  int64_t tokens = 0;  // target tokens: the phonemes and EOS of each word
+  for (size_t i : groups_[group]) tokens += static_cast<int64_t>(train_[i].phonemes.size()) + 1;
+  return {value, tokens};
 }
 
 float Seq2SeqTrainer::validation_loss() {
@@ -130,52 +139,29 @@ float Seq2SeqTrainer::validation_loss() {
     const Tensor memory = model_.encode(b.source, /*training=*/false);
     const Tensor logits = model_.decode(b.target, b.source.batch, b.target_len, memory,
                                         b.source.lengths, /*training=*/false);
-    CrossEntropyLoss loss(kIgnore);
+    train::CrossEntropyLoss loss(kIgnore);
     total += double(loss.forward(logits, b.expected)) * double(loss.counted());
     counted += loss.counted();
   }
   return static_cast<float>(total / double(std::max<int64_t>(1, counted)));
 }
 
-void Seq2SeqTrainer::save(const std::string& path) {
-  save_checkpoint(path, model_.parameters(), nullptr,
-                  {{"kind", "seq2seq"},
-                   {"config", config_.to_json()},
-                   {"letters", vocab_.letters()},
-                   {"phonemes", vocab_.phonemes_text()},
-                   {"train", options_.to_json()},
-                   {"step", std::to_string(step_)}});
+Metadata Seq2SeqTrainer::checkpoint_metadata() {
+  return {{"kind", "seq2seq"},
+          {"config", config_.to_json()},
+          {"letters", vocab_.letters()},
+          {"phonemes", vocab_.phonemes_text()},
+          {"train", options_.to_json()}};
 }
 
-void Seq2SeqTrainer::run(const std::string& out,
-                         const std::function<void(const StepReport&)>& on_step) {
-  const auto start = std::chrono::steady_clock::now();
-  const CosineSchedule schedule{options_.lr, options_.min_lr, options_.warmup,
-                                std::max(options_.steps, options_.warmup + 1)};
-  int64_t tokens = 0;
-  double train_seconds = 0.0;
-  while (step_ < options_.steps) {
-    StepReport r;
-    r.lr = schedule.at(step_);
-    const auto step_start = std::chrono::steady_clock::now();
-    const int64_t groups = static_cast<int64_t>(groups_.size());
-    for (size_t i : groups_[group_order(step_ / groups)[static_cast<size_t>(step_ % groups)]]) {
-      tokens += static_cast<int64_t>(train_[i].phonemes.size()) + 1;
-    }
-    r.loss = train_step();
-    const auto step_end = std::chrono::steady_clock::now();
-    train_seconds += std::chrono::duration<double>(step_end - step_start).count();
-    r.step = step_;
-    r.elapsed_s = std::chrono::duration<double>(step_end - start).count();
-    const bool out_of_time = options_.time_limit > 0 && r.elapsed_s >= options_.time_limit;
-    if (step_ % options_.eval_interval == 0 || step_ == options_.steps || out_of_time) {
-      r.val_loss = validation_loss();
-      if (!out.empty()) save(out);
-    }
-    r.tokens_per_s = static_cast<double>(tokens) / std::max(train_seconds, 1e-9);
-    on_step(r);
-    if (out_of_time) break;
-  }
+void Seq2SeqTrainer::restore(const SafetensorsFile& file, const std::string& path) {
+  expect_kind(file, "seq2seq", path);
+  ATTN_CHECK(file.meta("config") == config_.to_json(), path, ": checkpoint config ",
+             file.meta("config"), " differs from the run's ", config_.to_json());
+  ATTN_CHECK(
+      file.meta("letters") == vocab_.letters() && file.meta("phonemes") == vocab_.phonemes_text(),
+      path, ": the checkpoint's symbol tables differ from the run's");
+  options_.seed = train::TrainOptions::from_json(file.meta("train"), options_).seed;
 }
 
-}  // namespace attn::train
+}  // namespace attn::apps

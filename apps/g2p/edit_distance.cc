@@ -1,10 +1,10 @@
-#include "attn/train/edit_distance.h"
+#include "apps/g2p/edit_distance.h"
 
 #include <algorithm>
 #include <numeric>
 #include <vector>
 
-namespace attn::train {
+namespace attn::apps {
 
 int64_t edit_distance(std::span<const int32_t> a, std::span<const int32_t> b) {
   // row[j] = distance between a[0, i) and b[0, j), one row i at a time.
@@ -22,4 +22,4 @@ int64_t edit_distance(std::span<const int32_t> a, std::span<const int32_t> b) {
   return row.back();
 }
 
-}  // namespace attn::train
+}  // namespace attn::apps

@@ -1,7 +1,7 @@
-// ClassifierTrainer — trains a Classifier on labelled sentences: shuffled mini-batches padded to
-// their longest sentence, AdamW, global-norm clipping, warm-up + cosine learning rate, and early
+// ClassifierTrainer — the sentiment classifier as a task of the TrainingLoop: shuffled
+// mini-batches padded to their longest sentence, cross-entropy over the labels, and early
 // stopping: after every epoch the validation accuracy is measured and the parameters of the best
-// epoch so far are kept; run() ends with them in the model.
+// epoch so far are kept; run() ends with them in the model. AdamW with β = (0.9, 0.98).
 //
 // The order of the sentences in epoch e is a pure function of (seed, e), the dropout masks of
 // (seed, step), so a run is reproducible and the same for any number of threads.
@@ -9,13 +9,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "attn/core/config_fields.h"
 #include "attn/model/classifier.h"
-#include "attn/train/adamw.h"
+#include "attn/train/training_loop.h"
 
-namespace attn::train {
+namespace attn::apps {
 
 struct ClassifierTrainOptions {
   int64_t batch = 32;         // sentences per step
@@ -30,11 +33,11 @@ struct ClassifierTrainOptions {
 
   std::string to_json() const;
   // Parses a JSON object with any of the fields above over `defaults`; throws attn::Error on
-  // unknown fields, wrong types or impossible values.
+  // unknown fields, wrong types or values out of range.
   static ClassifierTrainOptions from_json(const std::string& text, ClassifierTrainOptions defaults);
 };
 
-// Throws attn::Error unless the sizes are positive and the rates finite.
+// Throws attn::Error naming the first field out of its range.
 void validate(const ClassifierTrainOptions& o);
 
 // A sentence as word ids, with its label.
@@ -54,43 +57,40 @@ ClassifierEval evaluate_classifier(model::Classifier& model,
                                    const std::vector<EncodedSentence>& sentences,
                                    int64_t batch = 64);
 
-// What the trainer reports after each epoch.
-struct EpochReport {
-  int64_t epoch = 0;  // 1-based
-  int64_t step = 0;   // steps done
-  double loss = 0.0;  // mean training loss of the epoch
-  ClassifierEval validation;
-  bool best = false;  // the best validation accuracy so far (ties: the lower loss)
-  double elapsed_s = 0.0;
-};
-
-class ClassifierTrainer {
+class ClassifierTrainer : private train::TrainingTask {
  public:
   // `model`, `train` and `validation` must outlive the trainer; neither set may be empty.
   ClassifierTrainer(model::Classifier& model, const ClassifierTrainOptions& options,
                     const std::vector<EncodedSentence>& train,
                     const std::vector<EncodedSentence>& validation);
 
-  // Trains, reporting every epoch, and leaves the parameters of the best epoch in the model.
-  void run(const std::function<void(const EpochReport&)>& on_epoch);
+  // Trains, reporting every step (an evaluation at the end of each epoch), and leaves the
+  // parameters of the best epoch in the model.
+  void run(const std::function<void(const train::StepReport&)>& on_step) { loop_.run("", on_step); }
 
   int64_t total_steps() const { return total_steps_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
-  const EpochReport& best() const { return best_; }
+  // The report of the best epoch (after run()), and its 1-based number.
+  const train::StepReport& best() const { return *loop_.best(); }
+  int64_t best_epoch() const;
 
  private:
-  // One step on sentences order[first, first + batch); returns the loss.
-  float train_step(const std::vector<size_t>& order, size_t first);
-  void keep_best(const EpochReport& r);
+  std::vector<nn::Parameter> parameters() override { return model_.parameters(); }
+  train::StepLoss train_step(int64_t step) override;
+  train::Evaluation evaluate() override;
+  Metadata checkpoint_metadata() override;
+  void restore(const SafetensorsFile& file, const std::string& path) override;
+  const std::vector<size_t>& epoch_order(int64_t epoch);
+  train::LoopOptions loop_options() const;
 
   model::Classifier& model_;
   ClassifierTrainOptions options_;
   const std::vector<EncodedSentence>& train_;
   const std::vector<EncodedSentence>& validation_;
-  AdamW optimizer_;
-  int64_t steps_per_epoch_ = 0, total_steps_ = 0, step_ = 0;
-  EpochReport best_;
-  std::vector<std::vector<float>> best_params_;
+  int64_t steps_per_epoch_ = 0, total_steps_ = 0;
+  std::vector<size_t> order_;  // of epoch order_epoch_
+  int64_t order_epoch_ = -1;
+  train::TrainingLoop loop_;  // last: built on the model's parameters
 };
 
-}  // namespace attn::train
+}  // namespace attn::apps

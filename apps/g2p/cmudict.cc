@@ -1,15 +1,15 @@
-#include "attn/train/cmudict.h"
+#include "apps/g2p/cmudict.h"
 
 #include <fstream>
 #include <sstream>
 
 #include "attn/core/error.h"
 
-namespace attn::train {
+namespace attn::apps {
 
 namespace {
 
-G2pEntry parse_line(const std::string& line, const model::G2pVocab& vocab, int64_t max_letters,
+G2pEntry parse_line(const std::string& line, const G2pVocab& vocab, int64_t max_letters,
                     int64_t max_phonemes) {
   std::istringstream in(line);
   G2pEntry e;
@@ -29,7 +29,7 @@ G2pEntry parse_line(const std::string& line, const model::G2pVocab& vocab, int64
 
 }  // namespace
 
-std::vector<G2pEntry> read_cmudict(const std::string& path, const model::G2pVocab& vocab,
+std::vector<G2pEntry> read_cmudict(const std::string& path, const G2pVocab& vocab,
                                    int64_t max_letters, int64_t max_phonemes) {
   std::ifstream in(path);
   ATTN_CHECK(in.good(), path, ": cannot open the dictionary");
@@ -62,4 +62,4 @@ G2pSplit split_entries(std::vector<G2pEntry> entries) {
   return split;
 }
 
-}  // namespace attn::train
+}  // namespace attn::apps

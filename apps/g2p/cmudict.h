@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "attn/model/g2p_vocab.h"
+#include "apps/g2p/g2p_vocab.h"
 
-namespace attn::train {
+namespace attn::apps {
 
 struct G2pEntry {
   std::string word;
@@ -26,7 +26,7 @@ struct G2pSplit {
 // Reads the dictionary file. Throws attn::Error naming the file and line of the first bad entry
 // (a word that is not letters, no phonemes, an unknown phoneme, more than max_letters letters or
 // max_phonemes phonemes) or if the file is missing or empty.
-std::vector<G2pEntry> read_cmudict(const std::string& path, const model::G2pVocab& vocab,
+std::vector<G2pEntry> read_cmudict(const std::string& path, const G2pVocab& vocab,
                                    int64_t max_letters, int64_t max_phonemes);
 
 // Whether `word` is held out for testing: FNV-1a (32-bit) of its bytes ≡ 0 (mod 32), a fixed
@@ -36,4 +36,4 @@ bool is_test_word(const std::string& word);
 // Splits the entries by is_test_word, keeping their order.
 G2pSplit split_entries(std::vector<G2pEntry> entries);
 
-}  // namespace attn::train
+}  // namespace attn::apps

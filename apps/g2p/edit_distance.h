@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <span>
 
-namespace attn::train {
+namespace attn::apps {
 
 int64_t edit_distance(std::span<const int32_t> a, std::span<const int32_t> b);
 
-}  // namespace attn::train
+}  // namespace attn::apps
