@@ -1,6 +1,6 @@
-// `attn train`: trains the GPT on a byte corpus, with a progress bar (or plain lines, or JSON
-// lines), periodic validation, atomic checkpoints, and the loss curve as CSV and PNG beside the
-// checkpoint (OUT.loss.csv, OUT.loss.png).
+// `attn train`: trains the GPT on a byte corpus, with a progress bar on stderr (or plain lines
+// there, or JSON lines on stdout), periodic validation, atomic checkpoints, and the loss curve as
+// CSV and PNG beside the checkpoint (OUT.loss.csv, OUT.loss.png).
 #include <malloc.h>
 #include <unistd.h>
 
@@ -15,12 +15,14 @@
 #include <vector>
 
 #include "attn/core/atomic_file.h"
+#include "attn/core/data_path.h"
 #include "attn/core/error.h"
 #include "attn/nn/matmul_precision.h"
 #include "attn/train/gpt_presets.h"
 #include "attn/train/gpt_trainer.h"
 #include "attn/train/text_dataset.h"
 #include "attn/viz/line_chart.h"
+#include "cli_kit.h"
 #include "commands.h"
 
 namespace attn::cli {
@@ -30,13 +32,14 @@ namespace {
 struct TrainArgs {
   std::string preset = "default";
   std::string config;  // JSON file: {"model": {...}, "train": {...}}
-  std::string data = ATTN_DEFAULT_CORPUS;
+  std::string data;    // empty: moby_dick.txt of the data folder
   std::string out;
   std::string resume;
   std::optional<int64_t> steps;
   std::optional<double> time_limit;
   std::optional<uint64_t> seed;
-  std::string precision = "fp32";  // of the Linear products: fp32 | bf16
+  nn::MatmulPrecision precision = nn::MatmulPrecision::kFp32;  // of the Linear products
+  int threads = 0;
   bool json = false;
 };
 
@@ -126,48 +129,37 @@ std::vector<LossPoint> read_curve(const std::string& path, int64_t step) {
   return points;
 }
 
-std::string duration_text(double seconds) {
-  const int s = static_cast<int>(std::lround(seconds));
-  char text[32];
-  std::snprintf(text, sizeof text, "%dm%02ds", s / 60, s % 60);
-  return text;
-}
-
-// Prints one step: a JSON line, a redrawn progress bar, or (not a terminal) a plain line now
-// and then.
-void report(const TrainArgs& a, const train::StepReport& r, int64_t total, bool tty,
+// Prints one step: a JSON line on stdout, or on stderr a redrawn progress bar or (not a
+// terminal) a plain line now and then.
+void report(const Reporter& out, const train::StepReport& r, int64_t total, bool tty,
             std::optional<float>& last_val) {
   if (r.val_loss) last_val = r.val_loss;
-  if (a.json) {
+  if (out.json()) {
     nlohmann::ordered_json j = {{"step", r.step}, {"loss", r.loss}, {"lr", r.lr}};
     if (r.val_loss) j["val_loss"] = *r.val_loss;
-    std::printf("%s\n", j.dump().c_str());
-    std::fflush(stdout);
-    return;
+    return out.json_line(j);
   }
   const double eta = r.elapsed_s / std::max<int64_t>(1, r.step) * double(total - r.step);
   char val[32] = "-";
   if (last_val) std::snprintf(val, sizeof val, "%.3f", *last_val);
   if (tty) {
     const int width = 24, done = static_cast<int>(width * r.step / std::max<int64_t>(1, total));
-    std::printf("\r step %lld/%lld [%s%s] loss %.3f  val %s  %.0f tok/s  ETA %s ",
-                static_cast<long long>(r.step), static_cast<long long>(total),
-                std::string(done, '#').c_str(), std::string(width - done, '.').c_str(), r.loss, val,
-                r.tokens_per_s, duration_text(eta).c_str());
+    progress(format("\r step %lld/%lld [%s%s] loss %.3f  val %s  %.0f tok/s  ETA %s ",
+                    static_cast<long long>(r.step), static_cast<long long>(total),
+                    std::string(done, '#').c_str(), std::string(width - done, '.').c_str(), r.loss,
+                    val, r.tokens_per_s, duration_text(eta).c_str()));
   } else if (r.val_loss || r.step == total) {
-    std::printf("step %lld/%lld loss %.4f val_loss %s tokens/s %.0f elapsed %s\n",
-                static_cast<long long>(r.step), static_cast<long long>(total), r.loss, val,
-                r.tokens_per_s, duration_text(r.elapsed_s).c_str());
+    progress(format("step %lld/%lld loss %.4f val_loss %s tokens/s %.0f elapsed %s\n",
+                    static_cast<long long>(r.step), static_cast<long long>(total), r.loss, val,
+                    r.tokens_per_s, duration_text(r.elapsed_s).c_str()));
   }
-  std::fflush(stdout);
 }
 
 // Applies --precision; bf16 falls back to fp32 (with a note) on a CPU without bf16 instructions.
 void apply_precision(const TrainArgs& a) {
-  const nn::MatmulPrecision asked = nn::parse_matmul_precision(a.precision);
-  nn::set_matmul_precision(asked);
-  if (asked != nn::matmul_precision()) {
-    std::fprintf(stderr, "note: this CPU has no bf16 instructions; the products run in fp32\n");
+  nn::set_matmul_precision(a.precision);
+  if (a.precision != nn::matmul_precision()) {
+    progress("note: this CPU has no bf16 instructions; the products run in fp32\n");
   }
 }
 
@@ -180,17 +172,20 @@ void keep_freed_memory() {
 
 void run_train(const TrainArgs& a) {
   keep_freed_memory();
+  use_threads(a.threads);
   apply_precision(a);
   const train::GptPreset setup = resolve(a);
+  const std::string corpus = a.data.empty() ? data_path("moby_dick.txt") : a.data;
   const train::TextDataset data =
-      train::TextDataset::from_file(a.data, 0.05, setup.model.context + 1);
+      train::TextDataset::from_file(corpus, 0.05, setup.model.context + 1);
   train::GptTrainer trainer(setup.model, setup.train, data);
   if (!a.resume.empty()) trainer.resume(a.resume);
   const std::string curve_path = a.out + ".loss.csv";
   std::vector<LossPoint> curve = a.resume.empty()
                                      ? std::vector<LossPoint>{}
                                      : read_curve(a.resume + ".loss.csv", trainer.step());
-  const bool tty = !a.json && ::isatty(STDOUT_FILENO);
+  const Reporter out(a.json);
+  const bool tty = !a.json && ::isatty(STDERR_FILENO);
   std::optional<float> last_val;
   train::StepReport last;
   trainer.run(a.out, [&](const train::StepReport& r) {
@@ -199,42 +194,51 @@ void run_train(const TrainArgs& a) {
       write_curve(curve_path, curve);
       draw_curve(a.out + ".loss.png", curve);
     }
-    report(a, r, setup.train.steps, tty, last_val);
+    report(out, r, setup.train.steps, tty, last_val);
     last = r;
   });
-  if (tty) std::printf("\n");
-  if (a.json) {
-    nlohmann::ordered_json j = {{"done", true},
-                                {"step", trainer.step()},
-                                {"tokens_per_s", last.tokens_per_s},
-                                {"precision", nn::to_string(nn::matmul_precision())}};
-    if (last_val) j["val_loss"] = *last_val;
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    std::printf("trained %lld steps: val_loss %.4f nats/byte, %.0f tokens/s; saved %s\n",
-                static_cast<long long>(trainer.step()), last_val.value_or(NAN), last.tokens_per_s,
-                a.out.c_str());
-  }
+  if (tty) progress("\n");
+  nlohmann::ordered_json j = {{"done", true},
+                              {"step", trainer.step()},
+                              {"tokens_per_s", last.tokens_per_s},
+                              {"precision", nn::to_string(nn::matmul_precision())}};
+  if (last_val) j["val_loss"] = *last_val;
+  out.result(j, format("trained %lld steps: val_loss %.4f nats/byte, %.0f tokens/s; saved %s",
+                       static_cast<long long>(trainer.step()), last_val.value_or(NAN),
+                       last.tokens_per_s, a.out.c_str()));
 }
+
+// The names of --preset.
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  for (const train::GptPreset& p : train::gpt_presets()) names.push_back(p.name);
+  return names;
+}
+
+const Choices<nn::MatmulPrecision> kPrecisions = {{"fp32", nn::MatmulPrecision::kFp32},
+                                                  {"bf16", nn::MatmulPrecision::kBf16}};
 
 }  // namespace
 
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "Train the byte-level GPT on a text corpus");
-  cmd->add_option("--preset", args->preset, "default | bench | tiny")->capture_default_str();
+  one_of(cmd->add_option("--preset", args->preset, "named set-up")->capture_default_str(),
+         preset_names());
   cmd->add_option("--config", args->config, "JSON file {\"model\": {...}, \"train\": {...}}");
-  cmd->add_option("--data", args->data, "UTF-8 text corpus")->capture_default_str();
-  cmd->add_option("--steps", args->steps, "total training steps (also when resuming)");
-  cmd->add_option("--time-limit", args->time_limit, "stop (and save) after this many seconds");
-  cmd->add_option("--seed", args->seed, "seed of initialisation, batches and dropout");
-  cmd->add_option("--out", args->out, "checkpoint to write (.safetensors)")->required();
+  cmd->add_option("--data", args->data, "UTF-8 text corpus (default: moby_dick.txt, data folder)");
+  at_least(cmd->add_option("--steps", args->steps, "total training steps (also when resuming)"), 1);
+  at_least(
+      cmd->add_option("--time-limit", args->time_limit, "stop (and save) after this many seconds"),
+      0);
+  add_seed_option(*cmd, args->seed, "seed of initialisation, batches and dropout");
+  add_out_option(*cmd, args->out, "checkpoint to write (.safetensors)");
   cmd->add_option("--resume", args->resume, "checkpoint to continue from");
-  cmd->add_option("--precision", args->precision,
-                  "fp32 | bf16: bf16 inputs with fp32 accumulation for the matrix products of "
-                  "the linear layers (needs AMX or AVX512-BF16, else fp32)")
-      ->capture_default_str();
-  cmd->add_flag("--json", args->json, "one JSON object per step");
+  add_choice_option(*cmd, "--precision", args->precision, kPrecisions,
+                    "of the linear layers' matrix products (default fp32); bf16: bf16 inputs, "
+                    "fp32 accumulation (needs AMX or AVX512-BF16, else fp32)");
+  add_threads_option(*cmd, args->threads);
+  add_json_flag(*cmd, args->json, "one JSON object per step, then one with the result");
   cmd->callback([args] { run_train(*args); });
 }
 
