@@ -91,7 +91,7 @@ TEST_F(CliModelTest, CorruptSafetensorsHeaderIsNamedAsSuch) {
   write_all(file("bad.safetensors"), "garbage that is no checkpoint");
   std::string broken_json = std::string("\x10\0\0\0\0\0\0\0", 8) + "{\"a\": [1, 2,      ";
   write_all(file("broken_json"), broken_json);
-  for (const std::string& name : {"bad.safetensors", "broken_json"}) {
+  for (const char* name : {"bad.safetensors", "broken_json"}) {
     const CliRun r = run("generate --model " + file(name) + " --tokens 1");
     EXPECT_EQ(r.status, kExitFailure) << name;
     EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
@@ -161,7 +161,7 @@ TEST_F(CliModelTest, LlamaBadInputsAreRejected) {
 
 TEST_F(CliModelTest, VizGptDrawsTheAttentionOfEveryLayer) {
   ASSERT_EQ(run("train --preset tiny --steps 2 --out " + file("m.safetensors")).status, 0);
-  for (const std::string& extra : {"", " --layer 1", " --average-heads"}) {
+  for (const char* extra : {"", " --layer 1", " --average-heads"}) {
     const CliRun r = run("viz gpt --model " + file("m.safetensors") +
                          " --prompt 'Call me Ishmael.' --out " + file("a.png") + extra);
     ASSERT_EQ(r.status, 0) << extra << ": " << r.err;

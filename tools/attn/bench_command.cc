@@ -101,8 +101,8 @@ nlohmann::ordered_json number_or_null(std::optional<double> x) {
   return x ? nlohmann::ordered_json(*x) : nlohmann::ordered_json(nullptr);
 }
 
-void print_json(const std::string& name, const BenchShape& s, const BenchOptions& o,
-                const Peak& peak, const Measurement& m) {
+nlohmann::ordered_json case_json(const std::string& name, const BenchShape& s,
+                                 const BenchOptions& o, const Peak& peak, const Measurement& m) {
   nlohmann::ordered_json line = {
       {"case", name},
       {"batch", s.batch},
@@ -134,7 +134,7 @@ void print_json(const std::string& name, const BenchShape& s, const BenchOptions
     line["bw_fraction"] = number_or_null(fraction_of(peak.read_gbps, m.kv_gbps));
   }
   if (name == "backward") line["plan"] = choice_name(kPlans, s.plan);
-  Reporter(true).json_line(line);
+  return line;
 }
 
 // "312.4 GFLOP/s", or "not measured".
@@ -161,42 +161,38 @@ void print_table_header(const BenchOptions& o, const Peak& peak) {
               "of 256b", "peak MiB");
 }
 
-void print_table_row(const BenchShape& s, const Peak& peak, const Measurement& m) {
+std::string table_row(const BenchShape& s, const Peak& peak, const Measurement& m) {
   const std::optional<double> fraction = peak_fraction(peak, m.gflops);
   const std::optional<double> fraction_256 = fraction_of(peak.gflops_256, m.gflops);
   char of_peak[16] = "-", of_256[16] = "-";
   if (fraction) std::snprintf(of_peak, sizeof of_peak, "%.1f%%", 100.0 * *fraction);
   if (fraction_256) std::snprintf(of_256, sizeof of_256, "%.1f%%", 100.0 * *fraction_256);
-  std::printf("%6lld %5lld %7s %10.3f %9.1f %8s %9s %9.1f\n", static_cast<long long>(s.len),
-              static_cast<long long>(s.dim), s.causal ? "yes" : "no", m.ms, m.gflops, of_peak,
-              of_256, m.peak_rss_mib);
-  std::fflush(stdout);
+  return format("%6lld %5lld %7s %10.3f %9.1f %8s %9s %9.1f", static_cast<long long>(s.len),
+                static_cast<long long>(s.dim), s.causal ? "yes" : "no", m.ms, m.gflops, of_peak,
+                of_256, m.peak_rss_mib);
 }
 
 // The table of the flash forward over table_shapes().
 void run_table(const BenchOptions& o) {
   const Peak peak = measure_peak(o, /*with_256_bit=*/true);
+  const Reporter out(o.json);
   if (!o.json) print_table_header(o, peak);
   for (const BenchShape& shape : table_shapes()) {
     const Measurement m = measure_forward(shape, o.reps);
-    if (o.json) {
-      print_json("forward", shape, o, peak, m);
-    } else {
-      print_table_row(shape, peak, m);
-    }
+    out.result(case_json("forward", shape, o, peak, m), table_row(shape, peak, m));
   }
 }
 
 // The decode case in words: time per step, GFLOP/s, and K/V bytes per second.
-void print_decode_line(const BenchOptions& o, const Peak& peak, const Measurement& m) {
+std::string decode_text(const BenchOptions& o, const Peak& peak, const Measurement& m) {
   const BenchShape& s = o.shape;
   const std::optional<double> fraction = fraction_of(peak.read_gbps, m.kv_gbps);
   char bw[64] = "read bandwidth not measured";
   if (fraction)
     std::snprintf(bw, sizeof bw, "%.2f of %.1f GB/s read bandwidth", *fraction, *peak.read_gbps);
-  std::printf(
+  return format(
       "decode B=%lld Hq=%lld Hkv=%lld n_q=%lld Lk=%lld D=%lld Dv=%lld %s %s threads=%d "
-      "target=%s: %.3f ms per step, %.1f GFLOP/s, %.1f GB/s of K/V (%s), %.1f MiB peak memory\n",
+      "target=%s: %.3f ms per step, %.1f GFLOP/s, %.1f GB/s of K/V (%s), %.1f MiB peak memory",
       static_cast<long long>(s.batch), static_cast<long long>(s.heads),
       static_cast<long long>(s.kv_heads), static_cast<long long>(s.len),
       static_cast<long long>(s.kv_len), static_cast<long long>(s.dim),
@@ -205,28 +201,29 @@ void print_decode_line(const BenchOptions& o, const Peak& peak, const Measuremen
       m.gflops, m.kv_gbps, bw, m.peak_rss_mib);
 }
 
-// One case named by --case.
-void run_case(const BenchOptions& o) {
-  const BenchCaseFn measure = find_case(o.case_name);
-  const bool decode = o.case_name == "decode";
-  const Peak peak = measure_peak(o, /*with_256_bit=*/true, /*with_bandwidth=*/decode);
-  const Measurement m = measure(o.shape, o.reps);
-  if (o.json) {
-    print_json(o.case_name, o.shape, o, peak, m);
-    return;
-  }
-  if (decode) return print_decode_line(o, peak, m);
+// A forward or backward case in words: time, GFLOP/s and the fraction of the FMA peak.
+std::string case_text(const BenchOptions& o, const Peak& peak, const Measurement& m) {
   const std::optional<double> fraction = peak_fraction(peak, m.gflops);
   const BenchShape& s = o.shape;
-  std::printf(
+  return format(
       "%s B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld causal=%s dropout=%g threads=%d "
-      "target=%s: %.3f ms, %.1f GFLOP/s, %.1f%% of %s FMA peak, %.1f MiB peak memory\n",
+      "target=%s: %.3f ms, %.1f GFLOP/s, %.1f%% of %s FMA peak, %.1f MiB peak memory",
       o.case_name.c_str(), static_cast<long long>(s.batch), static_cast<long long>(s.heads),
       static_cast<long long>(s.kv_heads), static_cast<long long>(s.len),
       static_cast<long long>(s.kv_len), static_cast<long long>(s.dim),
       static_cast<long long>(s.dim_v), s.causal ? "yes" : "no", s.dropout, o.threads,
       active_simd_target().c_str(), m.ms, m.gflops, fraction ? 100.0 * *fraction : 0.0,
       gflops_text(peak.gflops).c_str(), m.peak_rss_mib);
+}
+
+// One case named by --case.
+void run_case(const BenchOptions& o) {
+  const BenchCaseFn measure = find_case(o.case_name);
+  const bool decode = o.case_name == "decode";
+  const Peak peak = measure_peak(o, /*with_256_bit=*/true, /*with_bandwidth=*/decode);
+  const Measurement m = measure(o.shape, o.reps);
+  Reporter(o.json).result(case_json(o.case_name, o.shape, o, peak, m),
+                          decode ? decode_text(o, peak, m) : case_text(o, peak, m));
 }
 
 void run_bench(BenchOptions& o, const CLI::App& cmd) {

@@ -70,10 +70,11 @@ void print_score(const train::G2pScore& s, int64_t beam, bool json, nlohmann::or
   j["test_words"] = s.words;
   j["phoneme_error_rate"] = s.phoneme_error_rate();
   j["word_accuracy"] = s.word_accuracy();
-  Reporter(json).result(j, format("%lld test words, %s: phoneme error rate %.4f, word accuracy "
-                                  "%.4f",
-                                  static_cast<long long>(s.words), decoding_name(beam).c_str(),
-                                  s.phoneme_error_rate(), s.word_accuracy()));
+  const std::string text =
+      format("%lld test words, %s: phoneme error rate %.4f, word accuracy %.4f",
+             static_cast<long long>(s.words), decoding_name(beam).c_str(), s.phoneme_error_rate(),
+             s.word_accuracy());
+  Reporter(json).result(j, text);
 }
 
 // One step: a JSON line on stdout, or (when validated) a line of progress on stderr.
