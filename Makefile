@@ -6,7 +6,7 @@ FUZZ := build/fuzz
 PREFIX := $(CURDIR)/build/install
 FUZZ_SECONDS ?= 30
 
-.PHONY: all setup release asan fuzz run bench test test-layers test-release test-asan test-fuzz test-example clean
+.PHONY: all setup release cli asan fuzz run bench test test-layers test-release test-asan test-fuzz test-example clean
 
 all: release
 
@@ -16,6 +16,11 @@ setup:
 release: setup
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release -j $(JOBS)
+
+# Only the attn tool (no tests): what `make run` and `make bench` need.
+cli: setup
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS) --target attn_cli
 
 asan: setup
 	@cmake --preset asan >/dev/null
@@ -28,7 +33,7 @@ fuzz: setup
 # The main job: trains the byte-level GPT on Moby-Dick for a few minutes (progress bar, loss curve
 # in build/run/gpt.safetensors.loss.png), then prints a sample of what it learned.
 RUN_DIR := build/run
-run: release
+run: cli
 	@mkdir -p $(RUN_DIR)
 	$(RELEASE)/attn train --preset default --out $(RUN_DIR)/gpt.safetensors
 	@echo
@@ -36,7 +41,7 @@ run: release
 	  --tokens 400 --temperature 0.8 --top-k 40 --seed 1
 
 # The benchmark table of the flash forward (about a minute).
-bench: release
+bench: cli
 	$(RELEASE)/attn bench
 
 test: test-layers test-release test-example test-asan test-fuzz
@@ -57,12 +62,16 @@ test-fuzz: fuzz
 	cp tests/data/npy/*.npy $(FUZZ)/corpus/ 2>/dev/null || true
 	$(FUZZ)/fuzz/fuzz_npy -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 $(FUZZ)/corpus
 
-# Installs the library, then builds and runs examples/ against the installed CMake package.
+# Installs the library, then builds and runs examples/ against the installed CMake package, and
+# once more with the compiler alone and the flags of the installed pkg-config file.
 test-example: release
 	cmake --install $(RELEASE) --prefix $(PREFIX) >/dev/null
 	cmake -S examples -B build/example -G Ninja -DCMAKE_PREFIX_PATH=$(PREFIX) >/dev/null
 	cmake --build build/example
 	build/example/sdpa_example
+	$(CXX) -std=c++20 -O2 examples/sdpa_example.cc -o build/example/sdpa_example_pc \
+	  $$(PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig pkg-config --cflags --libs attn)
+	LD_LIBRARY_PATH=$(PREFIX)/lib build/example/sdpa_example_pc
 
 clean:
 	rm -rf build

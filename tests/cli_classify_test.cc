@@ -36,9 +36,11 @@ class CliClassifyTest : public CliTest {
     return " --model " + path;
   }
 
-  void expect_error(const std::string& args, const std::string& needle) {
+  // Expects `args` to fail with `status` (1: bad input, 2: bad command line) and one error line
+  // that contains `needle`.
+  void expect_error(const std::string& args, const std::string& needle, int status = kExitFailure) {
     const CliRun r = run(args);
-    EXPECT_EQ(r.status, 1) << args;
+    EXPECT_EQ(r.status, status) << args;
     EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << args << "\n" << r.err;
   }
@@ -141,9 +143,10 @@ TEST_F(CliClassifyTest, MissingOrCorruptDataIsRejected) {
 
 TEST_F(CliClassifyTest, BadOptionsAreRejected) {
   const std::string out = " --data " + tiny_data() + " --out " + file("m");
-  expect_error("classify train --pooling max" + out, "pooling");
-  expect_error("classify train --steps 0" + out, "positive");
-  expect_error("classify train --epochs 2 --steps 3" + out, "excludes");
+  expect_error("classify train --pooling max" + out, "--pooling must be one of attention | mean",
+               kExitUsage);
+  expect_error("classify train --steps 0" + out, "--steps must be at least 1", kExitUsage);
+  expect_error("classify train --epochs 2 --steps 3" + out, "excludes", kExitUsage);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 // End-to-end tests of `attn train` and `attn generate`: what a user runs, and every bad input.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -48,8 +49,8 @@ TEST_F(CliModelTest, TrainJsonPrintsEveryStepThenTheThroughput) {
 TEST_F(CliModelTest, TrainReportsItsPrecisionAndRejectsAnUnknownOne) {
   const CliRun bad =
       run("train --preset tiny --steps 2 --precision fp16 --out " + file("m.safetensors"));
-  EXPECT_EQ(bad.status, 1);
-  EXPECT_TRUE(is_one_error_line(bad.err)) << bad.err;
+  EXPECT_EQ(bad.status, kExitUsage);
+  EXPECT_EQ(bad.err, "attn: --precision must be one of fp32 | bf16, got 'fp16'\n");
   const CliRun r =
       run("train --preset tiny --steps 2 --precision bf16 --json --out " + file("m.safetensors"));
   ASSERT_EQ(r.status, 0) << r.err;
@@ -86,6 +87,33 @@ TEST_F(CliModelTest, CorruptCheckpointIsRejectedAndTheOutputKept) {
   EXPECT_EQ(read_all(file("out.safetensors")), "previous checkpoint");
 }
 
+TEST_F(CliModelTest, CorruptSafetensorsHeaderIsNamedAsSuch) {
+  write_all(file("bad.safetensors"), "garbage that is no checkpoint");
+  std::string broken_json = std::string("\x10\0\0\0\0\0\0\0", 8) + "{\"a\": [1, 2,      ";
+  write_all(file("broken_json"), broken_json);
+  for (const char* name : {"bad.safetensors", "broken_json"}) {
+    const CliRun r = run("generate --model " + file(name) + " --tokens 1");
+    EXPECT_EQ(r.status, kExitFailure) << name;
+    EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+    EXPECT_NE(r.err.find(file(name) + ": corrupt safetensors header"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("llama2.c"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(CliModelTest, ProgressGoesToStderrAndTheResultToStdout) {
+  const CliRun train = run("train --preset tiny --steps 4 --out " + file("m.safetensors"));
+  ASSERT_EQ(train.status, 0) << train.err;
+  EXPECT_EQ(train.out.rfind("trained 4 steps", 0), 0u) << train.out;
+  EXPECT_EQ(std::count(train.out.begin(), train.out.end(), '\n'), 1) << train.out;
+  EXPECT_NE(train.err.find("step 4/4"), std::string::npos) << train.err;
+  const CliRun r = run("generate --model " + file("m.safetensors") +
+                       " --prompt 'Call me' --tokens 5 --temperature 0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("Call me", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.find("tokens/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("generated 5 tokens"), std::string::npos) << r.err;
+}
+
 TEST_F(CliModelTest, ImpossibleConfigIsRejected) {
   write_all(file("config.json"), R"({"model": {"d_model": 100, "n_heads": 3}})");
   const CliRun r =
@@ -114,15 +142,14 @@ TEST_F(CliModelTest, LlamaGreedyIdsMatchTheReference) {
 
 TEST_F(CliModelTest, LlamaBadInputsAreRejected) {
   const std::string model = " --model " + kModels + "stories260K.bin";
-  for (const std::string& args :
-       {std::string("generate") + model + " --prompt-ids 1,512",
-        "generate" + model + " --prompt-ids 1,x", "generate" + model + " --prompt-ids " + [] {
-          std::string ids = "1";
-          for (int i = 0; i < 512; ++i) ids += ",1";
-          return ids;
-        }()}) {
+  std::string too_long = "1";
+  for (int i = 0; i < 512; ++i) too_long += ",1";
+  for (const auto& [args, status] : std::vector<std::pair<std::string, int>>{
+           {"generate" + model + " --prompt-ids 1,512", kExitFailure},  // beyond the vocabulary
+           {"generate" + model + " --prompt-ids 1,x", kExitUsage},      // not a token id
+           {"generate" + model + " --prompt-ids " + too_long, kExitFailure}}) {
     const CliRun r = run(args);
-    EXPECT_EQ(r.status, 1) << args;
+    EXPECT_EQ(r.status, status) << args;
     EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
   }
   const std::string bytes = read_all(kModels + "stories260K.bin");
@@ -134,7 +161,7 @@ TEST_F(CliModelTest, LlamaBadInputsAreRejected) {
 
 TEST_F(CliModelTest, VizGptDrawsTheAttentionOfEveryLayer) {
   ASSERT_EQ(run("train --preset tiny --steps 2 --out " + file("m.safetensors")).status, 0);
-  for (const std::string& extra : {"", " --layer 1", " --average-heads"}) {
+  for (const char* extra : {"", " --layer 1", " --average-heads"}) {
     const CliRun r = run("viz gpt --model " + file("m.safetensors") +
                          " --prompt 'Call me Ishmael.' --out " + file("a.png") + extra);
     ASSERT_EQ(r.status, 0) << extra << ": " << r.err;
@@ -150,8 +177,7 @@ TEST_F(CliModelTest, VizGptBadInputsAreRejected) {
            {"viz gpt" + model + " --prompt ''", "empty"},
            {"viz gpt" + model + " --prompt 'x' --layer 99", "layers"},
            {"viz gpt" + model + " --prompt \"$(printf '\\377')\"", "UTF-8"},
-           {"viz gpt" + model + " --prompt \"$(head -c 5000 /dev/zero | tr '\\0' a)\"",
-            "context"},
+           {"viz gpt" + model + " --prompt \"$(head -c 5000 /dev/zero | tr '\\0' a)\"", "context"},
            {"viz gpt --model " + kModels + "stories260K.bin --prompt x --out " + file("a.png"),
             "stories260K"}}) {
     const CliRun r = run(args);

@@ -36,9 +36,11 @@ class CliSeq2SeqTest : public CliTest {
     EXPECT_EQ(r.status, 0) << r.err;
     return file("m.safetensors");
   }
-  void expect_error(const std::string& args, const std::string& needle) {
+  // Expects `args` to fail with `status` (1: bad input, 2: bad command line) and one error line
+  // that contains `needle`.
+  void expect_error(const std::string& args, const std::string& needle, int status = kExitFailure) {
     const CliRun r = run(args);
-    EXPECT_EQ(r.status, 1) << args;
+    EXPECT_EQ(r.status, status) << args;
     EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
   }
@@ -97,7 +99,7 @@ TEST_F(CliSeq2SeqTest, BadWordsAreRejectedNamingTheProblem) {
   expect_error(predict + "abc1", "'1'");
   expect_error(predict + "it.s", "'.'");
   expect_error(predict + "caf$(printf '\\303\\251')", "character '\xC3\xA9'");
-  expect_error(predict + "cat --beam 0", "--beam");
+  expect_error(predict + "cat --beam 0", "--beam must be in [1, 64], got 0", kExitUsage);
   expect_error(
       "viz seq2seq --model " + file("m.safetensors") + " --word 'a b' --out " + file("x.png"),
       "'\\x20'");

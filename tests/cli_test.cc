@@ -20,6 +20,8 @@ namespace {
 using cli_testing::CliRun;
 using cli_testing::CliTest;
 using cli_testing::is_one_error_line;
+using cli_testing::kExitFailure;
+using cli_testing::kExitUsage;
 using cli_testing::max_diff;
 using cli_testing::read_floats;
 using cli_testing::Sizes;
@@ -216,12 +218,12 @@ TEST_F(CliTest, RejectsDoutOfTheWrongShape) {
 }
 
 TEST_F(CliTest, RejectsGradientsWithoutDout) {
-  expect_rejected(qkv(Sizes{}) + " --dk " + file("rejected_dk.npy"), "--dout");
+  expect_rejected(qkv(Sizes{}) + " --dk " + file("rejected_dk.npy"), "--dout", kExitUsage);
 }
 
 TEST_F(CliTest, RejectsDoutWithoutAGradientOutput) {
   const Sizes s;
-  expect_rejected(qkv(s) + dout(s), "--dout");
+  expect_rejected(qkv(s) + dout(s), "--dout", kExitUsage);
 }
 
 // ---------------------------------------------------------------- bad input
@@ -274,22 +276,27 @@ TEST_F(CliTest, RejectsQueryHeadsNotAMultipleOfKvHeads) {
   expect_rejected(qkv(Sizes{.hq = 3, .hkv = 2}), "multiple");
 }
 
-TEST_F(CliTest, RejectsNanScale) { expect_rejected(qkv(Sizes{}) + " --scale nan", "--scale"); }
+TEST_F(CliTest, RejectsNanScale) {
+  expect_rejected(qkv(Sizes{}) + " --scale nan", "--scale must be a finite number", kExitUsage);
+}
 
-TEST_F(CliTest, RejectsInfiniteScale) { expect_rejected(qkv(Sizes{}) + " --scale inf", "--scale"); }
+TEST_F(CliTest, RejectsInfiniteScale) {
+  expect_rejected(qkv(Sizes{}) + " --scale inf", "--scale must be a finite number", kExitUsage);
+}
 
 TEST_F(CliTest, RejectsScaleThatIsNotANumber) {
-  expect_rejected(qkv(Sizes{}) + " --scale abc", "--scale");
+  expect_rejected(qkv(Sizes{}) + " --scale abc", "--scale", kExitUsage);
 }
 
 TEST_F(CliTest, RejectsNegativeSoftcap) {
-  expect_rejected(qkv(Sizes{}) + " --softcap -1", "--softcap");
+  expect_rejected(qkv(Sizes{}) + " --softcap -1", "--softcap must be at least 0, got -1",
+                  kExitUsage);
 }
 
 TEST_F(CliTest, RejectsDropoutOutsideZeroOne) {
   for (const char* p : {"1", "-0.1", "nan", "2"}) {
     SCOPED_TRACE(p);
-    expect_rejected(qkv(Sizes{}) + " --dropout=" + p, "--dropout");
+    expect_rejected(qkv(Sizes{}) + " --dropout=" + p, "--dropout must be in [0, 1)", kExitUsage);
   }
 }
 
@@ -318,12 +325,48 @@ TEST_F(CliTest, RejectsMaskThatDoesNotBroadcast) {
   expect_rejected(qkv(Sizes{}) + " --mask " + file("mask.npy"), "[24, 39]");
 }
 
-TEST_F(CliTest, RejectsUnknownImpl) { expect_rejected(qkv(Sizes{}) + " --impl fast", "--impl"); }
+TEST_F(CliTest, RejectsUnknownImpl) {
+  expect_rejected(qkv(Sizes{}) + " --impl fast",
+                  "--impl must be one of flash | reference, got 'fast'", kExitUsage);
+}
 
 TEST_F(CliTest, RejectsMissingRequiredOption) {
   const CliRun r = run("sdpa --q " + file("q.npy"));
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, kExitUsage);
   EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+}
+
+TEST_F(CliTest, UnknownOptionIsAUsageError) {
+  const CliRun r = run("sdpa --no-such-option" + qkv(Sizes{}) + " --out " + file("o.npy"));
+  EXPECT_EQ(r.status, kExitUsage);
+  EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+}
+
+TEST_F(CliTest, BadInputFileIsAFailureNotAUsageError) {
+  const CliRun r = run("sdpa" + with_option(qkv(Sizes{}), "--q", file("missing.npy")) + " --out " +
+                       file("o.npy"));
+  EXPECT_EQ(r.status, kExitFailure);
+  EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+}
+
+TEST_F(CliTest, BoundErrorNamesTheOptionAndItsBound) {
+  const CliRun r = run("bench --case forward --batch 0 --len 8 --json --no-peak");
+  EXPECT_EQ(r.status, kExitUsage);
+  EXPECT_EQ(r.err, "attn: --batch must be at least 1, got 0\n");
+}
+
+TEST_F(CliTest, ThreadsMustBePositive) {
+  const CliRun r = run("sdpa" + qkv(Sizes{}) + " --threads 0 --out " + file("o.npy"));
+  EXPECT_EQ(r.status, kExitUsage);
+  EXPECT_EQ(r.err, "attn: --threads must be at least 1, got 0\n");
+}
+
+TEST_F(CliTest, ChoicesIgnoreCase) {
+  const CliRun r =
+      run("bench --case decode --heads 2 --kv-len 16 --dim 8 --kv-dtype Q8 "
+          "--layout PAGED --threads 1 --reps 1 --json --no-peak");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["kv_dtype"], "q8");
 }
 
 TEST_F(CliTest, PrintsVersion) {
@@ -380,7 +423,7 @@ TEST_F(CliTest, BenchDecodeCasePrintsBandwidthFields) {
 
 TEST_F(CliTest, BenchDecodeNeedsTheCacheLength) {
   const CliRun r = run("bench --case decode --heads 4 --json --no-peak");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, kExitUsage);
   EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
 }
 
@@ -398,7 +441,7 @@ TEST_F(CliTest, BenchBackwardCountsTwoAndAHalfForwards) {
 
 TEST_F(CliTest, BenchRejectsUnknownCase) {
   const CliRun r = run("bench --case sideways --len 8 --json --no-peak");
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, kExitUsage);
   EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
 }
 

@@ -169,10 +169,10 @@ void CliTest::expect_flash_matches_reference(const std::string& args, Outputs ou
   }
 }
 
-void CliTest::expect_rejected(const std::string& args, const std::string& needle) {
+void CliTest::expect_rejected(const std::string& args, const std::string& needle, int status) {
   const CliRun r = run("sdpa" + args + " --out " + file("rejected_out.npy") + " --lse " +
                        file("rejected_lse.npy") + " --weights " + file("rejected_weights.npy"));
-  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.status, status) << args;
   EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
   EXPECT_NE(r.err.find(needle), std::string::npos) << "'" << needle << "' not in: " << r.err;
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) {

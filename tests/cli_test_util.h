@@ -22,6 +22,10 @@ struct Outputs {
   bool gradients = false;  // --dq, --dk and --dv (the args must give --dout)
 };
 
+// Exit statuses of the binary: bad input (files, shapes, models), and a bad command line.
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
 // Exit status and output of one run of the binary.
 struct CliRun {
   int status = -1;  // the exit status; -1 if killed by a signal
@@ -76,9 +80,10 @@ class CliTest : public ::testing::Test {
   // flash_dq.npy, flash_dk.npy and flash_dv.npy.
   void expect_flash_matches_reference(const std::string& args, Outputs outputs = {});
 
-  // Runs `sdpa <args>` with every output and expects exit status 1, one line on stderr that
-  // contains `needle`, and no output file.
-  void expect_rejected(const std::string& args, const std::string& needle);
+  // Runs `sdpa <args>` with every output and expects exit status `status`, one line on stderr
+  // that contains `needle`, and no output file.
+  void expect_rejected(const std::string& args, const std::string& needle,
+                       int status = kExitFailure);
 
  private:
   std::string dir_;

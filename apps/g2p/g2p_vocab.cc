@@ -26,7 +26,8 @@ std::string shown(const std::string& word, size_t i) {
   for (size_t k = 1; valid && k < n; ++k) {
     valid = (static_cast<unsigned char>(word[i + k]) & 0xC0) == 0x80;
   }
-  if (valid) return "'" + word.substr(i, n) + "'";
+  // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) on "'" + word.substr(i, n).
+  if (valid) return std::string("'").append(word, i, n).append("'");
   char text[16];
   std::snprintf(text, sizeof text, "'\\x%02X'", lead);
   return text;

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "attn/core/atomic_file.h"
 #include "attn/core/error.h"
@@ -70,6 +71,17 @@ void write_safetensors(const std::string& path, const std::vector<NamedTensor>& 
   file.commit();
 }
 
+bool looks_like_safetensors(const std::string& path) {
+  constexpr std::string_view kSuffix = ".safetensors";
+  if (path.size() >= kSuffix.size() && path.ends_with(kSuffix)) return true;
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[9] = {};
+  in.read(reinterpret_cast<char*>(head), sizeof head);
+  uint64_t length = 0;
+  for (int i = 0; i < 8; ++i) length |= uint64_t(head[i]) << (8 * i);
+  return in.gcount() == 9 && head[8] == '{' && length <= kMaxHeaderBytes;
+}
+
 SafetensorsFile SafetensorsFile::read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   ATTN_CHECK(in.good(), path, ": cannot open checkpoint: ", std::strerror(errno));
@@ -112,15 +124,16 @@ void check_entry(const nlohmann::json& value, const std::string& file, const std
 SafetensorsFile SafetensorsFile::parse(std::vector<uint8_t> bytes, const std::string& name) {
   SafetensorsFile f;
   f.name_ = name;
-  ATTN_CHECK(bytes.size() >= 8, name, ": not a safetensors checkpoint (", bytes.size(), " bytes)");
+  ATTN_CHECK(bytes.size() >= 8, name, ": corrupt safetensors header: ", bytes.size(),
+             " bytes, not a safetensors checkpoint");
   uint64_t length = 0;
   for (int i = 0; i < 8; ++i) length |= uint64_t(bytes[i]) << (8 * i);
-  ATTN_CHECK(length <= kMaxHeaderBytes && length <= bytes.size() - 8, name, ": header length ",
-             length, " does not fit the ", bytes.size(),
-             "-byte file (truncated or not a checkpoint)");
+  ATTN_CHECK(length <= kMaxHeaderBytes && length <= bytes.size() - 8, name,
+             ": corrupt safetensors header: header length ", length, " does not fit the ",
+             bytes.size(), "-byte file (truncated or not a checkpoint)");
   const char* text = reinterpret_cast<const char*>(bytes.data() + 8);
   const nlohmann::json header = nlohmann::json::parse(text, text + length, nullptr, false);
-  ATTN_CHECK(header.is_object(), name, ": corrupt checkpoint header (not a JSON object)");
+  ATTN_CHECK(header.is_object(), name, ": corrupt safetensors header: not a JSON object");
   f.data_start_ = 8 + length;
   const size_t data_size = bytes.size() - f.data_start_;
   for (const auto& [key, value] : header.items()) {

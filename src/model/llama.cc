@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 
 #include "attn/core/error.h"
 #include "attn/infer/cached_attention.h"
@@ -40,16 +39,6 @@ void copy_into(const nn::Parameter& to, const std::vector<float>& from) {
   ATTN_CHECK(from.size() == to.size, "llama: ", to.name, " needs ", to.size, " values, got ",
              from.size());
   std::copy(from.begin(), from.end(), to.value);
-}
-
-// True when the file starts like a safetensors checkpoint (a small header length, then '{').
-bool is_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  unsigned char head[9] = {};
-  in.read(reinterpret_cast<char*>(head), sizeof head);
-  uint64_t length = 0;
-  for (int i = 0; i < 8; ++i) length |= uint64_t(head[i]) << (8 * i);
-  return in.gcount() == 9 && head[8] == '{' && length < (100u << 20);
 }
 
 }  // namespace
@@ -91,7 +80,7 @@ void Llama::load_weights(const LlamaWeights& w) {
 }
 
 std::unique_ptr<Llama> Llama::load(const std::string& path) {
-  if (!is_safetensors(path)) {
+  if (!looks_like_safetensors(path)) {
     const Llama2cCheckpoint ckpt = read_llama2c(path);
     auto model = std::make_unique<Llama>(ckpt.config);
     model->load_weights(ckpt.weights);

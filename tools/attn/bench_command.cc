@@ -5,10 +5,7 @@
 // --json each measured case is one JSON object on its own line. The decode case also reports the
 // bytes of K and V it reads per second against the memory read bandwidth measured in the run.
 
-#include <omp.h>
-
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -20,6 +17,7 @@
 #include "attn/core/simd_target.h"
 #include "attn/kernels/yardstick.h"
 #include "bench_cases.h"
+#include "cli_kit.h"
 #include "commands.h"
 
 namespace attn::cli {
@@ -29,8 +27,8 @@ namespace {
 struct BenchOptions {
   std::string case_name;  // empty: the table
   BenchShape shape;
-  int threads = 2;
-  int reps = 0;  // 0: adapt to the time of one run
+  int threads = 0;  // 0: OMP_NUM_THREADS or every core; the count in effect once running
+  int reps = 0;     // 0: adapt to the time of one run
   bool json = false;
   bool no_peak = false;
 };
@@ -43,21 +41,13 @@ struct Peak {
 };
 
 // Names of the decode options, for --kv-dtype and --layout and the JSON line.
-const std::map<std::string, KvDtype> kKvDtypes = {
+const Choices<KvDtype> kKvDtypes = {
     {"f32", KvDtype::kF32}, {"f16", KvDtype::kF16}, {"bf16", KvDtype::kBF16}, {"q8", KvDtype::kQ8}};
-const std::map<std::string, BackwardPlan> kPlans = {{"auto", BackwardPlan::kAuto},
-                                                    {"split", BackwardPlan::kSplit},
-                                                    {"fused", BackwardPlan::kFused}};
-const std::map<std::string, KvLayout> kLayouts = {{"contiguous", KvLayout::kContiguous},
-                                                  {"paged", KvLayout::kPaged}};
-
-template <typename T>
-std::string name_of(const std::map<std::string, T>& names, T value) {
-  for (const auto& [name, v] : names) {
-    if (v == value) return name;
-  }
-  return "?";
-}
+const Choices<BackwardPlan> kPlans = {{"auto", BackwardPlan::kAuto},
+                                      {"split", BackwardPlan::kSplit},
+                                      {"fused", BackwardPlan::kFused}};
+const Choices<KvLayout> kLayouts = {{"contiguous", KvLayout::kContiguous},
+                                    {"paged", KvLayout::kPaged}};
 
 // The sizes of the table: B=1, H=8, L in {512 … 4096}, D in {64, 128}, causal or not.
 std::vector<BenchShape> table_shapes() {
@@ -107,13 +97,13 @@ std::optional<double> peak_fraction(const Peak& peak, double gflops) {
 }
 
 // A number, or JSON null when unset.
-nlohmann::json number_or_null(std::optional<double> x) {
-  return x ? nlohmann::json(*x) : nlohmann::json(nullptr);
+nlohmann::ordered_json number_or_null(std::optional<double> x) {
+  return x ? nlohmann::ordered_json(*x) : nlohmann::ordered_json(nullptr);
 }
 
-void print_json(const std::string& name, const BenchShape& s, const BenchOptions& o,
-                const Peak& peak, const Measurement& m) {
-  nlohmann::json line = {
+nlohmann::ordered_json case_json(const std::string& name, const BenchShape& s,
+                                 const BenchOptions& o, const Peak& peak, const Measurement& m) {
+  nlohmann::ordered_json line = {
       {"case", name},
       {"batch", s.batch},
       {"heads", s.heads},
@@ -136,16 +126,15 @@ void print_json(const std::string& name, const BenchShape& s, const BenchOptions
       {"simd_target", active_simd_target()},
   };
   if (name == "decode") {
-    line["kv_dtype"] = name_of(kKvDtypes, s.kv_dtype);
-    line["layout"] = name_of(kLayouts, s.layout);
+    line["kv_dtype"] = choice_name(kKvDtypes, s.kv_dtype);
+    line["layout"] = choice_name(kLayouts, s.layout);
     line["block_tokens"] = s.block_tokens;
     line["kv_gbps"] = m.kv_gbps;
     line["read_bw_gbps"] = number_or_null(peak.read_gbps);
     line["bw_fraction"] = number_or_null(fraction_of(peak.read_gbps, m.kv_gbps));
   }
-  if (name == "backward") line["plan"] = name_of(kPlans, s.plan);
-  std::printf("%s\n", line.dump().c_str());
-  std::fflush(stdout);
+  if (name == "backward") line["plan"] = choice_name(kPlans, s.plan);
+  return line;
 }
 
 // "312.4 GFLOP/s", or "not measured".
@@ -172,66 +161,53 @@ void print_table_header(const BenchOptions& o, const Peak& peak) {
               "of 256b", "peak MiB");
 }
 
-void print_table_row(const BenchShape& s, const Peak& peak, const Measurement& m) {
+std::string table_row(const BenchShape& s, const Peak& peak, const Measurement& m) {
   const std::optional<double> fraction = peak_fraction(peak, m.gflops);
   const std::optional<double> fraction_256 = fraction_of(peak.gflops_256, m.gflops);
   char of_peak[16] = "-", of_256[16] = "-";
   if (fraction) std::snprintf(of_peak, sizeof of_peak, "%.1f%%", 100.0 * *fraction);
   if (fraction_256) std::snprintf(of_256, sizeof of_256, "%.1f%%", 100.0 * *fraction_256);
-  std::printf("%6lld %5lld %7s %10.3f %9.1f %8s %9s %9.1f\n", static_cast<long long>(s.len),
-              static_cast<long long>(s.dim), s.causal ? "yes" : "no", m.ms, m.gflops, of_peak,
-              of_256, m.peak_rss_mib);
-  std::fflush(stdout);
+  return format("%6lld %5lld %7s %10.3f %9.1f %8s %9s %9.1f", static_cast<long long>(s.len),
+                static_cast<long long>(s.dim), s.causal ? "yes" : "no", m.ms, m.gflops, of_peak,
+                of_256, m.peak_rss_mib);
 }
 
 // The table of the flash forward over table_shapes().
 void run_table(const BenchOptions& o) {
   const Peak peak = measure_peak(o, /*with_256_bit=*/true);
+  const Reporter out(o.json);
   if (!o.json) print_table_header(o, peak);
   for (const BenchShape& shape : table_shapes()) {
     const Measurement m = measure_forward(shape, o.reps);
-    if (o.json) {
-      print_json("forward", shape, o, peak, m);
-    } else {
-      print_table_row(shape, peak, m);
-    }
+    out.result(case_json("forward", shape, o, peak, m), table_row(shape, peak, m));
   }
 }
 
 // The decode case in words: time per step, GFLOP/s, and K/V bytes per second.
-void print_decode_line(const BenchOptions& o, const Peak& peak, const Measurement& m) {
+std::string decode_text(const BenchOptions& o, const Peak& peak, const Measurement& m) {
   const BenchShape& s = o.shape;
   const std::optional<double> fraction = fraction_of(peak.read_gbps, m.kv_gbps);
   char bw[64] = "read bandwidth not measured";
   if (fraction)
     std::snprintf(bw, sizeof bw, "%.2f of %.1f GB/s read bandwidth", *fraction, *peak.read_gbps);
-  std::printf(
+  return format(
       "decode B=%lld Hq=%lld Hkv=%lld n_q=%lld Lk=%lld D=%lld Dv=%lld %s %s threads=%d "
-      "target=%s: %.3f ms per step, %.1f GFLOP/s, %.1f GB/s of K/V (%s), %.1f MiB peak memory\n",
+      "target=%s: %.3f ms per step, %.1f GFLOP/s, %.1f GB/s of K/V (%s), %.1f MiB peak memory",
       static_cast<long long>(s.batch), static_cast<long long>(s.heads),
       static_cast<long long>(s.kv_heads), static_cast<long long>(s.len),
       static_cast<long long>(s.kv_len), static_cast<long long>(s.dim),
-      static_cast<long long>(s.dim_v), name_of(kKvDtypes, s.kv_dtype).c_str(),
-      name_of(kLayouts, s.layout).c_str(), o.threads, active_simd_target().c_str(), m.ms, m.gflops,
-      m.kv_gbps, bw, m.peak_rss_mib);
+      static_cast<long long>(s.dim_v), choice_name(kKvDtypes, s.kv_dtype).c_str(),
+      choice_name(kLayouts, s.layout).c_str(), o.threads, active_simd_target().c_str(), m.ms,
+      m.gflops, m.kv_gbps, bw, m.peak_rss_mib);
 }
 
-// One case named by --case.
-void run_case(const BenchOptions& o) {
-  const BenchCaseFn measure = find_case(o.case_name);
-  const bool decode = o.case_name == "decode";
-  const Peak peak = measure_peak(o, /*with_256_bit=*/true, /*with_bandwidth=*/decode);
-  const Measurement m = measure(o.shape, o.reps);
-  if (o.json) {
-    print_json(o.case_name, o.shape, o, peak, m);
-    return;
-  }
-  if (decode) return print_decode_line(o, peak, m);
+// A forward or backward case in words: time, GFLOP/s and the fraction of the FMA peak.
+std::string case_text(const BenchOptions& o, const Peak& peak, const Measurement& m) {
   const std::optional<double> fraction = peak_fraction(peak, m.gflops);
   const BenchShape& s = o.shape;
-  std::printf(
+  return format(
       "%s B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld causal=%s dropout=%g threads=%d "
-      "target=%s: %.3f ms, %.1f GFLOP/s, %.1f%% of %s FMA peak, %.1f MiB peak memory\n",
+      "target=%s: %.3f ms, %.1f GFLOP/s, %.1f%% of %s FMA peak, %.1f MiB peak memory",
       o.case_name.c_str(), static_cast<long long>(s.batch), static_cast<long long>(s.heads),
       static_cast<long long>(s.kv_heads), static_cast<long long>(s.len),
       static_cast<long long>(s.kv_len), static_cast<long long>(s.dim),
@@ -240,21 +216,31 @@ void run_case(const BenchOptions& o) {
       gflops_text(peak.gflops).c_str(), m.peak_rss_mib);
 }
 
+// One case named by --case.
+void run_case(const BenchOptions& o) {
+  const BenchCaseFn measure = find_case(o.case_name);
+  const bool decode = o.case_name == "decode";
+  const Peak peak = measure_peak(o, /*with_256_bit=*/true, /*with_bandwidth=*/decode);
+  const Measurement m = measure(o.shape, o.reps);
+  Reporter(o.json).result(case_json(o.case_name, o.shape, o, peak, m),
+                          decode ? decode_text(o, peak, m) : case_text(o, peak, m));
+}
+
 void run_bench(BenchOptions& o, const CLI::App& cmd) {
-  omp_set_num_threads(o.threads);
+  o.threads = use_threads(o.threads);
   if (o.case_name.empty()) return run_table(o);
   BenchShape& s = o.shape;
   if (cmd.count("--len") == 0) {
-    ATTN_CHECK(o.case_name == "decode", "--case ", o.case_name, " needs --len");
+    check_usage(o.case_name == "decode", "--case ", o.case_name, " needs --len");
     s.len = 1;  // one new token per sequence
   }
-  ATTN_CHECK(o.case_name != "decode" || cmd.count("--kv-len") > 0,
-             "--case decode needs --kv-len (cached tokens per sequence)");
+  check_usage(o.case_name != "decode" || cmd.count("--kv-len") > 0,
+              "--case decode needs --kv-len (cached tokens per sequence)");
   if (cmd.count("--kv-heads") == 0) s.kv_heads = s.heads;
   if (cmd.count("--kv-len") == 0) s.kv_len = s.len;
   if (cmd.count("--dim-v") == 0) s.dim_v = s.dim;
-  ATTN_CHECK(s.heads % s.kv_heads == 0, "--heads ", s.heads, " is not a multiple of --kv-heads ",
-             s.kv_heads);
+  check_usage(s.heads % s.kv_heads == 0, "--heads ", s.heads, " is not a multiple of --kv-heads ",
+              s.kv_heads);
   run_case(o);
 }
 
@@ -271,11 +257,11 @@ void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand(
       "bench", "Time the kernels: a table of the flash forward, or one case with --case.");
-  CLI::Option* case_option = cmd->add_option("--case", o->case_name, "one case to measure")
-                                 ->check(CLI::IsMember(case_names()));
+  CLI::Option* case_option =
+      one_of(cmd->add_option("--case", o->case_name, "one case to measure"), case_names());
   BenchShape& s = o->shape;
   const auto size = [&](const char* name, int64_t& value, const char* help) {
-    cmd->add_option(name, value, help)->check(CLI::PositiveNumber)->needs(case_option);
+    at_least(cmd->add_option(name, value, help), 1)->needs(case_option);
   };
   size("--batch", s.batch, "batch size B (default 1)");
   size("--heads", s.heads, "query heads Hq (default 8)");
@@ -285,25 +271,21 @@ void add_bench_command(CLI::App& app) {
   size("--dim", s.dim, "head dim D of Q and K (default 64)");
   size("--dim-v", s.dim_v, "head dim Dv of V (default D)");
   cmd->add_flag("--causal", s.causal, "causal mask, bottom-right aligned")->needs(case_option);
-  cmd->add_option("--dropout", s.dropout, "forward, backward: attention dropout in [0, 1)")
-      ->check(CLI::Range(0.0, 0.999999))
+  probability(cmd->add_option("--dropout", s.dropout, "forward, backward: attention dropout"))
       ->needs(case_option);
-  cmd->add_option("--plan", s.plan, "backward: how the work is divided (default auto)")
-      ->transform(CLI::CheckedTransformer(kPlans, CLI::ignore_case))
+  add_choice_option(*cmd, "--plan", s.plan, kPlans,
+                    "backward: how the work is divided (default auto)")
       ->needs(case_option);
-  cmd->add_option("--kv-dtype", s.kv_dtype, "decode: storage dtype of the cache (default f32)")
-      ->transform(CLI::CheckedTransformer(kKvDtypes, CLI::ignore_case))
+  add_choice_option(*cmd, "--kv-dtype", s.kv_dtype, kKvDtypes,
+                    "decode: storage dtype of the cache (default f32)")
       ->needs(case_option);
-  cmd->add_option("--layout", s.layout, "decode: cache layout (default contiguous)")
-      ->transform(CLI::CheckedTransformer(kLayouts, CLI::ignore_case))
+  add_choice_option(*cmd, "--layout", s.layout, kLayouts,
+                    "decode: cache layout (default contiguous)")
       ->needs(case_option);
   size("--block-tokens", s.block_tokens, "decode, paged: tokens per block (default 16)");
-  cmd->add_option("--threads", o->threads, "OpenMP threads")
-      ->check(CLI::Range(1, 4096))
-      ->capture_default_str();
-  cmd->add_option("--reps", o->reps, "timed runs per case (default: fit ~2.5 s)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_flag("--json", o->json, "one JSON object per case and line");
+  add_threads_option(*cmd, o->threads);
+  at_least(cmd->add_option("--reps", o->reps, "timed runs per case (default: fit ~2.5 s)"), 1);
+  add_json_flag(*cmd, o->json, "one JSON object per case and line");
   cmd->add_flag("--no-peak", o->no_peak, "skip the FMA-loop peak and read-bandwidth measurements");
   cmd->callback([o, cmd] { run_bench(*o, *cmd); });
 }

@@ -5,8 +5,6 @@
 //            reports the accuracy on the held-out test split and writes the checkpoint
 //   eval     the accuracy of a checkpoint on the held-out test split
 //   predict  the label of one sentence and each word's pooling weight
-#include <omp.h>
-
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -19,9 +17,11 @@
 
 #include "apps/sentiment/classifier_trainer.h"
 #include "apps/sentiment/sentiment_data.h"
+#include "attn/core/data_path.h"
 #include "attn/core/error.h"
 #include "attn/model/text_classifier.h"
 #include "attn/train/progress.h"
+#include "cli_kit.h"
 #include "commands.h"
 
 namespace attn::cli {
@@ -29,22 +29,28 @@ namespace attn::cli {
 namespace {
 
 struct ClassifyTrainArgs {
-  std::string data = ATTN_DEFAULT_SENTIMENT;
+  std::string data;  // empty: sentiment/ of the data folder
   std::string out;
   std::string config;  // JSON file: {"model": {...}, "train": {...}}
   std::optional<std::string> pooling;
   std::optional<int64_t> epochs, steps;
   uint64_t seed = 1;
-  int threads = 0;  // 0: OMP_NUM_THREADS or every core
+  int threads = 0;
   bool json = false;
 };
 
 struct ClassifyUseArgs {
   std::string model;
-  std::string data = ATTN_DEFAULT_SENTIMENT;
+  std::string data;  // empty: sentiment/ of the data folder
   std::string text;
+  int threads = 0;
   bool json = false;
 };
+
+// --data, or the sentiment sentences of the data folder.
+apps::SentimentSplit load_split(const std::string& data) {
+  return apps::load_sentiment(data.empty() ? data_path("sentiment") : data);
+}
 
 constexpr int64_t kMinWordCount = 2;  // rarer training words are <unk>
 
@@ -78,11 +84,6 @@ std::pair<model::ClassifierConfig, apps::ClassifierTrainOptions> resolve(
   return {config, options};
 }
 
-void set_threads(int threads) {
-  ATTN_CHECK(threads >= 0, "--threads must not be negative, got ", threads);
-  if (threads > 0) omp_set_num_threads(threads);
-}
-
 std::vector<apps::EncodedSentence> encode_all(const model::TextClassifier& classifier,
                                               const std::vector<apps::LabelledSentence>& part) {
   std::vector<apps::EncodedSentence> out;
@@ -97,8 +98,9 @@ std::vector<apps::EncodedSentence> encode_all(const model::TextClassifier& class
 }
 
 void run_classify_train(const ClassifyTrainArgs& a) {
-  set_threads(a.threads);
-  const apps::SentimentSplit split = apps::load_sentiment(a.data);
+  use_threads(a.threads);
+  const Reporter out(a.json);
+  const apps::SentimentSplit split = load_split(a.data);
   std::vector<std::vector<std::string>> words;
   for (const apps::LabelledSentence& s : split.train) words.push_back(s.words);
   const auto [config, options] = resolve(a);
@@ -122,100 +124,95 @@ void run_classify_train(const ClassifyTrainArgs& a) {
   classifier.save(a.out, {{"train", options.to_json()},
                           {"best_epoch", std::to_string(trainer.best_epoch())},
                           {"test_accuracy", std::to_string(test.accuracy)}});
-  if (a.json) {
-    const nlohmann::ordered_json j = {{"done", true},
-                                      {"accuracy", test.accuracy},
-                                      {"loss", test.loss},
-                                      {"sentences", test.count},
-                                      {"pooling", pooling},
-                                      {"val_accuracy", best_accuracy},
-                                      {"best_epoch", trainer.best_epoch()},
-                                      {"steps", trainer.total_steps()},
-                                      {"train_s", train_s},
-                                      {"vocab_size", classifier.vocabulary().size()},
-                                      {"model", a.out}};
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    std::printf(
-        "held-out accuracy %.4f on %lld sentences (%s pooling; best epoch %lld, val_accuracy "
-        "%.4f); trained in %s; saved %s\n",
-        test.accuracy, static_cast<long long>(test.count), pooling.c_str(),
-        static_cast<long long>(trainer.best_epoch()), best_accuracy,
-        train::duration_text(train_s).c_str(), a.out.c_str());
-  }
+  out.result({{"done", true},
+              {"accuracy", test.accuracy},
+              {"loss", test.loss},
+              {"sentences", test.count},
+              {"pooling", pooling},
+              {"val_accuracy", best_accuracy},
+              {"best_epoch", trainer.best_epoch()},
+              {"steps", trainer.total_steps()},
+              {"train_s", train_s},
+              {"vocab_size", classifier.vocabulary().size()},
+              {"model", a.out}},
+             format("held-out accuracy %.4f on %lld sentences (%s pooling; best epoch %lld, "
+                    "val_accuracy %.4f); trained in %s; saved %s",
+                    test.accuracy, static_cast<long long>(test.count), pooling.c_str(),
+                    static_cast<long long>(trainer.best_epoch()), best_accuracy,
+                    train::duration_text(train_s).c_str(), a.out.c_str()));
 }
 
 void run_classify_eval(const ClassifyUseArgs& a) {
+  use_threads(a.threads);
   model::TextClassifier classifier = model::TextClassifier::load(a.model);
-  const apps::SentimentSplit split = apps::load_sentiment(a.data);
+  const apps::SentimentSplit split = load_split(a.data);
   const apps::ClassifierEval test =
       apps::evaluate_classifier(classifier.model(), encode_all(classifier, split.test));
   const std::string pooling = model::pooling_name(classifier.model().config().pooling);
-  if (a.json) {
-    const nlohmann::ordered_json j = {{"accuracy", test.accuracy},
-                                      {"loss", test.loss},
-                                      {"sentences", test.count},
-                                      {"pooling", pooling}};
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    std::printf("held-out accuracy %.4f on %lld sentences (%s pooling), loss %.4f\n", test.accuracy,
-                static_cast<long long>(test.count), pooling.c_str(), test.loss);
-  }
+  Reporter(a.json).result(
+      {{"accuracy", test.accuracy},
+       {"loss", test.loss},
+       {"sentences", test.count},
+       {"pooling", pooling}},
+      format("held-out accuracy %.4f on %lld sentences (%s pooling), loss %.4f", test.accuracy,
+             static_cast<long long>(test.count), pooling.c_str(), test.loss));
 }
 
 void run_classify_predict(const ClassifyUseArgs& a) {
+  use_threads(a.threads);
   model::TextClassifier classifier = model::TextClassifier::load(a.model);
   const model::Prediction p = classifier.predict(a.text);
   const float probability = p.probabilities[static_cast<size_t>(p.label)];
-  if (a.json) {
-    const nlohmann::ordered_json j = {{"label", p.label_name},
-                                      {"probability", probability},
-                                      {"words", p.words},
-                                      {"weights", p.weights}};
-    std::printf("%s\n", j.dump().c_str());
-    return;
-  }
-  std::printf("%s %.4f\n", p.label_name.c_str(), probability);
+  std::string text = format("%s %.4f", p.label_name.c_str(), probability);
   for (size_t i = 0; i < p.words.size(); ++i) {
-    std::printf("  %-16s %.4f\n", p.words[i].c_str(), p.weights[i]);
+    text += format("\n  %-16s %.4f", p.words[i].c_str(), p.weights[i]);
   }
+  Reporter(a.json).result({{"label", p.label_name},
+                           {"probability", probability},
+                           {"words", p.words},
+                           {"weights", p.weights}},
+                          text);
 }
+
+const std::string kDataHelp =
+    "folder of imdb.tsv, amazon.tsv, yelp.tsv (default: sentiment/, data folder)";
 
 void add_train(CLI::App& classify) {
   auto args = std::make_shared<ClassifyTrainArgs>();
   CLI::App* cmd = classify.add_subcommand(
       "train", "Train on the training split, then report the held-out accuracy");
-  cmd->add_option("--out", args->out, "checkpoint to write (.safetensors)")->required();
-  cmd->add_option("--pooling", args->pooling, "attention (default) | mean");
+  add_out_option(*cmd, args->out, "checkpoint to write (.safetensors)");
+  one_of(cmd->add_option("--pooling", args->pooling, "default attention"), {"attention", "mean"});
   cmd->add_option("--config", args->config, "JSON file {\"model\": {...}, \"train\": {...}}");
-  cmd->add_option("--data", args->data, "folder of imdb.tsv, amazon.tsv, yelp.tsv")
+  cmd->add_option("--data", args->data, kDataHelp);
+  CLI::Option* epochs = at_least(
+      cmd->add_option("--epochs", args->epochs, "passes over the training split (default 10)"), 1);
+  at_least(cmd->add_option("--steps", args->steps, "training steps instead of epochs"), 1)
+      ->excludes(epochs);
+  add_seed_option(*cmd, args->seed, "seed of initialisation, order and dropout")
       ->capture_default_str();
-  CLI::Option* epochs =
-      cmd->add_option("--epochs", args->epochs, "passes over the training split (default 10)");
-  cmd->add_option("--steps", args->steps, "training steps instead of epochs")->excludes(epochs);
-  cmd->add_option("--seed", args->seed, "seed of initialisation, order and dropout")
-      ->capture_default_str();
-  cmd->add_option("--threads", args->threads, "threads (default: OMP_NUM_THREADS or all cores)");
-  cmd->add_flag("--json", args->json, "one JSON object per epoch, then one with the accuracy");
+  add_threads_option(*cmd, args->threads);
+  add_json_flag(*cmd, args->json, "one JSON object per epoch, then one with the accuracy");
   cmd->callback([args] { run_classify_train(*args); });
 }
 
 void add_eval(CLI::App& classify) {
   auto args = std::make_shared<ClassifyUseArgs>();
   CLI::App* cmd = classify.add_subcommand("eval", "Accuracy on the held-out split");
-  cmd->add_option("--model", args->model, "classifier checkpoint")->required();
-  cmd->add_option("--data", args->data, "folder of imdb.tsv, amazon.tsv, yelp.tsv")
-      ->capture_default_str();
-  cmd->add_flag("--json", args->json, "one JSON object");
+  add_model_option(*cmd, args->model, "classifier checkpoint");
+  cmd->add_option("--data", args->data, kDataHelp);
+  add_threads_option(*cmd, args->threads);
+  add_json_flag(*cmd, args->json, "one JSON object");
   cmd->callback([args] { run_classify_eval(*args); });
 }
 
 void add_predict(CLI::App& classify) {
   auto args = std::make_shared<ClassifyUseArgs>();
   CLI::App* cmd = classify.add_subcommand("predict", "Label of one sentence, weight of each word");
-  cmd->add_option("--model", args->model, "classifier checkpoint")->required();
+  add_model_option(*cmd, args->model, "classifier checkpoint");
   cmd->add_option("--text", args->text, "the sentence")->required();
-  cmd->add_flag("--json", args->json, "one JSON object");
+  add_threads_option(*cmd, args->threads);
+  add_json_flag(*cmd, args->json, "one JSON object");
   cmd->callback([args] { run_classify_predict(*args); });
 }
 

@@ -13,6 +13,7 @@
 #include "attn/model/byte_tokenizer.h"
 #include "attn/model/gpt_generator.h"
 #include "attn/model/llama.h"
+#include "cli_kit.h"
 #include "commands.h"
 
 namespace attn::cli {
@@ -26,6 +27,7 @@ struct GenerateArgs {
   int64_t tokens = 200;
   bool ids = false;
   std::string dump_logits;
+  int threads = 0;
   infer::SamplerOptions sampler;
 };
 
@@ -41,27 +43,16 @@ std::vector<int32_t> parse_ids(const std::string& text) {
     } catch (const std::exception&) {
       used = 0;
     }
-    ATTN_CHECK(used == item.size() && !item.empty() && id >= 0 && id < (1ll << 31),
-               "--prompt-ids: '", item, "' is not a token id");
+    check_usage(used == item.size() && !item.empty() && id >= 0 && id < (1ll << 31),
+                "--prompt-ids: '", item, "' is not a token id");
     ids.push_back(static_cast<int32_t>(id));
   }
   return ids;
 }
 
-// Safetensors checkpoints are GPTs (another kind is rejected by name when loaded); anything else
-// is read as a llama2.c model.
-bool is_safetensors_checkpoint(const std::string& path) {
-  try {
-    SafetensorsFile::read(path);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
-
 void generate_text(const GenerateArgs& a) {
-  ATTN_CHECK(a.prompt_ids.empty() && !a.ids && a.dump_logits.empty(),
-             "--prompt-ids, --ids and --dump-logits are for token-id models, not this GPT");
+  check_usage(a.prompt_ids.empty() && !a.ids && a.dump_logits.empty(),
+              "--prompt-ids, --ids and --dump-logits are for token-id models, not this GPT");
   const std::vector<int32_t> prompt = encode_bytes(a.prompt);  // throws on invalid UTF-8
   model::GptGenerator generator = model::GptGenerator::load(a.model);
   const infer::Sampler sampler(a.sampler);
@@ -73,12 +64,12 @@ void generate_text(const GenerateArgs& a) {
   });
   std::printf("%s\n", decoder.flush().c_str());
   std::fflush(stdout);
-  std::fprintf(stderr, "generated %lld tokens, %.1f tokens/s\n", static_cast<long long>(a.tokens),
-               generator.last_tokens_per_s());
+  progress(format("generated %lld tokens, %.1f tokens/s\n", static_cast<long long>(a.tokens),
+                  generator.last_tokens_per_s()));
 }
 
 void generate_ids(const GenerateArgs& a) {
-  ATTN_CHECK(a.prompt.empty(), "--prompt: this model takes token ids (--prompt-ids 1,2,3)");
+  check_usage(a.prompt.empty(), "--prompt: this model takes token ids (--prompt-ids 1,2,3)");
   const auto model = model::Llama::load(a.model);
   const int64_t vocab = model->config().vocab_size, context = model->config().seq_len;
   std::vector<int32_t> prompt =
@@ -108,15 +99,17 @@ void generate_ids(const GenerateArgs& a) {
   if (!a.dump_logits.empty()) {
     write_npy(a.dump_logits, dumped.data(), {static_cast<int64_t>(dumped.size()) / vocab, vocab});
   }
-  std::fprintf(stderr, "generated %zu tokens, %.1f tokens/s%s\n", out.size(),
-               static_cast<double>(out.size()) / std::max(s, 1e-9),
-               count < a.tokens ? " (stopped at the model's context)" : "");
+  progress(format("generated %zu tokens, %.1f tokens/s%s\n", out.size(),
+                  static_cast<double>(out.size()) / std::max(s, 1e-9),
+                  count < a.tokens ? " (stopped at the model's context)" : ""));
 }
 
+// Safetensors checkpoints are GPTs (another kind is rejected by name when loaded; a broken one
+// as a corrupt safetensors file); anything else is read as a llama2.c model.
 void run_generate(const GenerateArgs& a) {
-  ATTN_CHECK(a.tokens >= 0, "--tokens must be >= 0, got ", a.tokens);
   infer::validate(a.sampler);
-  if (is_safetensors_checkpoint(a.model)) return generate_text(a);
+  use_threads(a.threads);
+  if (looks_like_safetensors(a.model)) return generate_text(a);
   generate_ids(a);
 }
 
@@ -126,14 +119,20 @@ void add_generate_command(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand(
       "generate", "Generate with a model: text (GPT checkpoints) or token ids (Llama checkpoints)");
-  cmd->add_option("--model", args->model, "checkpoint: .safetensors or llama2.c .bin")->required();
+  add_model_option(*cmd, args->model, "checkpoint: .safetensors or llama2.c .bin");
   cmd->add_option("--prompt", args->prompt, "UTF-8 text to continue (GPT)");
   cmd->add_option("--prompt-ids", args->prompt_ids, "token ids to continue, e.g. 1,2,3 (Llama)");
-  cmd->add_option("--tokens", args->tokens, "tokens to generate")->capture_default_str();
-  cmd->add_option("--temperature", args->sampler.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", args->sampler.top_k, "keep the k most likely tokens (0 = all)");
+  at_least(cmd->add_option("--tokens", args->tokens, "tokens to generate")->capture_default_str(),
+           0);
+  at_least(finite(cmd->add_option("--temperature", args->sampler.temperature, "0 = greedy")
+                      ->capture_default_str()),
+           0);
+  at_least(
+      cmd->add_option("--top-k", args->sampler.top_k, "keep the k most likely tokens (0 = all)"),
+      0);
   cmd->add_option("--top-p", args->sampler.top_p, "nucleus sampling threshold (1 = off)");
-  cmd->add_option("--seed", args->sampler.seed, "seed of the sampler");
+  add_seed_option(*cmd, args->sampler.seed, "seed of the sampler");
+  add_threads_option(*cmd, args->threads);
   cmd->add_flag("--ids", args->ids, "print the generated token ids (Llama)");
   cmd->add_option("--dump-logits", args->dump_logits, "write float32 [T, vocab] logits (.npy)");
   cmd->callback([args] { run_generate(*args); });

@@ -1,7 +1,7 @@
 // attn — the command-line tool of the attn library.
 //
-// Every failure, bad arguments and bad input files alike, ends as one line `attn: <message>` on
-// stderr and a non-zero exit status.
+// Every failure ends as one line `attn: <message>` on stderr and a non-zero exit status: 2 for a
+// mistake in the command line, 1 for anything else (bad input files, shapes, models).
 
 #include <CLI/CLI.hpp>
 #include <exception>
@@ -10,18 +10,19 @@
 #include <string>
 
 #include "attn/core/error.h"
+#include "cli_kit.h"
 #include "commands.h"
 
 namespace {
 
-// Prints `attn: message` as one line on stderr and returns the exit status of a failure.
-int fail(std::string message) {
+// Prints `attn: message` as one line on stderr and returns `status`.
+int fail(std::string message, int status = attn::cli::kExitFailure) {
   for (char& c : message) {
     if (c == '\n' || c == '\r') c = ' ';
   }
   while (!message.empty() && message.back() == ' ') message.pop_back();
   std::cerr << "attn: " << message << std::endl;
-  return 1;
+  return status;
 }
 
 }  // namespace
@@ -41,8 +42,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    return fail(e.what());
+  } catch (const CLI::ParseError& e) {  // includes attn::cli::UsageError
+    return fail(e.what(), attn::cli::kExitUsage);
   } catch (const attn::Error& e) {
     return fail(e.what());
   } catch (const std::bad_alloc&) {

@@ -14,6 +14,7 @@
 #include "attn/io/npy.h"
 #include "attn/kernels/attention.h"
 #include "attn/ref/attention_reference.h"
+#include "cli_kit.h"
 #include "commands.h"
 #include "sdpa_inputs.h"
 
@@ -36,6 +37,7 @@ struct SdpaOptions {
   double softcap = 0.0;
   double dropout = 0.0;       // attention dropout probability
   uint64_t dropout_seed = 0;  // its mask
+  int threads = 0;
 };
 
 // Weights are computed and written this many elements at a time (4 MiB).
@@ -114,9 +116,9 @@ bool wants_gradients(const SdpaOptions& o) {
 
 // --dout and the gradient outputs come together.
 void check_gradient_options(const SdpaOptions& o) {
-  ATTN_CHECK(!wants_gradients(o) || !o.files.dout.empty(), "--dq, --dk and --dv need --dout");
-  ATTN_CHECK(o.files.dout.empty() || wants_gradients(o),
-             "--dout: give --dq, --dk or --dv to write gradients");
+  check_usage(!wants_gradients(o) || !o.files.dout.empty(), "--dq, --dk and --dv need --dout");
+  check_usage(o.files.dout.empty() || wants_gradients(o),
+              "--dout: give --dq, --dk or --dv to write gradients");
 }
 
 // Writes the requested gradients: dq [B, Hq, Lq, D], dk [B, Hkv, Lk, D], dv [B, Hkv, Lk, Dv].
@@ -214,7 +216,7 @@ void add_sdpa_command(CLI::App& app) {
   cmd->add_option("--q", o->files.q, "queries [B, Hq, Lq, D], float32 or float64")->required();
   cmd->add_option("--k", o->files.k, "keys [B, Hkv, Lk, D]")->required();
   cmd->add_option("--v", o->files.v, "values [B, Hkv, Lk, Dv]")->required();
-  cmd->add_option("--out", o->out, "output [B, Hq, Lq, Dv]")->required();
+  add_out_option(*cmd, o->out, "output [B, Hq, Lq, Dv]");
   cmd->add_option("--lse", o->lse, "log-sum-exp of each row's scores [B, Hq, Lq]");
   cmd->add_option("--weights", o->weights, "attention weights [B, Hq, Lq, Lk]");
   cmd->add_option("--mask", o->files.mask,
@@ -228,24 +230,30 @@ void add_sdpa_command(CLI::App& app) {
   cmd->add_option("--dk", o->dk, "gradient of k, written [B, Hkv, Lk, D]; needs --dout");
   cmd->add_option("--dv", o->dv, "gradient of v, written [B, Hkv, Lk, Dv]; needs --dout");
   cmd->add_flag("--causal", o->causal, "mask keys after each query's position");
-  cmd->add_option("--causal-align", o->causal_align, "where the diagonal sits when Lq != Lk")
-      ->check(CLI::IsMember({"top-left", "bottom-right"}))
-      ->capture_default_str();
+  one_of(cmd->add_option("--causal-align", o->causal_align, "where the diagonal sits when Lq != Lk")
+             ->capture_default_str(),
+         {"top-left", "bottom-right"});
   cmd->add_option("--window-left", o->window_left, "keys seen left of the query; < 0: all");
   cmd->add_option("--window-right", o->window_right, "keys seen right of the query; < 0: all");
-  o->scale_option = cmd->add_option("--scale", o->scale, "score scale; default 1/sqrt(D)");
-  cmd->add_option("--softcap", o->softcap, "> 0: scores become softcap·tanh(score/softcap)");
-  cmd->add_option("--dropout", o->dropout,
-                  "attention dropout probability in [0, 1): weights dropped after the softmax "
-                  "(--weights stay the undropped softmax)");
+  o->scale_option = finite(cmd->add_option("--scale", o->scale, "score scale; default 1/sqrt(D)"));
+  at_least(finite(cmd->add_option("--softcap", o->softcap,
+                                  "> 0: scores become softcap·tanh(score/softcap)")),
+           0);
+  probability(cmd->add_option("--dropout", o->dropout,
+                              "attention dropout probability: weights dropped after the softmax "
+                              "(--weights stay the undropped softmax)"));
   cmd->add_option("--dropout-seed", o->dropout_seed, "seed of the attention dropout mask");
-  cmd->add_option("--impl", o->impl, "flash kernel or textbook reference")
-      ->check(CLI::IsMember({"flash", "reference"}))
-      ->capture_default_str();
-  cmd->add_option("--layout", o->layout, "layout of Q, K and V: bhld or blhd ([B, L, H, D])")
-      ->check(CLI::IsMember({"bhld", "blhd"}))
-      ->capture_default_str();
-  cmd->callback([o] { run_sdpa(*o); });
+  one_of(cmd->add_option("--impl", o->impl, "flash kernel or textbook reference")
+             ->capture_default_str(),
+         {"flash", "reference"});
+  one_of(cmd->add_option("--layout", o->layout, "layout of Q, K and V: bhld or blhd ([B, L, H, D])")
+             ->capture_default_str(),
+         {"bhld", "blhd"});
+  add_threads_option(*cmd, o->threads);
+  cmd->callback([o] {
+    use_threads(o->threads);
+    run_sdpa(*o);
+  });
 }
 
 }  // namespace attn::cli

@@ -1,7 +1,8 @@
-// `attn train`: trains the GPT on a byte corpus, with a progress bar (or plain lines, or JSON
-// lines), periodic validation, atomic checkpoints, and the loss curve as CSV and PNG beside the
-// checkpoint (OUT.loss.csv, OUT.loss.png).
+// `attn train`: trains the GPT on a byte corpus, with a progress bar on stderr (or plain lines
+// there, or JSON lines on stdout), periodic validation, atomic checkpoints, and the loss curve as
+// CSV and PNG beside the checkpoint (OUT.loss.csv, OUT.loss.png).
 #include <malloc.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -16,11 +17,13 @@
 #include "apps/gpt/gpt_trainer.h"
 #include "apps/gpt/presets.h"
 #include "attn/core/atomic_file.h"
+#include "attn/core/data_path.h"
 #include "attn/core/error.h"
 #include "attn/nn/matmul_precision.h"
 #include "attn/train/progress.h"
 #include "attn/train/text_dataset.h"
 #include "attn/viz/line_chart.h"
+#include "cli_kit.h"
 #include "commands.h"
 
 namespace attn::cli {
@@ -30,13 +33,14 @@ namespace {
 struct TrainArgs {
   std::string preset = "default";
   std::string config;  // JSON file: {"model": {...}, "train": {...}}
-  std::string data = ATTN_DEFAULT_CORPUS;
+  std::string data;    // empty: moby_dick.txt of the data folder
   std::string out;
   std::string resume;
   std::optional<int64_t> steps;
   std::optional<double> time_limit;
   std::optional<uint64_t> seed;
-  std::string precision = "fp32";  // of the Linear products: fp32 | bf16
+  nn::MatmulPrecision precision = nn::MatmulPrecision::kFp32;  // of the Linear products
+  int threads = 0;
   bool json = false;
 };
 
@@ -128,10 +132,9 @@ std::vector<LossPoint> read_curve(const std::string& path, int64_t step) {
 
 // Applies --precision; bf16 falls back to fp32 (with a note) on a CPU without bf16 instructions.
 void apply_precision(const TrainArgs& a) {
-  const nn::MatmulPrecision asked = nn::parse_matmul_precision(a.precision);
-  nn::set_matmul_precision(asked);
-  if (asked != nn::matmul_precision()) {
-    std::fprintf(stderr, "note: this CPU has no bf16 instructions; the products run in fp32\n");
+  nn::set_matmul_precision(a.precision);
+  if (a.precision != nn::matmul_precision()) {
+    progress("note: this CPU has no bf16 instructions; the products run in fp32\n");
   }
 }
 
@@ -144,16 +147,19 @@ void keep_freed_memory() {
 
 void run_train(const TrainArgs& a) {
   keep_freed_memory();
+  use_threads(a.threads);
   apply_precision(a);
   const apps::GptPreset setup = resolve(a);
+  const std::string corpus = a.data.empty() ? data_path("moby_dick.txt") : a.data;
   const train::TextDataset data =
-      train::TextDataset::from_file(a.data, 0.05, setup.model.context + 1);
+      train::TextDataset::from_file(corpus, 0.05, setup.model.context + 1);
   apps::GptTrainer trainer(setup.model, setup.train, data);
   if (!a.resume.empty()) trainer.resume(a.resume);
   const std::string curve_path = a.out + ".loss.csv";
   std::vector<LossPoint> curve = a.resume.empty()
                                      ? std::vector<LossPoint>{}
                                      : read_curve(a.resume + ".loss.csv", trainer.step());
+  const Reporter out(a.json);
   train::ProgressPrinter progress({.total_steps = setup.train.steps, .json = a.json});
   trainer.run(a.out, [&](const train::StepReport& r) {
     std::optional<float> val_loss;
@@ -167,40 +173,49 @@ void run_train(const TrainArgs& a) {
   });
   progress.finish();
   const train::StepReport& last = progress.last();
-  std::optional<double> val_loss;
-  if (progress.last_eval()) val_loss = progress.last_eval()->loss;
-  if (a.json) {
-    nlohmann::ordered_json j = {{"done", true},
-                                {"step", trainer.step()},
-                                {"tokens_per_s", last.tokens_per_s},
-                                {"precision", nn::to_string(nn::matmul_precision())}};
-    if (val_loss) j["val_loss"] = *val_loss;
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    std::printf("trained %lld steps: val_loss %.4f nats/byte, %.0f tokens/s; saved %s\n",
-                static_cast<long long>(trainer.step()), val_loss.value_or(NAN), last.tokens_per_s,
-                a.out.c_str());
-  }
+  std::optional<double> last_val;
+  if (progress.last_eval()) last_val = progress.last_eval()->loss;
+  nlohmann::ordered_json j = {{"done", true},
+                              {"step", trainer.step()},
+                              {"tokens_per_s", last.tokens_per_s},
+                              {"precision", nn::to_string(nn::matmul_precision())}};
+  if (last_val) j["val_loss"] = *last_val;
+  out.result(j, format("trained %lld steps: val_loss %.4f nats/byte, %.0f tokens/s; saved %s",
+                       static_cast<long long>(trainer.step()), last_val.value_or(NAN),
+                       last.tokens_per_s, a.out.c_str()));
 }
+
+// The names of --preset.
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  for (const apps::GptPreset& p : apps::gpt_presets()) names.push_back(p.name);
+  return names;
+}
+
+const Choices<nn::MatmulPrecision> kPrecisions = {{"fp32", nn::MatmulPrecision::kFp32},
+                                                  {"bf16", nn::MatmulPrecision::kBf16}};
 
 }  // namespace
 
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "Train the byte-level GPT on a text corpus");
-  cmd->add_option("--preset", args->preset, "default | bench | tiny")->capture_default_str();
+  one_of(cmd->add_option("--preset", args->preset, "named set-up")->capture_default_str(),
+         preset_names());
   cmd->add_option("--config", args->config, "JSON file {\"model\": {...}, \"train\": {...}}");
-  cmd->add_option("--data", args->data, "UTF-8 text corpus")->capture_default_str();
-  cmd->add_option("--steps", args->steps, "total training steps (also when resuming)");
-  cmd->add_option("--time-limit", args->time_limit, "stop (and save) after this many seconds");
-  cmd->add_option("--seed", args->seed, "seed of initialisation, batches and dropout");
-  cmd->add_option("--out", args->out, "checkpoint to write (.safetensors)")->required();
+  cmd->add_option("--data", args->data, "UTF-8 text corpus (default: moby_dick.txt, data folder)");
+  at_least(cmd->add_option("--steps", args->steps, "total training steps (also when resuming)"), 1);
+  at_least(
+      cmd->add_option("--time-limit", args->time_limit, "stop (and save) after this many seconds"),
+      0);
+  add_seed_option(*cmd, args->seed, "seed of initialisation, batches and dropout");
+  add_out_option(*cmd, args->out, "checkpoint to write (.safetensors)");
   cmd->add_option("--resume", args->resume, "checkpoint to continue from");
-  cmd->add_option("--precision", args->precision,
-                  "fp32 | bf16: bf16 inputs with fp32 accumulation for the matrix products of "
-                  "the linear layers (needs AMX or AVX512-BF16, else fp32)")
-      ->capture_default_str();
-  cmd->add_flag("--json", args->json, "one JSON object per step");
+  add_choice_option(*cmd, "--precision", args->precision, kPrecisions,
+                    "of the linear layers' matrix products (default fp32); bf16: bf16 inputs, "
+                    "fp32 accumulation (needs AMX or AVX512-BF16, else fp32)");
+  add_threads_option(*cmd, args->threads);
+  add_json_flag(*cmd, args->json, "one JSON object per step, then one with the result");
   cmd->callback([args] { run_train(*args); });
 }
 

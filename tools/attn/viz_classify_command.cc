@@ -8,6 +8,7 @@
 #include "attn/core/error.h"
 #include "attn/model/text_classifier.h"
 #include "attn/viz/heatmap.h"
+#include "cli_kit.h"
 #include "commands.h"
 
 namespace attn::cli {
@@ -49,9 +50,9 @@ void add_viz_classify_command(CLI::App& viz) {
   auto args = std::make_shared<VizClassifyArgs>();
   CLI::App* cmd =
       viz.add_subcommand("classify", "Pooling weights of a trained classifier over a sentence.");
-  cmd->add_option("--model", args->model, "classifier checkpoint")->required();
+  add_model_option(*cmd, args->model, "classifier checkpoint");
   cmd->add_option("--text", args->text, "the sentence")->required();
-  cmd->add_option("--out", args->out, "PNG file to write")->required();
+  add_out_option(*cmd, args->out, "PNG file to write");
   cmd->callback([args] { run_viz_classify(*args); });
 }
 

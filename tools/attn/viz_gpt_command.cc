@@ -10,6 +10,7 @@
 #include "attn/model/byte_tokenizer.h"
 #include "attn/model/gpt_generator.h"
 #include "attn/viz/heatmap.h"
+#include "cli_kit.h"
 #include "commands.h"
 
 namespace attn::cli {
@@ -94,11 +95,10 @@ void add_viz_gpt_command(CLI::App& viz) {
   auto args = std::make_shared<VizGptArgs>();
   CLI::App* cmd = viz.add_subcommand(
       "gpt", "Attention of a trained GPT over a prompt: a panel per layer and head.");
-  cmd->add_option("--model", args->model, "GPT checkpoint written by attn train")->required();
+  add_model_option(*cmd, args->model, "GPT checkpoint written by attn train");
   cmd->add_option("--prompt", args->prompt, "text to attend over (UTF-8)")->required();
-  cmd->add_option("--out", args->out, "PNG file to write")->required();
-  cmd->add_option("--layer", args->layer, "draw only this layer (0-based)")
-      ->check(CLI::NonNegativeNumber);
+  add_out_option(*cmd, args->out, "PNG file to write");
+  at_least(cmd->add_option("--layer", args->layer, "draw only this layer (0-based)"), 0);
   cmd->add_flag("--average-heads", args->average_heads, "one panel per layer: the mean of heads");
   cmd->callback([args] { run_viz_gpt(*args); });
 }

@@ -10,6 +10,7 @@
 #include "attn/core/error.h"
 #include "attn/model/seq2seq_search.h"
 #include "attn/viz/heatmap.h"
+#include "cli_kit.h"
 #include "commands.h"
 
 namespace attn::cli {
@@ -31,7 +32,6 @@ viz::Heatmap panel(const Tensor& weights, int64_t h, std::string title) {
 }
 
 void run_viz(const VizSeq2SeqArgs& a) {
-  ATTN_CHECK(a.beam >= 1 && a.beam <= 64, "--beam must be in [1, 64], got ", a.beam);
   apps::G2pModel g2p = apps::G2pModel::load(a.model);
   model::Seq2Seq& m = g2p.model();
   const std::vector<int32_t> source = g2p.encode(a.word);
@@ -73,10 +73,10 @@ void add_viz_seq2seq_command(CLI::App& viz) {
   auto args = std::make_shared<VizSeq2SeqArgs>();
   CLI::App* cmd = viz.add_subcommand(
       "seq2seq", "Cross-attention of a seq2seq model: phonemes x letters of a word.");
-  cmd->add_option("--model", args->model, "checkpoint of `attn seq2seq train`")->required();
+  add_model_option(*cmd, args->model, "checkpoint of `attn seq2seq train`");
   cmd->add_option("--word", args->word, "a word of letters a-z")->required();
-  cmd->add_option("--out", args->out, "PNG file to write")->required();
-  cmd->add_option("--beam", args->beam, "beam width of the decoding (1 = greedy)");
+  add_out_option(*cmd, args->out, "PNG file to write");
+  in_range(cmd->add_option("--beam", args->beam, "beam width of the decoding (1 = greedy)"), 1, 64);
   cmd->callback([args] { run_viz(*args); });
 }
 

@@ -25,8 +25,8 @@ void load_parameters(const SafetensorsFile& file, const std::vector<nn::Paramete
 // Throws attn::Error unless the file's "kind" metadata is `kind` ("checkpoint X is a Y model").
 void expect_kind(const SafetensorsFile& file, const std::string& kind, const std::string& path);
 
-// Reads a checkpoint that must hold a `kind` model; a file that is no safetensors checkpoint at
-// all is reported as such ("PATH is not a 'gpt' checkpoint: ..."), one of another kind as above.
+// Reads a checkpoint that must hold a `kind` model; a damaged file is reported by what is wrong
+// ("PATH: corrupt safetensors header: ..."), one of another kind as above.
 SafetensorsFile read_checkpoint(const std::string& path, const std::string& kind);
 
 }  // namespace attn

@@ -29,6 +29,11 @@ using Metadata = std::map<std::string, std::string>;
 void write_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                        const Metadata& metadata);
 
+// True when `path` is meant as a safetensors checkpoint: its name ends in .safetensors, or it
+// starts like one (a plausible 8-byte header length, then '{'). Only reading it tells whether it
+// is intact; a broken one is then reported as such, not taken for another format.
+bool looks_like_safetensors(const std::string& path);
+
 // A checkpoint read into memory.
 class SafetensorsFile {
  public:
