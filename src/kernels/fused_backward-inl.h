@@ -77,7 +77,6 @@ HWY_INLINE FusedVisitSlice CarveFusedVisitSlice(ScratchArena& a, int64_t rows, i
 // of the visited rows.
 struct FusedScratch {
   int64_t tiles;           // key tiles of the head
-  int64_t kt;              // the key tile padded to whole vectors: the slices' row length
   int64_t dp;              // D padded to whole vectors: the row length of k_rows and dq
   int64_t key_slice;       // floats from one key tile's FusedKeySlice to the next
   int64_t visit_slice;     // floats from one key tile's FusedVisitSlice to the next
@@ -115,7 +114,6 @@ HWY_INLINE FusedScratch CarveFusedScratch(ScratchArena& a, const AttentionParams
   ScratchArena visit_slices(a.take<std::byte>(tiles * visit_bytes), tiles * visit_bytes);
   constexpr int64_t kFloat = sizeof(float);
   return {.tiles = tiles,
-          .kt = kt,
           .dp = dp,
           .key_slice = key_bytes / kFloat,
           .visit_slice = visit_bytes / kFloat,
@@ -150,7 +148,12 @@ HWY_INLINE void PackFusedKeys(const AttentionParams& p, const BackwardTileSizes&
   for (int64_t tile = 0; tile < s.tiles; ++tile) {
     const int64_t k0 = tile * sizes.key_tile, count = std::min(sizes.key_tile, p.kv_len - k0);
     const RowRange rows = queries_seeing(p, b, k0, k0 + count);
-    s.key_tiles[tile] = {b, kvh, k0, count, rows.begin, rows.end};
+    s.key_tiles[tile] = {.batch = b,
+                         .kv_head = kvh,
+                         .k_begin = k0,
+                         .k_count = count,
+                         .q_begin = rows.begin,
+                         .q_end = rows.end};
     const KeyWorkItem& w = s.key_tiles[tile];
     const int64_t kp = PaddedRows(count);
     const FusedKeySlice slice = s.KeySlice(tile);
@@ -374,7 +377,8 @@ HWY_INLINE void FusedWorkItemGradients(const BackwardArgs& a, int64_t b, int64_t
   const int64_t group = p.group_size();
   for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
     for (int64_t q0 = 0; q0 < p.q_len; q0 += sizes.query_tile) {
-      FusedVisitGradients(a, b, {h, q0, std::min(sizes.query_tile, p.q_len - q0)}, s);
+      const FusedVisit visit{.head = h, .q0 = q0, .rows = std::min(sizes.query_tile, p.q_len - q0)};
+      FusedVisitGradients(a, b, visit, s);
     }
   }
   for (int64_t tile = 0; tile < s.tiles; ++tile) {

@@ -27,8 +27,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // One query tile of one (batch, head): its geometry and its packed queries.
 struct QueryTile {
   const AttentionParams* p;
-  WorkItem item;
-  int64_t kv_head;
+  WorkItem item;       // the tile's batch, query head, rows and the keys they may see
+  int64_t kv_head;     // the KV head the query head reads
   int64_t padded;      // q_count rounded up to whole vectors: the row length of packed tiles
   float* q_packed;     // Qᵀ[d][padded] · scale, zero in the padding
   int32_t* key_begin;  // [padded] first visible key of each row (causal window, key length)
