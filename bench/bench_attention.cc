@@ -35,15 +35,7 @@ struct Problem {
     for (Tensor* t : {&q, &k, &v}) {
       for (size_t i = 0; i < t->size(); ++i) t->data()[i] = uniform(rng);
     }
-    params.q = q.data();
-    params.k = k.data();
-    params.v = v.data();
-    params.out = out.data();
-    params.q_stride = params.k_stride = params.v_stride = params.out_stride = q.strides4();
-    params.batch = 1;
-    params.q_heads = params.kv_heads = heads;
-    params.q_len = params.kv_len = len;
-    params.head_dim = params.v_head_dim = dim;
+    params = attention_params(q.view4(), k.view4(), v.view4(), out.view4());
     params.causal = causal;
   }
 

@@ -50,27 +50,13 @@ int main() {
   fill_random(v, 3);
 
   // ---- Parameters. The library reads every tensor as [batch, head, row, col] through strides
-  // counted in elements; blhd_strides gives the strides of a [B, L, H, D] buffer. (Tensor's own
-  // strides4() describes a [B, H, L, D] buffer, which is not what we allocated here.)
-  attn::AttentionParams p;
-  p.q = q.data();
-  p.q_stride = attn::blhd_strides(Hq, Lq, D);
-  p.k = k.data();
-  p.k_stride = attn::blhd_strides(Hkv, Lk, D);
-  p.v = v.data();
-  p.v_stride = attn::blhd_strides(Hkv, Lk, D);
-  p.out = out.data();
-  p.out_stride = attn::blhd_strides(Hq, Lq, D);
-  p.lse = lse.data();
-  p.lse_stride = {Hq * Lq, Lq, 1, 0};  // batch, head, row; the col stride is not used
-
-  p.batch = B;
-  p.q_heads = Hq;
-  p.kv_heads = Hkv;
-  p.q_len = Lq;
-  p.kv_len = Lk;
-  p.head_dim = D;
-  p.v_head_dim = D;
+  // counted in elements; a TensorView4 made by blhd() views a [B, L, H, D] buffer that way.
+  // (Tensor's own view4() describes a [B, H, L, D] buffer, which is not what we allocated here.)
+  attn::AttentionParams p = attn::attention_params(
+      attn::TensorView4::blhd(q.data(), B, Hq, Lq, D),
+      attn::TensorView4::blhd(k.data(), B, Hkv, Lk, D),
+      attn::TensorView4::blhd(v.data(), B, Hkv, Lk, D),
+      attn::TensorView4::blhd(out.data(), B, Hq, Lq, D), lse.data());  // lse [B, Hq, Lq]
 
   // Causal with bottom-right alignment (the default): query i stands at key position
   // i + (Lk - Lq), so it sees keys 0 .. i + 128 and the last query sees every key.

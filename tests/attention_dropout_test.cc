@@ -105,20 +105,10 @@ TEST(AttentionDropout, KernelMaskIsTheMaskFunctionOnEveryTarget) {
     for (int64_t j = 0; j < L; ++j) v[(bh * L + j) * L + j] = 1.0f;
   }
   std::vector<float> out(B * H * L * L), lse(B * H * L);
-  AttentionParams a;
-  a.q = q.data();
-  a.k = k.data();
-  a.v = v.data();
-  a.q_stride = a.k_stride = bhld_strides(H, L, 8);
-  a.v_stride = a.out_stride = bhld_strides(H, L, L);
-  a.batch = B;
-  a.q_heads = a.kv_heads = H;
-  a.q_len = a.kv_len = L;
-  a.head_dim = 8;
-  a.v_head_dim = L;
-  a.out = out.data();
-  a.lse = lse.data();
-  a.lse_stride = {H * L, L, 1, 0};
+  AttentionParams a = attention_params(TensorView4::bhld(q.data(), B, H, L, 8),
+                                       TensorView4::bhld(k.data(), B, H, L, 8),
+                                       TensorView4::bhld(v.data(), B, H, L, L),
+                                       TensorView4::bhld(out.data(), B, H, L, L), lse.data());
   a.dropout_p = p;
   a.dropout_seed = 99;
   a.dropout_offset = 3;

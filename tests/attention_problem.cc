@@ -76,24 +76,14 @@ Problem::Problem(const ProblemSpec& spec) : spec_(spec) {
 
 AttentionParams Problem::params() {
   const ProblemSpec& s = spec_;
-  AttentionParams p;
-  p.q = q_.data();
-  p.q_stride = layout_strides(s, s.q_heads, s.q_len, s.head_dim);
-  p.k = k_.data();
-  p.k_stride = layout_strides(s, s.kv_heads, s.kv_len, s.head_dim);
-  p.v = v_.data();
-  p.v_stride = layout_strides(s, s.kv_heads, s.kv_len, s.v_head_dim);
-  p.batch = s.batch;
-  p.q_heads = s.q_heads;
-  p.kv_heads = s.kv_heads;
-  p.q_len = s.q_len;
-  p.kv_len = s.kv_len;
-  p.head_dim = s.head_dim;
-  p.v_head_dim = s.v_head_dim;
-  p.out = out_.data();
-  p.out_stride = layout_strides(s, s.q_heads, s.q_len, s.v_head_dim);
-  p.lse = lse_.data();
-  p.lse_stride = {s.q_heads * s.q_len, s.q_len, 1, 0};
+  const auto view = [&](float* data, int64_t heads, int64_t len, int64_t dim) {
+    return TensorView4{data, s.batch, heads, len, dim, layout_strides(s, heads, len, dim)};
+  };
+  AttentionParams p =
+      attention_params(view(q_.data(), s.q_heads, s.q_len, s.head_dim),
+                       view(k_.data(), s.kv_heads, s.kv_len, s.head_dim),
+                       view(v_.data(), s.kv_heads, s.kv_len, s.v_head_dim),
+                       view(out_.data(), s.q_heads, s.q_len, s.v_head_dim), lse_.data());
   p.scale = s.scale;
   p.softcap = s.softcap;
   p.causal = s.causal;

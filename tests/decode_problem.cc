@@ -134,23 +134,11 @@ AttentionParams DecodeProblem::reference_params() {
       }
     }
   }
-  AttentionParams p;
-  p.q = q_.data();
-  p.q_stride = blhd_strides(s.q_heads, s.q_len, D);
-  p.k = ref_k_.data();
-  p.k_stride = bhld_strides(H, lk, D);
-  p.v = ref_v_.data();
-  p.v_stride = bhld_strides(H, lk, Dv);
-  p.batch = B;
-  p.q_heads = s.q_heads;
-  p.kv_heads = H;
-  p.q_len = s.q_len;
-  p.kv_len = lk;
-  p.head_dim = D;
-  p.v_head_dim = Dv;
   ref_out_.assign(B * s.q_heads * s.q_len * Dv, 0.0f);
-  p.out = ref_out_.data();
-  p.out_stride = bhld_strides(s.q_heads, s.q_len, Dv);
+  AttentionParams p = attention_params(
+      ConstTensorView4::blhd(q_.data(), B, s.q_heads, s.q_len, D),
+      TensorView4::bhld(ref_k_.data(), B, H, lk, D), TensorView4::bhld(ref_v_.data(), B, H, lk, Dv),
+      TensorView4::bhld(ref_out_.data(), B, s.q_heads, s.q_len, Dv));
   p.scale = s.scale;
   p.softcap = s.softcap;
   p.causal = true;

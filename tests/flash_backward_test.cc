@@ -224,11 +224,9 @@ TEST(FlashBackward, AutoPlanFollowsTheNumberOfHeads) {
 // With enough heads but so many keys that the fused scratch would pass its bound, kAuto is kSplit;
 // kSplit and kFused stay as asked.
 TEST(FlashBackward, AutoPlanKeepsTheFusedScratchBounded) {
-  AttentionParams p;
-  p.batch = 1;
-  p.q_heads = p.kv_heads = kFusedBackwardMinItems;
-  p.head_dim = p.v_head_dim = 128;
-  p.q_len = p.kv_len = 2048;
+  // Shapes only: the plan is chosen from them.
+  const ConstTensorView4 q = ConstTensorView4::bhld(nullptr, 1, kFusedBackwardMinItems, 2048, 128);
+  AttentionParams p = attention_params(q, q, q, TensorView4::bhld(nullptr, 1, q.heads, 2048, 128));
   EXPECT_EQ(resolve_backward_plan(p, BackwardPlan::kAuto), BackwardPlan::kFused);
   while (fused_backward_scratch_bytes(p) <= kFusedBackwardMaxScratchBytes) p.kv_len *= 2;
   EXPECT_EQ(resolve_backward_plan(p, BackwardPlan::kAuto), BackwardPlan::kSplit);

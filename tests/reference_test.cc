@@ -15,13 +15,10 @@ struct TinyProblem {
   float k[2] = {1.0f, 2.0f};
   float v[2] = {10.0f, 20.0f};
   AttentionParams params() const {
-    AttentionParams p;
-    p.q = q;
-    p.k = k;
-    p.v = v;
-    p.q_stride = p.k_stride = p.v_stride = {0, 0, 1, 1};
-    p.batch = p.q_heads = p.kv_heads = p.q_len = p.head_dim = p.v_head_dim = 1;
-    p.kv_len = 2;
+    // The reference returns its outputs: out is not written.
+    AttentionParams p = attention_params(
+        ConstTensorView4::bhld(q, 1, 1, 1, 1), ConstTensorView4::bhld(k, 1, 1, 2, 1),
+        ConstTensorView4::bhld(v, 1, 1, 2, 1), TensorView4::bhld(nullptr, 1, 1, 1, 1));
     p.scale = 1.0f;
     return p;
   }

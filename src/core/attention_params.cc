@@ -15,6 +15,28 @@ void check_size(int64_t value, const char* name) {
 
 }  // namespace
 
+AttentionParams attention_params(const ConstTensorView4& q, const ConstTensorView4& k,
+                                 const ConstTensorView4& v, const TensorView4& out, float* lse) {
+  ATTN_CHECK(k.batch == q.batch && v.batch == q.batch && out.batch == q.batch,
+             "attention_params: batch sizes differ (q ", q.batch, ", k ", k.batch, ", v ", v.batch,
+             ", out ", out.batch, ")");
+  ATTN_CHECK(v.heads == k.heads && v.len == k.len, "attention_params: k has [Hkv, Lk] = [", k.heads,
+             ", ", k.len, "] but v has [", v.heads, ", ", v.len, "]");
+  ATTN_CHECK(k.dim == q.dim, "attention_params: q has D = ", q.dim, " but k has D = ", k.dim);
+  ATTN_CHECK(out.heads == q.heads && out.len == q.len && out.dim == v.dim,
+             "attention_params: out has [Hq, Lq, Dv] = [", out.heads, ", ", out.len, ", ", out.dim,
+             "], expected [", q.heads, ", ", q.len, ", ", v.dim, "]");
+  AttentionParams p;
+  p.q = q.data, p.q_stride = q.stride;
+  p.k = k.data, p.k_stride = k.stride;
+  p.v = v.data, p.v_stride = v.stride;
+  p.batch = q.batch, p.q_heads = q.heads, p.kv_heads = k.heads;
+  p.q_len = q.len, p.kv_len = k.len, p.head_dim = q.dim, p.v_head_dim = v.dim;
+  p.out = out.data, p.out_stride = out.stride;
+  p.lse = lse, p.lse_stride = {q.heads * q.len, q.len, 1, 0};
+  return p;
+}
+
 void validate(const AttentionParams& p) {
   ATTN_CHECK(p.q && p.k && p.v, "attention: q, k and v must all be given");
   check_size(p.batch, "batch size B");

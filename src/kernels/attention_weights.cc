@@ -17,6 +17,7 @@
 #include "hwy/highway.h"
 #include "kernels/exp-inl.h"
 #include "kernels/score_tile-inl.h"
+#include "kernels/scratch_arena.h"
 #include "kernels/tiling.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -28,6 +29,16 @@ struct WeightsScratch {
   float* scores;  // [key_tile][padded]
   float* lse;     // [padded]; +inf for rows with no visible key, so their weights are 0
 };
+
+// One thread's scratch for query tiles of `sizes.query_tile` rows and head dim d.
+WeightsScratch CarveWeightsScratch(ScratchArena& a, int64_t d, const TileSizes& sizes) {
+  const int64_t padded = PaddedRows(sizes.query_tile);
+  WeightsScratch s;
+  s.scores = a.take<float>(sizes.key_tile * padded);
+  s.lse = a.take<float>(padded);
+  CarveQueryTile(a, padded, d, s.tile);
+  return s;
+}
 
 // Weights of one (batch, head, query tile) for every key, written (or added, scaled by
 // `weight`, when averaging heads) to the request's output.
@@ -64,28 +75,23 @@ void WeightsOfTile(const AttentionParams& p, const WeightsRequest& r, const Work
 
 void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r) {
   // Work items over (batch, query tile); heads run inside so averaging has one owner per output.
+  const TileSizes sizes{.query_tile = kQueryTile, .key_tile = kKeyTile};
   std::vector<WorkItem> items;
-  for (const WorkItem& w : make_work_items(p, kQueryTile)) {
+  for (const WorkItem& w : make_work_items(p, sizes.query_tile)) {
     if (w.head == 0 && w.q_begin + w.q_count > r.row_begin && w.q_begin < r.row_end) {
       items.push_back(w);
     }
   }
+  const auto carve = [&](ScratchArena& a) { return CarveWeightsScratch(a, p.head_dim, sizes); };
+  const int64_t per_thread = ScratchBytes(carve);
   const int threads = omp_get_max_threads();
-  const int64_t padded = PaddedRows(kQueryTile);
-  const int64_t per_thread = (padded * (p.head_dim + kKeyTile + 4) + 15) / 16 * 16;
-  auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
+  auto scratch = aligned_array<std::byte>(static_cast<size_t>(per_thread * threads));
   const int64_t count = static_cast<int64_t>(items.size());
   const float head_weight = r.average_heads ? 1.0f / static_cast<float>(p.q_heads) : 1.0f;
 #pragma omp parallel num_threads(threads)
   {
-    float* base = scratch.get() + per_thread * omp_get_thread_num();
-    WeightsScratch s;
-    s.scores = base;
-    s.lse = s.scores + kKeyTile * padded;
-    s.tile.q_packed = s.lse + padded;
-    s.tile.position = s.tile.q_packed + p.head_dim * padded;
-    s.tile.key_begin = reinterpret_cast<int32_t*>(s.tile.position + padded);
-    s.tile.key_end = reinterpret_cast<int32_t*>(s.tile.position + 2 * padded);
+    ScratchArena arena = SliceArena(scratch.get(), per_thread, omp_get_thread_num());
+    WeightsScratch s = carve(arena);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < count; ++n) {
       for (int64_t h = 0; h < p.q_heads; ++h) {
@@ -96,7 +102,7 @@ void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r)
         const int64_t end = std::min(w.q_begin + w.q_count, r.row_end);
         w.q_begin = begin;
         w.q_count = end - begin;
-        WeightsOfTile(p, r, w, kKeyTile, head_weight, r.average_heads && h > 0, s);
+        WeightsOfTile(p, r, w, sizes.key_tile, head_weight, r.average_heads && h > 0, s);
       }
     }
   }

@@ -88,7 +88,9 @@ HWY_INLINE void ScoresQueriesInLanes(const QueryTile& t, int64_t k0, int64_t key
 // A query tile seen from a key tile: rows are queries, the tile's keys are in the SIMD lanes.
 struct KeysInLanesTile {
   const AttentionParams* p;
-  int64_t batch, head, kv_head;
+  int64_t batch;
+  int64_t head;              // query head of the rows
+  int64_t kv_head;           // the KV head it reads
   int64_t q_begin, q_count;  // query rows of the tile
   int64_t k_begin, k_count;  // keys of the key tile
   int64_t kp;                // k_count rounded up to whole vectors: the row length of the tiles

@@ -40,7 +40,12 @@ std::vector<KeyWorkItem> make_key_work_items(const AttentionParams& p, int64_t k
       for (int64_t k0 = 0; k0 < p.kv_len; k0 += key_tile) {
         const int64_t count = std::min(key_tile, p.kv_len - k0);
         const RowRange rows = queries_seeing(p, b, k0, k0 + count);
-        items.push_back({b, kvh, k0, count, rows.begin, rows.end});
+        items.push_back({.batch = b,
+                         .kv_head = kvh,
+                         .k_begin = k0,
+                         .k_count = count,
+                         .q_begin = rows.begin,
+                         .q_end = rows.end});
       }
     }
   }

@@ -30,6 +30,7 @@
 #include "hwy/highway.h"
 #include "kernels/exp-inl.h"
 #include "kernels/kv_load-inl.h"
+#include "kernels/scratch_arena.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
@@ -82,27 +83,22 @@ struct ChunkVisits {
   const float** v_scales;  // [kDecodeChunkKeys] its V scales (q8 only)
 };
 
-// Bytes of one ChunkVisits (the caller's scratch).
-constexpr int64_t kChunkVisitsBytes =
-    kDecodeChunkKeys * (sizeof(int32_t) + 2 * sizeof(std::byte*) + 2 * sizeof(float*));
-
-// Carves a ChunkVisits out of `bytes` (8-byte aligned, kChunkVisitsBytes long).
-HWY_INLINE ChunkVisits CarveChunkVisits(void* bytes) {
-  ChunkVisits v;
-  v.k = static_cast<const std::byte**>(bytes);
-  v.v = v.k + kDecodeChunkKeys;
-  v.k_scales = reinterpret_cast<const float**>(v.v + kDecodeChunkKeys);
-  v.v_scales = v.k_scales + kDecodeChunkKeys;
-  v.key = reinterpret_cast<int32_t*>(v.v_scales + kDecodeChunkKeys);
-  return v;
+HWY_INLINE ChunkVisits CarveChunkVisits(ScratchArena& a) {
+  return {.key = a.take<int32_t>(kDecodeChunkKeys),
+          .k = a.take<const std::byte*>(kDecodeChunkKeys),
+          .v = a.take<const std::byte*>(kDecodeChunkKeys),
+          .k_scales = a.take<const float*>(kDecodeChunkKeys),
+          .v_scales = a.take<const float*>(kDecodeChunkKeys)};
 }
 
-// One chunk: keys [begin, end) of (batch, kv_head), with R query rows r = i·G + g.
+// One chunk: keys [begin, end) of (batch, kv_head), with R query rows r = i·G + g; filled with
+// designated initialisers.
 struct DecodeChunkArgs {
-  const KvCacheView* cache;
-  const KvSequenceView* seq;
-  int64_t kv_head;
-  int64_t begin, end;
+  const KvCacheView* cache;    // the whole cache
+  const KvSequenceView* seq;   // the chunk's sequence b
+  int64_t kv_head;             // h
+  int64_t begin;               // first key of the chunk
+  int64_t end;                 // one past its last key
   int64_t rows;                // R = G · n_q
   const float* q;              // [R][k_row]: scale · q, zero-padded
   float* scores;               // [R][kDecodeChunkKeys]: S, then P

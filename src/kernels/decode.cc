@@ -17,6 +17,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/decode-inl.h"
+#include "kernels/scratch_arena.h"
 #include "kernels/workspace.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -60,57 +61,91 @@ void PackDecodeQueries(const DecodeParams& p, int64_t b, int64_t h, float* out) 
   }
 }
 
+// The partial results of every chunk, in chunk order.
+struct DecodePartials {
+  float* out;      // [chunks][R][v_row] unnormalised Σ P · v
+  float* row_max;  // [chunks][R] m
+  float* row_sum;  // [chunks][R] l
+};
+
+DecodePartials CarveDecodePartials(ScratchArena& a, const DecodePlan& plan, const KvCacheView& c) {
+  return {.out = a.take<float>(plan.chunks * plan.rows * c.v_row),
+          .row_max = a.take<float>(plan.chunks * plan.rows),
+          .row_sum = a.take<float>(plan.chunks * plan.rows)};
+}
+
+// One thread's working memory of a chunk and of a merge.
+struct DecodeScratch {
+  float* q;              // [R][k_row] scale · q of the chunk's pair
+  float* scores;         // [R][kDecodeChunkKeys]
+  int64_t* visible_end;  // [R]
+  ChunkVisits visits;    // the chunk's visits
+  float* merge_row;      // [v_row] MergeChunks' accumulator
+};
+
+DecodeScratch CarveDecodeScratch(ScratchArena& a, const DecodePlan& plan, const KvCacheView& c) {
+  return {.q = a.take<float>(plan.rows * c.k_row),
+          .scores = a.take<float>(plan.rows * kDecodeChunkKeys),
+          .visible_end = a.take<int64_t>(plan.rows),
+          .visits = CarveChunkVisits(a),
+          .merge_row = a.take<float>(c.v_row)};
+}
+
 // The chunk `chunk` of pair n = b·Hkv + h, its partials written at chunk index `index`.
 void RunDecodeChunk(const DecodeParams& p, const DecodePlan& plan, int64_t n, int64_t index,
-                    float* scratch, float* m, float* l, float* o) {
+                    const DecodeScratch& s, const DecodePartials& partials) {
   const KvCacheView& c = p.cache;
   const int64_t b = n / c.kv_heads, h = n % c.kv_heads, R = plan.rows;
   const KvSequenceView& seq = c.seqs[b];
-  float* q = scratch;
-  float* scores = q + R * c.k_row;
-  int64_t* visible_end = reinterpret_cast<int64_t*>(scores + R * kDecodeChunkKeys);
-  const ChunkVisits visits = CarveChunkVisits(visible_end + R);
-  PackDecodeQueries(p, b, h, q);
-  for (int64_t r = 0; r < R; ++r) visible_end[r] = seq.kept - p.q_len + r / (R / p.q_len) + 1;
+  PackDecodeQueries(p, b, h, s.q);
+  for (int64_t r = 0; r < R; ++r) s.visible_end[r] = seq.kept - p.q_len + r / (R / p.q_len) + 1;
   const int64_t begin = (index - plan.first[n]) * kDecodeChunkKeys;
-  const DecodeChunkArgs args{&c,
-                             &seq,
-                             h,
-                             begin,
-                             std::min(seq.kept, begin + kDecodeChunkKeys),
-                             R,
-                             q,
-                             scores,
-                             m + index * R,
-                             l + index * R,
-                             o + index * R * c.v_row,
-                             visible_end,
-                             visits};
+  const DecodeChunkArgs args{.cache = &c,
+                             .seq = &seq,
+                             .kv_head = h,
+                             .begin = begin,
+                             .end = std::min(seq.kept, begin + kDecodeChunkKeys),
+                             .rows = R,
+                             .q = s.q,
+                             .scores = s.scores,
+                             .row_max = partials.row_max + index * R,
+                             .row_sum = partials.row_sum + index * R,
+                             .out = partials.out + index * R * c.v_row,
+                             .visible_end = s.visible_end,
+                             .visits = s.visits};
   DecodeChunk(args, p.softcap);
+}
+
+// Merges the chunks of pair n (whose partials begin at chunk index plan.first[n]).
+void MergePair(const DecodeParams& p, const DecodePlan& plan, int64_t n,
+               const DecodePartials& partials, float* merge_row) {
+  const KvCacheView& c = p.cache;
+  const int64_t first = plan.first[n], R = plan.rows;
+  MergeChunks(p, n / c.kv_heads, n % c.kv_heads, plan.first[n + 1] - first,
+              partials.row_max + first * R, partials.row_sum + first * R,
+              partials.out + first * R * c.v_row, merge_row);
 }
 
 void DecodeAllChunks(const DecodeParams& p) {
   const DecodePlan plan(p);
   const KvCacheView& c = p.cache;
   const int64_t R = plan.rows, pairs = c.batch * c.kv_heads;
-  // Partials of every chunk: m [chunks][R], l [chunks][R], o [chunks][R][v_row]. Then per thread:
-  // q [R][k_row], scores [R][chunk], visible ends [R] (int64), the chunk's visits, a merge row
-  // [v_row].
-  const int64_t partial = (plan.chunks * R * (c.v_row + 2) + 15) / 16 * 16;
-  const int64_t visit_floats = kChunkVisitsBytes / static_cast<int64_t>(sizeof(float));
-  const int64_t per_thread =
-      (R * (c.k_row + kDecodeChunkKeys + 2) + visit_floats + c.v_row + 15) / 16 * 16;
+  const auto carve_partials = [&](ScratchArena& a) { return CarveDecodePartials(a, plan, c); };
+  const auto carve_thread = [&](ScratchArena& a) { return CarveDecodeScratch(a, plan, c); };
+  const int64_t shared = ScratchBytes(carve_partials), per_thread = ScratchBytes(carve_thread);
   const int threads = omp_get_max_threads();
-  float* const o = Workspace(partial + per_thread * threads);
-  float* const m = o + plan.chunks * R * c.v_row;
-  float* const l = m + plan.chunks * R;
+  std::byte* const block = Workspace(shared + per_thread * threads);
+  ScratchArena shared_arena(block, shared);
+  const DecodePartials partials = carve_partials(shared_arena);
+  std::byte* const thread_block = block + shared;
   // The last chunk of a pair to finish merges the pair (in chunk order, whoever runs it), so one
   // loop with no barrier inside does the whole step; pairs without keys are merged here.
   std::unique_ptr<std::atomic<int64_t>[]> left(new std::atomic<int64_t>[pairs]);
   for (int64_t n = 0; n < pairs; ++n) {
     left[n].store(plan.first[n + 1] - plan.first[n], std::memory_order_relaxed);
     if (plan.first[n + 1] == plan.first[n]) {
-      MergeChunks(p, n / c.kv_heads, n % c.kv_heads, 0, m, l, o, o + partial);
+      ScratchArena arena = SliceArena(thread_block, per_thread, 0);
+      MergePair(p, plan, n, partials, carve_thread(arena).merge_row);
     }
   }
   // A short cache is cheaper on one thread than a parallel region's start and end (and far
@@ -118,15 +153,14 @@ void DecodeAllChunks(const DecodeParams& p) {
   const bool parallel = plan.chunks * kDecodeChunkKeys * R * (c.k_row + c.v_row) >= (1 << 20);
 #pragma omp parallel num_threads(threads) if (parallel)
   {
-    float* mine = o + partial + per_thread * omp_get_thread_num();
+    ScratchArena arena = SliceArena(thread_block, per_thread, omp_get_thread_num());
+    const DecodeScratch s = carve_thread(arena);
 #pragma omp for schedule(dynamic, 1) nowait
     for (int64_t index = 0; index < plan.chunks; ++index) {
       const int64_t n = plan.pair[index];
-      RunDecodeChunk(p, plan, n, index, mine, m, l, o);
+      RunDecodeChunk(p, plan, n, index, s, partials);
       if (left[n].fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        const int64_t first = plan.first[n];
-        MergeChunks(p, n / c.kv_heads, n % c.kv_heads, plan.first[n + 1] - first, m + first * R,
-                    l + first * R, o + first * R * c.v_row, mine + per_thread - c.v_row);
+        MergePair(p, plan, n, partials, s.merge_row);
       }
     }
   }

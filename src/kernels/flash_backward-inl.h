@@ -47,6 +47,7 @@
 #include "kernels/backward_tiling.h"
 #include "kernels/dropout_mask-inl.h"
 #include "kernels/score_tile-inl.h"
+#include "kernels/scratch_arena.h"
 #include "kernels/tile_gemm-inl.h"
 #include "kernels/tiling.h"
 
@@ -71,8 +72,6 @@ HWY_INLINE float LseOf(const AttentionParams& p, int64_t b, int64_t h, int64_t i
   return LseForProbs(p.lse[p.lse_stride.offset(b, h, i, 0)]);
 }
 
-HWY_INLINE int64_t RoundUp16(int64_t n) { return (n + 15) / 16 * 16; }
-
 // ================================================================ dK/dV pass (keys in lanes)
 
 // Per-thread working memory of one key work item.
@@ -87,26 +86,19 @@ struct KeyScratch {
   float* cap_grad;  // softcap' [query_tile][kp]
 };
 
-// Floats of one thread's KeyScratch for head dims d, dv and the tile sizes.
-HWY_INLINE int64_t KeyScratchFloats(int64_t d, int64_t dv, const BackwardTileSizes& sizes) {
-  const int64_t kp = PaddedRows(sizes.key_tile);
-  return 2 * RoundUp16((d + dv) * kp) + RoundUp16(sizes.query_tile * d) +
-         3 * RoundUp16(sizes.query_tile * kp);
-}
-
-HWY_INLINE KeyScratch CarveKeyScratch(float* base, int64_t d, int64_t dv,
+// One thread's KeyScratch for head dims d, dv and the tile sizes.
+HWY_INLINE KeyScratch CarveKeyScratch(ScratchArena& a, int64_t d, int64_t dv,
                                       const BackwardTileSizes& sizes) {
   const int64_t kp = PaddedRows(sizes.key_tile);
-  const int64_t tile = RoundUp16(sizes.query_tile * kp);
   KeyScratch s;
-  s.k_t = base;
-  s.v_t = s.k_t + d * kp;
-  s.dk_t = s.k_t + RoundUp16((d + dv) * kp);
-  s.dv_t = s.dk_t + d * kp;
-  s.q_rows = s.dk_t + RoundUp16((d + dv) * kp);
-  s.scores = s.q_rows + RoundUp16(sizes.query_tile * d);
-  s.dprobs = s.scores + tile;
-  s.cap_grad = s.dprobs + tile;
+  s.k_t = a.take<float>(d * kp);
+  s.v_t = a.take<float>(dv * kp);
+  s.dk_t = a.take<float>(d * kp);
+  s.dv_t = a.take<float>(dv * kp);
+  s.q_rows = a.take<float>(sizes.query_tile * d);
+  s.scores = a.take<float>(sizes.query_tile * kp);
+  s.dprobs = a.take<float>(sizes.query_tile * kp);
+  s.cap_grad = a.take<float>(sizes.query_tile * kp);
   return s;
 }
 
@@ -172,28 +164,65 @@ HWY_INLINE void KeyItemVisit(const BackwardArgs& a, const KeyWorkItem& w, int64_
     const float* q = p.q + p.q_stride.offset(w.batch, h, q0 + r, 0);
     for (int64_t d = 0; d < D; ++d) s.q_rows[r * D + d] = q[d * p.q_stride.col] * scale;
   }
-  const KeysInLanesTile t{&p,        w.batch,   h,  w.kv_head, q0,   rows,
-                          w.k_begin, w.k_count, kp, s.q_rows,  s.k_t};
+  const KeysInLanesTile t{.p = &p,
+                          .batch = w.batch,
+                          .head = h,
+                          .kv_head = w.kv_head,
+                          .q_begin = q0,
+                          .q_count = rows,
+                          .k_begin = w.k_begin,
+                          .k_count = w.k_count,
+                          .kp = kp,
+                          .q_rows = s.q_rows,
+                          .k_t = s.k_t};
   ScoresKeysInLanes(t, s.scores, s.cap_grad);
   const float* dout = g.dout + g.dout_stride.offset(w.batch, h, q0, 0);
   const Strides4& ds = g.dout_stride;
-  TileGemm({dout, ds.row, ds.col, s.v_t, kp, Dv, s.dprobs, kp, false}, rows, vecs);
+  TileGemm({.a = dout,
+            .a_row = ds.row,
+            .a_k = ds.col,
+            .b = s.v_t,
+            .b_row = kp,
+            .depth = Dv,
+            .c = s.dprobs,
+            .c_row = kp,
+            .accumulate = false},
+           rows, vecs);
   ProbsAndGradsKeysInLanes(a, w, h, q0, rows, s);
-  TileGemm({dout, ds.col, ds.row, s.scores, kp, rows, s.dv_t, kp, true}, Dv, vecs);
-  TileGemm({s.q_rows, 1, D, s.dprobs, kp, rows, s.dk_t, kp, true}, D, vecs);
+  TileGemm({.a = dout,
+            .a_row = ds.col,
+            .a_k = ds.row,
+            .b = s.scores,
+            .b_row = kp,
+            .depth = rows,
+            .c = s.dv_t,
+            .c_row = kp,
+            .accumulate = true},
+           Dv, vecs);
+  TileGemm({.a = s.q_rows,
+            .a_row = 1,
+            .a_k = D,
+            .b = s.dprobs,
+            .b_row = kp,
+            .depth = rows,
+            .c = s.dk_t,
+            .c_row = kp,
+            .accumulate = true},
+           D, vecs);
 }
 
-// dk[k0 + j][d] = dKᵀ[d][j] and dv likewise (times 1/(1 − p) with dropout), for the item's keys.
+// dk[k0 + j][d] = dKᵀ[d][j] and dv likewise (times 1/(1 − p) with dropout), for the item's keys;
+// dk_t [D][kp] and dv_t [Dv][kp] are the accumulators.
 HWY_INLINE void WriteKeyGradients(const AttentionParams& p, const AttentionGrads& g,
-                                  const KeyWorkItem& w, const KeyScratch& s) {
+                                  const KeyWorkItem& w, const float* dk_t, const float* dv_t) {
   const int64_t kp = PaddedRows(w.k_count);
   const float factor = p.has_dropout() ? p.dropout_scale() : 1.0f;
   for (int64_t j = 0; j < w.k_count; ++j) {
     float* dk = g.dk + g.dk_stride.offset(w.batch, w.kv_head, w.k_begin + j, 0);
-    for (int64_t d = 0; d < p.head_dim; ++d) dk[d * g.dk_stride.col] = s.dk_t[d * kp + j];
+    for (int64_t d = 0; d < p.head_dim; ++d) dk[d * g.dk_stride.col] = dk_t[d * kp + j];
     float* dv = g.dv + g.dv_stride.offset(w.batch, w.kv_head, w.k_begin + j, 0);
     for (int64_t c = 0; c < p.v_head_dim; ++c) {
-      dv[c * g.dv_stride.col] = s.dv_t[c * kp + j] * factor;
+      dv[c * g.dv_stride.col] = dv_t[c * kp + j] * factor;
     }
   }
 }
@@ -221,7 +250,7 @@ HWY_INLINE void KeyWorkItemGradients(const BackwardArgs& a, const KeyWorkItem& w
       KeyItemVisit(a, w, h, q0, std::min(query_tile, w.q_end - q0), s);
     }
   }
-  WriteKeyGradients(p, *a.g, w, s);
+  WriteKeyGradients(p, *a.g, w, s.dk_t, s.dv_t);
 }
 
 // ================================================================ dQ pass (queries in lanes)
@@ -243,29 +272,22 @@ struct QueryScratch {
   DropoutTile dropout;
 };
 
-HWY_INLINE int64_t QueryScratchFloats(int64_t d, int64_t dv, const TileSizes& sizes) {
-  const int64_t padded = PaddedRows(sizes.query_tile);
-  return padded * (2 * d + 2 * dv + 3 * sizes.key_tile + 7);
-}
-
-HWY_INLINE QueryScratch CarveQueryScratch(float* base, int64_t d, int64_t dv,
+// One thread's QueryScratch for head dims d, dv and the tile sizes.
+HWY_INLINE QueryScratch CarveQueryScratch(ScratchArena& a, int64_t d, int64_t dv,
                                           const TileSizes& sizes) {
   const int64_t padded = PaddedRows(sizes.query_tile);
   QueryScratch s;
-  s.tile.q_packed = base;
-  s.dout_t = s.tile.q_packed + d * padded;
-  s.out_t = s.dout_t + dv * padded;
-  s.dq_t = s.out_t + dv * padded;
-  s.scores = s.dq_t + d * padded;
-  s.dprobs = s.scores + sizes.key_tile * padded;
-  s.cap_grad = s.dprobs + sizes.key_tile * padded;
-  s.lse = s.cap_grad + sizes.key_tile * padded;
-  s.delta = s.lse + padded;
-  s.row_sum = s.delta + padded;
-  s.defect = s.row_sum + padded;
-  s.tile.position = s.defect + padded;
-  s.tile.key_begin = reinterpret_cast<int32_t*>(s.tile.position + padded);
-  s.tile.key_end = reinterpret_cast<int32_t*>(s.tile.position + 2 * padded);
+  CarveQueryTile(a, padded, d, s.tile);
+  s.dout_t = a.take<float>(dv * padded);
+  s.out_t = a.take<float>(dv * padded);
+  s.dq_t = a.take<float>(d * padded);
+  s.scores = a.take<float>(sizes.key_tile * padded);
+  s.dprobs = a.take<float>(sizes.key_tile * padded);
+  s.cap_grad = a.take<float>(sizes.key_tile * padded);
+  s.lse = a.take<float>(padded);
+  s.delta = a.take<float>(padded);
+  s.row_sum = a.take<float>(padded);
+  s.defect = a.take<float>(padded);
   return s;
 }
 
@@ -319,9 +341,16 @@ HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, int64_t k0, int64_t 
   const int64_t vecs = padded / static_cast<int64_t>(hn::Lanes(DF()));
   ScoresQueriesInLanes(t, k0, keys, s.scores, s.cap_grad);
   const float* v = p.v + p.v_stride.offset(t.item.batch, t.kv_head, k0, 0);
-  TileGemm(
-      {v, p.v_stride.row, p.v_stride.col, s.dout_t, padded, p.v_head_dim, s.dprobs, padded, false},
-      keys, vecs);
+  TileGemm({.a = v,
+            .a_row = p.v_stride.row,
+            .a_k = p.v_stride.col,
+            .b = s.dout_t,
+            .b_row = padded,
+            .depth = p.v_head_dim,
+            .c = s.dprobs,
+            .c_row = padded,
+            .accumulate = false},
+           keys, vecs);
   if (p.has_dropout()) {
     DropoutQueriesInLanes(s.dropout, t.item.q_begin, padded, k0, keys, s.dropout.factor, s.dprobs);
   }
@@ -342,7 +371,15 @@ HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, int64_t k0, int64_t 
     hn::Store(sum, df, s.row_sum + i);
   }
   const float* k = p.k + p.k_stride.offset(t.item.batch, t.kv_head, k0, 0);
-  TileGemm({k, p.k_stride.col, p.k_stride.row, s.dprobs, padded, keys, s.dq_t, padded, true},
+  TileGemm({.a = k,
+            .a_row = p.k_stride.col,
+            .a_k = p.k_stride.row,
+            .b = s.dprobs,
+            .b_row = padded,
+            .depth = keys,
+            .c = s.dq_t,
+            .c_row = padded,
+            .accumulate = true},
            p.head_dim, vecs);
 }
 

@@ -17,6 +17,7 @@
 #include "kernels/backward_tiling.h"
 #include "kernels/flash_backward-inl.h"
 #include "kernels/fused_backward-inl.h"
+#include "kernels/scratch_arena.h"
 #include "kernels/tiling.h"
 #include "kernels/workspace.h"
 
@@ -28,27 +29,33 @@ namespace attn::kernels::HWY_NAMESPACE {
 // loop's barrier, dK and dV, one work item per (batch, KV head, key tile). Each thread's scratch
 // slice is sized for the larger pass.
 void FlashBackwardAllItems(const AttentionParams& p, const AttentionGrads& g, float* rows) {
-  const BackwardArgs a{&p, &g, rows, rows + p.batch * p.q_heads * p.q_len};
-  const TileSizes query_sizes{kQueryTile, kKeyTile};
+  const BackwardArgs a{
+      .p = &p, .g = &g, .delta = rows, .row_norm = rows + p.batch * p.q_heads * p.q_len};
+  const TileSizes query_sizes{.query_tile = kQueryTile, .key_tile = kKeyTile};
   const BackwardTileSizes key_sizes;
   const std::vector<WorkItem> query_items = make_work_items(p, query_sizes.query_tile);
   const std::vector<KeyWorkItem> key_items = make_key_work_items(p, key_sizes.key_tile);
-  const int64_t per_thread =
-      RoundUp16(std::max(QueryScratchFloats(p.head_dim, p.v_head_dim, query_sizes),
-                         KeyScratchFloats(p.head_dim, p.v_head_dim, key_sizes)));
+  const auto carve_query = [&](ScratchArena& arena) {
+    return CarveQueryScratch(arena, p.head_dim, p.v_head_dim, query_sizes);
+  };
+  const auto carve_key = [&](ScratchArena& arena) {
+    return CarveKeyScratch(arena, p.head_dim, p.v_head_dim, key_sizes);
+  };
+  const int64_t per_thread = std::max(ScratchBytes(carve_query), ScratchBytes(carve_key));
   const int threads = omp_get_max_threads();
-  auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
+  auto scratch = aligned_array<std::byte>(static_cast<size_t>(per_thread * threads));
   const int64_t query_count = static_cast<int64_t>(query_items.size());
   const int64_t key_count = static_cast<int64_t>(key_items.size());
 #pragma omp parallel num_threads(threads)
   {
-    float* mine = scratch.get() + per_thread * omp_get_thread_num();
-    QueryScratch qs = CarveQueryScratch(mine, p.head_dim, p.v_head_dim, query_sizes);
+    ScratchArena query_arena = SliceArena(scratch.get(), per_thread, omp_get_thread_num());
+    QueryScratch qs = carve_query(query_arena);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < query_count; ++n) {
       QueryWorkItemGradients(a, query_items[n], query_sizes.key_tile, qs);
     }
-    KeyScratch ks = CarveKeyScratch(mine, p.head_dim, p.v_head_dim, key_sizes);
+    ScratchArena key_arena = SliceArena(scratch.get(), per_thread, omp_get_thread_num());
+    KeyScratch ks = carve_key(key_arena);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < key_count; ++n) {
       KeyWorkItemGradients(a, key_items[n], key_sizes.query_tile, ks);
@@ -59,21 +66,29 @@ void FlashBackwardAllItems(const AttentionParams& p, const AttentionGrads& g, fl
 // The fused plan: one work item per (batch, KV head) (fused_backward-inl.h). Each thread's
 // scratch holds its item's packed keys, gradient sums and the visited rows' P and dP.
 void FlashBackwardFusedItems(const AttentionParams& p, const AttentionGrads& g) {
-  const BackwardArgs a{&p, &g, nullptr, nullptr};
+  const BackwardArgs a{.p = &p, .g = &g, .delta = nullptr, .row_norm = nullptr};
   const BackwardTileSizes sizes;
   const int64_t items = p.batch * p.kv_heads;
-  const int64_t per_thread = RoundUp16(FusedScratchFloats(p, sizes));
+  const auto carve = [&](ScratchArena& arena) { return CarveFusedScratch(arena, p, sizes); };
+  const int64_t per_thread = ScratchBytes(carve);
   const int threads =
       static_cast<int>(std::clamp<int64_t>(items, 1, omp_get_max_threads()));  // none idle
-  float* const scratch = Workspace(per_thread * threads);
+  std::byte* const scratch = Workspace(per_thread * threads);
 #pragma omp parallel num_threads(threads)
   {
-    FusedScratch s = CarveFusedScratch(scratch + per_thread * omp_get_thread_num(), p, sizes);
+    ScratchArena arena = SliceArena(scratch, per_thread, omp_get_thread_num());
+    FusedScratch s = carve(arena);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < items; ++n) {
       FusedWorkItemGradients(a, n / p.kv_heads, n % p.kv_heads, sizes, s);
     }
   }
+}
+
+// Bytes of one thread's scratch of the fused plan (fused_backward_scratch_bytes).
+int64_t FusedScratchBytes(const AttentionParams& p) {
+  return ScratchBytes(
+      [&](ScratchArena& arena) { CarveFusedScratch(arena, p, BackwardTileSizes{}); });
 }
 
 }  // namespace attn::kernels::HWY_NAMESPACE
@@ -84,6 +99,7 @@ namespace attn {
 namespace kernels {
 HWY_EXPORT(FlashBackwardAllItems);
 HWY_EXPORT(FlashBackwardFusedItems);
+HWY_EXPORT(FusedScratchBytes);
 
 namespace {
 
@@ -98,6 +114,10 @@ void DispatchFlashBackward(const AttentionParams& p, const AttentionGrads& g) {
 
 }  // namespace
 }  // namespace kernels
+
+int64_t fused_backward_scratch_bytes(const AttentionParams& p) {
+  return HWY_DYNAMIC_DISPATCH(kernels::FusedScratchBytes)(p);
+}
 
 // From the shapes alone, never the thread count, so that the result is the same for any number
 // of threads.

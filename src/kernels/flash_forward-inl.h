@@ -18,39 +18,35 @@
 #include "kernels/dropout_mask-inl.h"
 #include "kernels/exp-inl.h"
 #include "kernels/score_tile-inl.h"
+#include "kernels/scratch_arena.h"
 #include "kernels/tile_gemm-inl.h"
+#include "kernels/tiling.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Per-thread working memory of one query tile, carved from one aligned block.
+// Per-thread working memory of one query tile, carved by CarveForwardScratch.
 struct ForwardScratch {
-  float* scores;     // Sᵀ then Pᵀ: [key_tile][padded]
-  float* out_t;      // Oᵀ: [Dv][padded]
-  float* row_max;    // m: [padded]
-  float* row_sum;    // l: [padded]
-  float* rescale;    // exp(m_old − m_new) of the last block: [padded]
-  QueryTile tile;    // with q_packed, key_begin, key_end, position
+  float* scores;   // Sᵀ then Pᵀ: [key_tile][padded]
+  float* out_t;    // Oᵀ: [Dv][padded]
+  float* row_max;  // m: [padded]
+  float* row_sum;  // l: [padded]
+  float* rescale;  // exp(m_old − m_new) of the last block: [padded]
+  QueryTile tile;  // with q_packed, key_begin, key_end, position
 };
 
-// Floats of scratch one thread needs for padded rows, head dims d, dv and key_tile keys.
-HWY_INLINE int64_t ForwardScratchFloats(int64_t padded, int64_t d, int64_t dv, int64_t key_tile) {
-  return padded * (key_tile + dv + d + 6);
-}
-
-HWY_INLINE ForwardScratch CarveForwardScratch(float* base, int64_t padded, int64_t d, int64_t dv,
-                                              int64_t key_tile) {
+// One thread's scratch for query tiles of `sizes.query_tile` rows, head dims d and dv.
+HWY_INLINE ForwardScratch CarveForwardScratch(ScratchArena& a, int64_t d, int64_t dv,
+                                              const TileSizes& sizes) {
+  const int64_t padded = PaddedRows(sizes.query_tile);
   ForwardScratch s;
-  s.scores = base;
-  s.out_t = s.scores + key_tile * padded;
-  s.tile.q_packed = s.out_t + dv * padded;
-  s.row_max = s.tile.q_packed + d * padded;
-  s.row_sum = s.row_max + padded;
-  s.rescale = s.row_sum + padded;
-  s.tile.position = s.rescale + padded;
-  s.tile.key_begin = reinterpret_cast<int32_t*>(s.tile.position + padded);
-  s.tile.key_end = reinterpret_cast<int32_t*>(s.tile.position + 2 * padded);
+  s.scores = a.take<float>(sizes.key_tile * padded);
+  s.out_t = a.take<float>(dv * padded);
+  s.row_max = a.take<float>(padded);
+  s.row_sum = a.take<float>(padded);
+  s.rescale = a.take<float>(padded);
+  CarveQueryTile(a, padded, d, s.tile);
   return s;
 }
 
@@ -144,15 +140,15 @@ HWY_INLINE void FlashForwardItem(const AttentionParams& p, const WorkItem& w, in
       DropoutQueriesInLanes(dropout, w.q_begin, padded, k0, keys, 1.0f, s.scores);
     }
     if (k0 != w.key_begin) RescaleOutput(s, padded, p.v_head_dim);
-    const GemmArgs gemm{p.v + p.v_stride.offset(w.batch, s.tile.kv_head, k0, 0),
-                        p.v_stride.col,
-                        p.v_stride.row,
-                        s.scores,
-                        padded,
-                        keys,
-                        s.out_t,
-                        padded,
-                        true};
+    const GemmArgs gemm{.a = p.v + p.v_stride.offset(w.batch, s.tile.kv_head, k0, 0),
+                        .a_row = p.v_stride.col,
+                        .a_k = p.v_stride.row,
+                        .b = s.scores,
+                        .b_row = padded,
+                        .depth = keys,
+                        .c = s.out_t,
+                        .c_row = padded,
+                        .accumulate = true};
     TileGemm(gemm, p.v_head_dim, padded / static_cast<int64_t>(hn::Lanes(DF())));
   }
   WriteOutputRows(s, padded);

@@ -11,25 +11,28 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "kernels/flash_forward-inl.h"
+#include "kernels/scratch_arena.h"
 #include "kernels/tiling.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
 
 void FlashForwardAllItems(const AttentionParams& p) {
-  const std::vector<WorkItem> items = make_work_items(p, kQueryTile);
+  const TileSizes sizes{.query_tile = kQueryTile, .key_tile = kKeyTile};
+  const std::vector<WorkItem> items = make_work_items(p, sizes.query_tile);
+  const auto carve = [&](ScratchArena& a) {
+    return CarveForwardScratch(a, p.head_dim, p.v_head_dim, sizes);
+  };
+  const int64_t per_thread = ScratchBytes(carve);
   const int threads = omp_get_max_threads();
-  const int64_t padded = PaddedRows(kQueryTile);
-  const int64_t per_thread =
-      (ForwardScratchFloats(padded, p.head_dim, p.v_head_dim, kKeyTile) + 15) / 16 * 16;
-  auto scratch = aligned_array<float>(static_cast<size_t>(per_thread * threads));
+  auto scratch = aligned_array<std::byte>(static_cast<size_t>(per_thread * threads));
   const int64_t count = static_cast<int64_t>(items.size());
 #pragma omp parallel num_threads(threads)
   {
-    ForwardScratch s = CarveForwardScratch(scratch.get() + per_thread * omp_get_thread_num(),
-                                           padded, p.head_dim, p.v_head_dim, kKeyTile);
+    ScratchArena arena = SliceArena(scratch.get(), per_thread, omp_get_thread_num());
+    ForwardScratch s = carve(arena);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t n = 0; n < count; ++n) FlashForwardItem(p, items[n], kKeyTile, s);
+    for (int64_t n = 0; n < count; ++n) FlashForwardItem(p, items[n], sizes.key_tile, s);
   }
 }
 

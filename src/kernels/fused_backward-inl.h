@@ -34,89 +34,97 @@
 #include "kernels/dropout_mask-inl.h"
 #include "kernels/flash_backward-inl.h"
 #include "kernels/score_tile-inl.h"
+#include "kernels/scratch_arena.h"
 #include "kernels/tile_gemm-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Sizes of the per-key-tile slices and of the per-visit arrays, in floats.
-struct FusedLayout {
-  int64_t tiles, kt, dp, key_slice, visit_slice, rows, head_dim;
-
-  FusedLayout(const AttentionParams& p, const BackwardTileSizes& sizes)
-      : tiles((p.kv_len + sizes.key_tile - 1) / sizes.key_tile),
-        kt(PaddedRows(sizes.key_tile)),
-        dp(PaddedRows(p.head_dim)),
-        key_slice(RoundUp16(kt * (2 * p.head_dim + 2 * p.v_head_dim) + kt * dp)),
-        visit_slice(RoundUp16(3 * sizes.query_tile * kt)),
-        rows(sizes.query_tile),
-        head_dim(p.head_dim) {}
-
-  // The whole scratch of one thread.
-  int64_t floats() const {
-    return tiles * (key_slice + visit_slice) + RoundUp16(rows * head_dim) + RoundUp16(rows * dp) +
-           3 * RoundUp16(rows) + tile_list_floats();
-  }
-
-  // The list of key tiles, in floats: it lives in the scratch, so that an item allocates nothing.
-  int64_t tile_list_floats() const {
-    return RoundUp16(tiles * static_cast<int64_t>(sizeof(KeyWorkItem) / sizeof(float)));
-  }
+// One key tile's slice of the per-key-tile arrays, kt = the key tile padded to whole vectors.
+struct FusedKeySlice {
+  float* k_t;     // Kᵀ [D][kt]
+  float* v_t;     // Vᵀ [Dv][kt]
+  float* dk_t;    // dKᵀ accumulator [D][kt]
+  float* dv_t;    // dVᵀ accumulator [Dv][kt]
+  float* k_rows;  // K [kt][dp], zero in the padding (dp = D in whole vectors)
 };
 
-// Per-thread working memory of one fused item. "Per key tile" arrays hold one slice of the
-// given shape per key tile of the head, kt = the key tile padded to whole vectors.
-struct FusedScratch {
-  FusedLayout layout;  // kt: floats per row of a key tile's slices; dp: D in whole vectors
-  float* k_t;          // Kᵀ per key tile [D][kt]
-  float* v_t;          // Vᵀ per key tile [Dv][kt]
-  float* k_rows;       // K per key tile [kt][dp], zero in the padding
-  float* dk_t;         // dKᵀ accumulators per key tile [D][kt]
-  float* dv_t;         // dVᵀ accumulators per key tile [Dv][kt]
-  float* probs;        // P of the visited rows per key tile [query_tile][kt]
-  float* dprobs;       // dP, then dS, of the visited rows per key tile [query_tile][kt]
-  float* cap_grad;     // softcap' per key tile [query_tile][kt]
-  float* q_rows;       // scale · Q of the visited rows [query_tile][D]
-  float* dq;           // dQ accumulator of the visited rows [query_tile][dp]
-  float* row_sum;      // Σ_j P_j of each visited row [query_tile]
-  float* defect;       // Σ_j P_j (dP_j − Δ) of each visited row [query_tile]
-  float* delta;        // Δ, then Δ', of each visited row [query_tile]
-  KeyWorkItem* tiles;  // the head's key tiles and the query rows that see each [tiles]
-
-  // Key tile `tile`'s slice of a per-key-tile array (key_slice) or of a visit array.
-  float* KeySlice(float* slice0, int64_t tile) const { return slice0 + tile * layout.key_slice; }
-  float* VisitSlice(float* slice0, int64_t tile) const {
-    return slice0 + tile * layout.visit_slice;
-  }
+// One key tile's slice of the visited rows' arrays.
+struct FusedVisitSlice {
+  float* probs;     // S, then P [query_tile][kt]
+  float* dprobs;    // dP, then dS [query_tile][kt]
+  float* cap_grad;  // softcap' [query_tile][kt]
 };
 
-HWY_INLINE int64_t FusedScratchFloats(const AttentionParams& p, const BackwardTileSizes& sizes) {
-  return FusedLayout(p, sizes).floats();
+HWY_INLINE FusedKeySlice CarveFusedKeySlice(ScratchArena& a, int64_t d, int64_t dv, int64_t kt,
+                                            int64_t dp) {
+  return {.k_t = a.take<float>(d * kt),
+          .v_t = a.take<float>(dv * kt),
+          .dk_t = a.take<float>(d * kt),
+          .dv_t = a.take<float>(dv * kt),
+          .k_rows = a.take<float>(kt * dp)};
 }
 
-// The arrays of FusedScratch, slice 0 of each; the slice of key tile τ is at τ · key_slice (key
-// arrays) or τ · visit_slice (visit arrays) from it.
-HWY_INLINE FusedScratch CarveFusedScratch(float* base, const AttentionParams& p,
+HWY_INLINE FusedVisitSlice CarveFusedVisitSlice(ScratchArena& a, int64_t rows, int64_t kt) {
+  return {.probs = a.take<float>(rows * kt),
+          .dprobs = a.take<float>(rows * kt),
+          .cap_grad = a.take<float>(rows * kt)};
+}
+
+// Per-thread working memory of one fused item: the slices of every key tile of the head (those
+// of tile τ are τ · key_slice or τ · visit_slice floats after those of tile 0), and the arrays
+// of the visited rows.
+struct FusedScratch {
+  int64_t tiles;           // key tiles of the head
+  int64_t dp;              // D padded to whole vectors: the row length of k_rows and dq
+  int64_t key_slice;       // floats from one key tile's FusedKeySlice to the next
+  int64_t visit_slice;     // floats from one key tile's FusedVisitSlice to the next
+  FusedKeySlice keys;      // key tile 0's
+  FusedVisitSlice visit;   // key tile 0's
+  float* q_rows;           // scale · Q of the visited rows [query_tile][D]
+  float* dq;               // dQ accumulator of the visited rows [query_tile][dp]
+  float* row_sum;          // Σ_j P_j of each visited row [query_tile]
+  float* defect;           // Σ_j P_j (dP_j − Δ) of each visited row [query_tile]
+  float* delta;            // Δ, then Δ', of each visited row [query_tile]
+  KeyWorkItem* key_tiles;  // the head's key tiles and the query rows that see each [tiles]
+
+  FusedKeySlice KeySlice(int64_t tile) const {
+    const int64_t at = tile * key_slice;
+    return {keys.k_t + at, keys.v_t + at, keys.dk_t + at, keys.dv_t + at, keys.k_rows + at};
+  }
+  FusedVisitSlice VisitSlice(int64_t tile) const {
+    const int64_t at = tile * visit_slice;
+    return {visit.probs + at, visit.dprobs + at, visit.cap_grad + at};
+  }
+};
+
+// One thread's FusedScratch for p's shapes: every key tile's FusedKeySlice, then every key
+// tile's FusedVisitSlice, then the visit's rows and the list of key tiles (in the scratch, so
+// that an item allocates nothing).
+HWY_INLINE FusedScratch CarveFusedScratch(ScratchArena& a, const AttentionParams& p,
                                           const BackwardTileSizes& sizes) {
-  const FusedLayout l(p, sizes);
   const int64_t D = p.head_dim, Dv = p.v_head_dim, rows = sizes.query_tile;
-  FusedScratch s{l};
-  s.k_t = base;
-  s.v_t = s.k_t + D * l.kt;
-  s.dk_t = s.v_t + Dv * l.kt;
-  s.dv_t = s.dk_t + D * l.kt;
-  s.k_rows = s.dv_t + Dv * l.kt;
-  s.probs = base + l.tiles * l.key_slice;
-  s.dprobs = s.probs + rows * l.kt;
-  s.cap_grad = s.dprobs + rows * l.kt;
-  s.q_rows = s.probs + l.tiles * l.visit_slice;
-  s.dq = s.q_rows + RoundUp16(rows * D);
-  s.row_sum = s.dq + RoundUp16(rows * l.dp);
-  s.defect = s.row_sum + RoundUp16(rows);
-  s.delta = s.defect + RoundUp16(rows);
-  s.tiles = reinterpret_cast<KeyWorkItem*>(s.delta + RoundUp16(rows));
-  return s;
+  const int64_t tiles = (p.kv_len + sizes.key_tile - 1) / sizes.key_tile;
+  const int64_t kt = PaddedRows(sizes.key_tile), dp = PaddedRows(D);
+  const auto key_slice = [&](ScratchArena& s) { return CarveFusedKeySlice(s, D, Dv, kt, dp); };
+  const auto visit_slice = [&](ScratchArena& s) { return CarveFusedVisitSlice(s, rows, kt); };
+  const int64_t key_bytes = ScratchBytes(key_slice), visit_bytes = ScratchBytes(visit_slice);
+  ScratchArena key_slices(a.take<std::byte>(tiles * key_bytes), tiles * key_bytes);
+  ScratchArena visit_slices(a.take<std::byte>(tiles * visit_bytes), tiles * visit_bytes);
+  constexpr int64_t kFloat = sizeof(float);
+  return {.tiles = tiles,
+          .dp = dp,
+          .key_slice = key_bytes / kFloat,
+          .visit_slice = visit_bytes / kFloat,
+          .keys = key_slice(key_slices),
+          .visit = visit_slice(visit_slices),
+          .q_rows = a.take<float>(rows * D),
+          .dq = a.take<float>(rows * dp),
+          .row_sum = a.take<float>(rows),
+          .defect = a.take<float>(rows),
+          .delta = a.take<float>(rows),
+          .key_tiles = a.take<KeyWorkItem>(tiles)};
 }
 
 // The visited query rows of one fused item: [q0, q0 + rows) of query head h.
@@ -137,19 +145,25 @@ HWY_INLINE void PackKeyRows(const AttentionParams& p, const KeyWorkItem& w, int6
 // Every key tile of (b, kvh): the query rows that see it, Kᵀ, Vᵀ and K packed, dKᵀ and dVᵀ zeroed.
 HWY_INLINE void PackFusedKeys(const AttentionParams& p, const BackwardTileSizes& sizes, int64_t b,
                               int64_t kvh, FusedScratch& s) {
-  for (int64_t tile = 0; tile < s.layout.tiles; ++tile) {
+  for (int64_t tile = 0; tile < s.tiles; ++tile) {
     const int64_t k0 = tile * sizes.key_tile, count = std::min(sizes.key_tile, p.kv_len - k0);
     const RowRange rows = queries_seeing(p, b, k0, k0 + count);
-    s.tiles[tile] = {b, kvh, k0, count, rows.begin, rows.end};
-    const KeyWorkItem& w = s.tiles[tile];
+    s.key_tiles[tile] = {.batch = b,
+                         .kv_head = kvh,
+                         .k_begin = k0,
+                         .k_count = count,
+                         .q_begin = rows.begin,
+                         .q_end = rows.end};
+    const KeyWorkItem& w = s.key_tiles[tile];
     const int64_t kp = PaddedRows(count);
+    const FusedKeySlice slice = s.KeySlice(tile);
     PackTransposed(p.k + p.k_stride.offset(b, kvh, k0, 0), p.k_stride.row, p.k_stride.col,
-                   p.head_dim, count, kp, s.KeySlice(s.k_t, tile));
+                   p.head_dim, count, kp, slice.k_t);
     PackTransposed(p.v + p.v_stride.offset(b, kvh, k0, 0), p.v_stride.row, p.v_stride.col,
-                   p.v_head_dim, count, kp, s.KeySlice(s.v_t, tile));
-    PackKeyRows(p, w, kp, s.layout.dp, s.KeySlice(s.k_rows, tile));
-    std::fill_n(s.KeySlice(s.dk_t, tile), p.head_dim * kp, 0.0f);
-    std::fill_n(s.KeySlice(s.dv_t, tile), p.v_head_dim * kp, 0.0f);
+                   p.v_head_dim, count, kp, slice.v_t);
+    PackKeyRows(p, w, kp, s.dp, slice.k_rows);
+    std::fill_n(slice.dk_t, p.head_dim * kp, 0.0f);
+    std::fill_n(slice.dv_t, p.v_head_dim * kp, 0.0f);
   }
 }
 
@@ -178,7 +192,7 @@ HWY_INLINE void StartVisit(const BackwardArgs& a, int64_t b, const FusedVisit& v
     s.row_sum[r] = 0.0f;
     s.defect[r] = 0.0f;
   }
-  std::fill_n(s.dq, v.rows * s.layout.dp, 0.0f);
+  std::fill_n(s.dq, v.rows * s.dp, 0.0f);
 }
 
 // A visit's slices on key tile `tile` (w), and the tile's dropout lane hashes.
@@ -193,9 +207,9 @@ struct VisitTile {
   VisitTile(const AttentionParams& p, int64_t tile, const KeyWorkItem& w, int64_t head,
             FusedScratch& s)
       : kp(PaddedRows(w.k_count)),
-        probs(s.VisitSlice(s.probs, tile)),
-        dprobs(s.VisitSlice(s.dprobs, tile)),
-        cap_grad(s.VisitSlice(s.cap_grad, tile)),
+        probs(s.VisitSlice(tile).probs),
+        dprobs(s.VisitSlice(tile).dprobs),
+        cap_grad(s.VisitSlice(tile).cap_grad),
         drop(MakeDropoutTile(p, w.batch, head)) {
     if (p.has_dropout()) DropoutLaneHashes(drop.keys, false, w.k_begin, kp, key_hash);
   }
@@ -216,21 +230,29 @@ HWY_INLINE void FusedPhase1(const BackwardArgs& a, int64_t tile, const KeyWorkIt
   const int64_t kp = vt.kp;
   float* probs = vt.probs;
   float* dprobs = vt.dprobs;
-  const KeysInLanesTile t{&p,
-                          w.batch,
-                          v.head,
-                          w.kv_head,
-                          v.q0,
-                          v.rows,
-                          w.k_begin,
-                          w.k_count,
-                          kp,
-                          s.q_rows,
-                          s.KeySlice(s.k_t, tile)};
+  const FusedKeySlice keys = s.KeySlice(tile);
+  const KeysInLanesTile t{.p = &p,
+                          .batch = w.batch,
+                          .head = v.head,
+                          .kv_head = w.kv_head,
+                          .q_begin = v.q0,
+                          .q_count = v.rows,
+                          .k_begin = w.k_begin,
+                          .k_count = w.k_count,
+                          .kp = kp,
+                          .q_rows = s.q_rows,
+                          .k_t = keys.k_t};
   ScoresKeysInLanes(t, probs, vt.cap_grad);
   const Strides4& ds = g.dout_stride;
-  TileGemm({g.dout + ds.offset(w.batch, v.head, v.q0, 0), ds.row, ds.col, s.KeySlice(s.v_t, tile),
-            kp, p.v_head_dim, dprobs, kp, false},
+  TileGemm({.a = g.dout + ds.offset(w.batch, v.head, v.q0, 0),
+            .a_row = ds.row,
+            .a_k = ds.col,
+            .b = keys.v_t,
+            .b_row = kp,
+            .depth = p.v_head_dim,
+            .c = dprobs,
+            .c_row = kp,
+            .accumulate = false},
            v.rows, kp / static_cast<int64_t>(hn::Lanes(DF())));
   const DF df;
   const size_t N = hn::Lanes(df);
@@ -293,14 +315,37 @@ HWY_INLINE void FusedPhase2(const BackwardArgs& a, int64_t tile, const KeyWorkIt
   const float* dprobs = vt.dprobs;
   const Strides4& ds = a.g->dout_stride;
   const int64_t vecs = kp / N;
-  TileGemm({a.g->dout + ds.offset(w.batch, v.head, v.q0, 0), ds.col, ds.row, probs, kp, v.rows,
-            s.KeySlice(s.dv_t, tile), kp, true},
+  const FusedKeySlice keys = s.KeySlice(tile);
+  TileGemm({.a = a.g->dout + ds.offset(w.batch, v.head, v.q0, 0),
+            .a_row = ds.col,
+            .a_k = ds.row,
+            .b = probs,
+            .b_row = kp,
+            .depth = v.rows,
+            .c = keys.dv_t,
+            .c_row = kp,
+            .accumulate = true},
            p.v_head_dim, vecs);
-  TileGemm({s.q_rows, 1, p.head_dim, dprobs, kp, v.rows, s.KeySlice(s.dk_t, tile), kp, true},
+  TileGemm({.a = s.q_rows,
+            .a_row = 1,
+            .a_k = p.head_dim,
+            .b = dprobs,
+            .b_row = kp,
+            .depth = v.rows,
+            .c = keys.dk_t,
+            .c_row = kp,
+            .accumulate = true},
            p.head_dim, vecs);
-  TileGemm(
-      {dprobs, kp, 1, s.KeySlice(s.k_rows, tile), s.layout.dp, w.k_count, s.dq, s.layout.dp, true},
-      v.rows, s.layout.dp / N);
+  TileGemm({.a = dprobs,
+            .a_row = kp,
+            .a_k = 1,
+            .b = keys.k_rows,
+            .b_row = s.dp,
+            .depth = w.k_count,
+            .c = s.dq,
+            .c_row = s.dp,
+            .accumulate = true},
+           v.rows, s.dp / N);
 }
 
 // One visit: both phases over the key tiles the rows may see, then dq of the rows written.
@@ -309,18 +354,17 @@ HWY_INLINE void FusedVisitGradients(const BackwardArgs& a, int64_t b, const Fuse
   const AttentionParams& p = *a.p;
   const AttentionGrads& g = *a.g;
   StartVisit(a, b, v, s);
-  for (int64_t tile = 0; tile < s.layout.tiles; ++tile) {
-    if (VisitSeesTile(v, s.tiles[tile])) FusedPhase1(a, tile, s.tiles[tile], v, s);
+  for (int64_t tile = 0; tile < s.tiles; ++tile) {
+    if (VisitSeesTile(v, s.key_tiles[tile])) FusedPhase1(a, tile, s.key_tiles[tile], v, s);
   }
   FinishRowTerms(v, s);
-  for (int64_t tile = 0; tile < s.layout.tiles; ++tile) {
-    if (VisitSeesTile(v, s.tiles[tile])) FusedPhase2(a, tile, s.tiles[tile], v, s);
+  for (int64_t tile = 0; tile < s.tiles; ++tile) {
+    if (VisitSeesTile(v, s.key_tiles[tile])) FusedPhase2(a, tile, s.key_tiles[tile], v, s);
   }
   const float scale = p.effective_scale();
   for (int64_t r = 0; r < v.rows; ++r) {
     float* dq = g.dq + g.dq_stride.offset(b, v.head, v.q0 + r, 0);
-    for (int64_t d = 0; d < p.head_dim; ++d)
-      dq[d * g.dq_stride.col] = s.dq[r * s.layout.dp + d] * scale;
+    for (int64_t d = 0; d < p.head_dim; ++d) dq[d * g.dq_stride.col] = s.dq[r * s.dp + d] * scale;
   }
 }
 
@@ -333,14 +377,13 @@ HWY_INLINE void FusedWorkItemGradients(const BackwardArgs& a, int64_t b, int64_t
   const int64_t group = p.group_size();
   for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
     for (int64_t q0 = 0; q0 < p.q_len; q0 += sizes.query_tile) {
-      FusedVisitGradients(a, b, {h, q0, std::min(sizes.query_tile, p.q_len - q0)}, s);
+      const FusedVisit visit{.head = h, .q0 = q0, .rows = std::min(sizes.query_tile, p.q_len - q0)};
+      FusedVisitGradients(a, b, visit, s);
     }
   }
-  for (int64_t tile = 0; tile < s.layout.tiles; ++tile) {
-    KeyScratch tile_sums;
-    tile_sums.dk_t = s.KeySlice(s.dk_t, tile);
-    tile_sums.dv_t = s.KeySlice(s.dv_t, tile);
-    WriteKeyGradients(p, *a.g, s.tiles[tile], tile_sums);
+  for (int64_t tile = 0; tile < s.tiles; ++tile) {
+    const FusedKeySlice keys = s.KeySlice(tile);
+    WriteKeyGradients(p, *a.g, s.key_tiles[tile], keys.dk_t, keys.dv_t);
   }
 }
 

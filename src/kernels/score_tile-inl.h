@@ -14,6 +14,7 @@
 #include "attn/core/attention_params.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "kernels/scratch_arena.h"
 #include "kernels/tile_gemm-inl.h"
 #include "kernels/tiling.h"
 
@@ -26,8 +27,8 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // One query tile of one (batch, head): its geometry and its packed queries.
 struct QueryTile {
   const AttentionParams* p;
-  WorkItem item;
-  int64_t kv_head;
+  WorkItem item;       // the tile's batch, query head, rows and the keys they may see
+  int64_t kv_head;     // the KV head the query head reads
   int64_t padded;      // q_count rounded up to whole vectors: the row length of packed tiles
   float* q_packed;     // Qᵀ[d][padded] · scale, zero in the padding
   int32_t* key_begin;  // [padded] first visible key of each row (causal window, key length)
@@ -39,6 +40,14 @@ struct QueryTile {
 HWY_INLINE int64_t PaddedRows(int64_t rows) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(DF()));
   return (rows + n - 1) / n * n;
+}
+
+// The tile's arrays for query tiles of up to `padded` rows (PaddedRows) and head dim d.
+HWY_INLINE void CarveQueryTile(ScratchArena& a, int64_t padded, int64_t d, QueryTile& t) {
+  t.q_packed = a.take<float>(d * padded);
+  t.key_begin = a.take<int32_t>(padded);
+  t.key_end = a.take<int32_t>(padded);
+  t.position = a.take<float>(padded);
 }
 
 // Fills the tile's packed queries, visible ranges and positions. Padding lanes see no key.
@@ -124,15 +133,15 @@ HWY_INLINE void ApplyElementMasks(const QueryTile& t, int64_t k0, int64_t keys, 
 // scores = Sᵀ[0 .. keys)[padded] for keys [k0, k0 + keys), with every option applied.
 HWY_INLINE void ComputeScoreTile(const QueryTile& t, int64_t k0, int64_t keys, float* scores) {
   const AttentionParams& p = *t.p;
-  const GemmArgs gemm{p.k + p.k_stride.offset(t.item.batch, t.kv_head, k0, 0),
-                      p.k_stride.row,
-                      p.k_stride.col,
-                      t.q_packed,
-                      t.padded,
-                      p.head_dim,
-                      scores,
-                      t.padded,
-                      false};
+  const GemmArgs gemm{.a = p.k + p.k_stride.offset(t.item.batch, t.kv_head, k0, 0),
+                      .a_row = p.k_stride.row,
+                      .a_k = p.k_stride.col,
+                      .b = t.q_packed,
+                      .b_row = t.padded,
+                      .depth = p.head_dim,
+                      .c = scores,
+                      .c_row = t.padded,
+                      .accumulate = false};
   TileGemm(gemm, keys, t.padded / static_cast<int64_t>(hn::Lanes(DF())));
   if (p.softcap > 0 || p.alibi_slopes) {
     for (int64_t j = 0; j < keys; ++j) CapAndBiasRow(t, k0 + j, scores + j * t.padded);

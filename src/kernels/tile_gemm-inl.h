@@ -39,17 +39,17 @@ constexpr int64_t kQueryTile = 96;
 #endif
 constexpr int64_t kKeyTile = 64;
 
-// Operands of one tile GEMM (see the file comment).
+// Operands of one tile GEMM (see the file comment); filled with designated initialisers.
 struct GemmArgs {
-  const float* a;
-  int64_t a_row;
-  int64_t a_k;
-  const float* b;  // aligned rows of b_row floats
-  int64_t b_row;
-  int64_t depth;   // k runs over [0, depth)
-  float* c;        // aligned rows of c_row floats
-  int64_t c_row;
-  bool accumulate;  // false: C is overwritten
+  const float* a;   // A[r][k] at a[r·a_row + k·a_k]: any strides, read one element at a time
+  int64_t a_row;    // stride of A between rows r
+  int64_t a_k;      // stride of A along k
+  const float* b;   // B[k][0 .. n): aligned rows of b_row floats
+  int64_t b_row;    // stride of B between rows k
+  int64_t depth;    // k runs over [0, depth)
+  float* c;         // C[r][0 .. n): aligned rows of c_row floats
+  int64_t c_row;    // stride of C between rows r
+  bool accumulate;  // true: C += A·B; false: C = A·B
 };
 
 template <int R, int C>

@@ -15,7 +15,12 @@ std::vector<WorkItem> make_work_items(const AttentionParams& p, int64_t query_ti
         const KeyRange first = visible_keys(p, b, q0);
         const KeyRange last = visible_keys(p, b, q0 + count - 1);
         const int64_t key_end = std::max(first.begin, last.end);
-        items.push_back({b, h, q0, count, first.begin, key_end});
+        items.push_back({.batch = b,
+                         .head = h,
+                         .q_begin = q0,
+                         .q_count = count,
+                         .key_begin = first.begin,
+                         .key_end = key_end});
       }
     }
   }

@@ -6,13 +6,13 @@
 
 namespace attn::kernels {
 
-float* Workspace(int64_t floats) {
-  thread_local std::unique_ptr<float[], AlignedFree> buffer;
+std::byte* Workspace(int64_t bytes) {
+  thread_local std::unique_ptr<std::byte[], AlignedFree> buffer;
   thread_local int64_t size = 0;
-  if (size < floats) {
+  if (size < bytes) {
     buffer.reset();  // the old buffer goes back first, so that both never coexist
-    buffer = aligned_array<float>(static_cast<size_t>(floats), false);
-    size = floats;
+    buffer = aligned_array<std::byte>(static_cast<size_t>(bytes), false);
+    size = bytes;
   }
   return buffer.get();
 }

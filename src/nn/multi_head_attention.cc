@@ -151,14 +151,13 @@ AttentionParams MultiHeadAttention::attention_params() {
   Tensor& vbuf = c.fused_qkv ? q_ : v_;
   const HeadView q = view(q_, Part::kQ, q_len_), k = view(kbuf, Part::kK, kv_len_),
                  v = view(vbuf, Part::kV, kv_len_);
-  AttentionParams p;
-  p.q = q.data, p.q_stride = q.stride;
-  p.k = k.data, p.k_stride = k.stride;
-  p.v = v.data, p.v_stride = v.stride;
-  p.batch = batch_, p.q_heads = c.n_heads, p.kv_heads = c.n_kv_heads;
-  p.q_len = q_len_, p.kv_len = kv_len_, p.head_dim = c.head_dim, p.v_head_dim = c.v_head_dim;
-  p.out = o_.data(), p.out_stride = blhd_strides(c.n_heads, q_len_, c.v_head_dim);
-  p.lse = lse_.data(), p.lse_stride = {c.n_heads * q_len_, q_len_, 1, 0};
+  const auto sized = [&](const HeadView& h, int64_t heads, int64_t len, int64_t dim) {
+    return ConstTensorView4{h.data, batch_, heads, len, dim, h.stride};
+  };
+  AttentionParams p = attn::attention_params(
+      sized(q, c.n_heads, q_len_, c.head_dim), sized(k, c.n_kv_heads, kv_len_, c.head_dim),
+      sized(v, c.n_kv_heads, kv_len_, c.v_head_dim),
+      TensorView4::blhd(o_.data(), batch_, c.n_heads, q_len_, c.v_head_dim), lse_.data());
   p.scale = c.scale;
   p.causal = c.causal;
   p.causal_align = CausalAlign::kTopLeft;

@@ -194,12 +194,13 @@ void run_reference(const SdpaOptions& o, const std::vector<float>& dout, Attenti
 }
 
 void run_sdpa(SdpaOptions& o) {
-  AttentionParams p;
-  apply_options(o, p);
+  AttentionParams options;
+  apply_options(o, options);  // checked before any file is read
   check_gradient_options(o);
   o.files.layout = o.layout == "blhd" ? Layout::kBlhd : Layout::kBhld;
   const SdpaInputs inputs = load_sdpa_inputs(o.files);
-  bind_inputs(inputs, p);
+  AttentionParams p = bind_inputs(inputs);
+  apply_options(o, p);
   if (o.impl == "reference") {
     run_reference(o, inputs.dout, p);
   } else {

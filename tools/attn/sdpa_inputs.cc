@@ -161,26 +161,20 @@ SdpaInputs load_sdpa_inputs(const SdpaFiles& files) {
   return in;
 }
 
-void bind_inputs(const SdpaInputs& in, AttentionParams& p) {
-  p.q = in.q.data.data();
-  p.q_stride = in.q.stride;
-  p.k = in.k.data.data();
-  p.k_stride = in.k.stride;
-  p.v = in.v.data.data();
-  p.v_stride = in.v.stride;
-  p.batch = in.q.batch;
-  p.q_heads = in.q.heads;
-  p.kv_heads = in.k.heads;
-  p.q_len = in.q.len;
-  p.kv_len = in.k.len;
-  p.head_dim = in.q.dim;
-  p.v_head_dim = in.v.dim;
+AttentionParams bind_inputs(const SdpaInputs& in) {
+  const auto view = [](const HeadTensor& t) {
+    return ConstTensorView4{t.data.data(), t.batch, t.heads, t.len, t.dim, t.stride};
+  };
+  AttentionParams p =
+      attention_params(view(in.q), view(in.k), view(in.v),
+                       TensorView4::bhld(nullptr, in.q.batch, in.q.heads, in.q.len, in.v.dim));
   p.bool_mask = in.bool_mask.empty() ? nullptr : in.bool_mask.data();
   p.bool_mask_stride = in.mask_stride;
   p.additive_mask = in.additive_mask.empty() ? nullptr : in.additive_mask.data();
   p.additive_mask_stride = in.mask_stride;
   p.key_lengths = in.key_lengths.empty() ? nullptr : in.key_lengths.data();
   p.alibi_slopes = in.alibi_slopes.empty() ? nullptr : in.alibi_slopes.data();
+  return p;
 }
 
 std::string shape_string(const std::vector<int64_t>& shape) {

@@ -50,8 +50,9 @@ struct SdpaInputs {
 // attn::Error naming the argument, the file and the shape seen.
 SdpaInputs load_sdpa_inputs(const SdpaFiles& files);
 
-// Sets the input pointers, sizes and strides of p to view `in`; outputs and options are untouched.
-void bind_inputs(const SdpaInputs& in, AttentionParams& p);
+// Params viewing `in`: input pointers, sizes and strides, masks, key lengths and ALiBi slopes; the
+// output pointers are unset and the other options at their defaults.
+AttentionParams bind_inputs(const SdpaInputs& in);
 
 // "[2, 3, 4]".
 std::string shape_string(const std::vector<int64_t>& shape);

@@ -117,6 +117,13 @@ struct AttentionParams {
   float dropout_scale() const { return 1.0f / (1.0f - dropout_p); }
 };
 
+// The params of attention over views q [B, Hq, Lq, D], k [B, Hkv, Lk, D], v [B, Hkv, Lk, Dv] and
+// out [B, Hq, Lq, Dv]: pointers, sizes and strides from the views, lse [B, Hq, Lq] contiguous
+// (optional), every option at its default. Throws attn::Error when the views' sizes disagree.
+AttentionParams attention_params(const ConstTensorView4& q, const ConstTensorView4& k,
+                                 const ConstTensorView4& v, const TensorView4& out,
+                                 float* lse = nullptr);
+
 // Throws attn::Error naming the first problem: missing pointers, non-positive sizes, Hq not a
 // multiple of Hkv, a non-finite scale or softcap, key lengths outside [0, Lk], ...
 void validate(const AttentionParams& p);

@@ -38,6 +38,32 @@ inline Strides4 blhd_strides(int64_t heads, int64_t len, int64_t dim) {
   return {len * heads * dim, dim, heads * dim, 1};
 }
 
+// A non-owning view of a 4-D tensor indexed [batch, head, row, col]: a pointer, the four sizes
+// and strides in elements. T is float or const float; a view of float converts to one of const
+// float.
+template <typename T>
+struct View4 {
+  T* data = nullptr;
+  int64_t batch = 0;  // B
+  int64_t heads = 0;  // H
+  int64_t len = 0;    // L, the rows
+  int64_t dim = 0;    // D, the columns
+  Strides4 stride;
+
+  // A contiguous [B, H, L, D] tensor (the PyTorch layout).
+  static View4 bhld(T* data, int64_t batch, int64_t heads, int64_t len, int64_t dim) {
+    return {data, batch, heads, len, dim, bhld_strides(heads, len, dim)};
+  }
+  // A contiguous [B, L, H, D] tensor (the FlashAttention layout), indexed [b, h, l, d].
+  static View4 blhd(T* data, int64_t batch, int64_t heads, int64_t len, int64_t dim) {
+    return {data, batch, heads, len, dim, blhd_strides(heads, len, dim)};
+  }
+
+  operator View4<const T>() const { return {data, batch, heads, len, dim, stride}; }
+};
+using TensorView4 = View4<float>;
+using ConstTensorView4 = View4<const float>;
+
 // Deleter for 64-byte aligned allocations.
 struct AlignedFree {
   void operator()(void* p) const { std::free(p); }
@@ -74,6 +100,11 @@ class Tensor {
 
   // Strides of this tensor read as [batch, head, row, col]; needs a 4-D shape.
   Strides4 strides4() const { return bhld_strides(shape_.at(1), shape_.at(2), shape_.at(3)); }
+  // This tensor read as [batch, head, row, col]; needs a 4-D shape.
+  TensorView4 view4() { return TensorView4::bhld(data(), dim(0), dim(1), dim(2), dim(3)); }
+  ConstTensorView4 view4() const {
+    return ConstTensorView4::bhld(data(), dim(0), dim(1), dim(2), dim(3));
+  }
 
  private:
   Tensor(std::vector<int64_t> shape, bool zero) : shape_(std::move(shape)) {

@@ -34,13 +34,10 @@ inline constexpr int64_t kFusedBackwardMinItems = 8;
 // ... while its scratch per thread stays within this (Lk up to ~20k keys at D = Dv = 128).
 inline constexpr int64_t kFusedBackwardMaxScratchBytes = int64_t{64} << 20;
 
-// Bytes of the fused plan's scratch per thread: (2·D + 2·Dv + D + 3·64) floats per key, the keys
-// rounded up to the 64-key tile (the kernel also rounds the third D up to whole vectors and adds
-// a few KiB).
-inline int64_t fused_backward_scratch_bytes(const AttentionParams& p) {
-  const int64_t keys = (p.kv_len + 63) / 64 * 64;
-  return keys * (3 * p.head_dim + 2 * p.v_head_dim + 3 * 64) * int64_t{sizeof(float)};
-}
+// Bytes of the fused plan's scratch per thread, exactly as the kernel carves it on the running
+// SIMD target: about (2·D + 2·Dv + D + 3·64) floats per key, the keys rounded up to the 64-key
+// tile, plus a few KiB for the visited rows.
+int64_t fused_backward_scratch_bytes(const AttentionParams& p);
 
 // The plan that flash_attention_backward runs for `plan` on p's shapes: kAuto resolved as
 // documented above, kSplit and kFused as they are.
