@@ -35,6 +35,15 @@ def dropout_keep_mask(batch, heads, q_len, kv_len, dropout_p, seed, offset=0):
     return _attn.dropout_keep(batch, heads, q_len, kv_len, dropout_p, seed, offset, False)
 
 
+def __getattr__(name):
+    """attn.torch and attn.viz load on first use (attn.torch imports PyTorch)."""
+    if name in ("torch", "viz"):
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'attn' has no attribute '{name}'")
+
+
 __all__ = [
     "__version__", "scaled_dot_product_attention", "flash_attn_func", "attention_weights",
     "KVCache", "decode_attention", "apply_rope", "Gpt", "Llama", "set_num_threads",

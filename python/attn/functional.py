@@ -61,7 +61,7 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
         window_left=left, window_right=right, dropout_p=check_dropout(dropout_p))
     if spec.dropout_p > 0:
         spec.seed = draw_seed(kind)
-    out, lse = _run(kind, q, k, v, spec)
+    out, lse = _run(kind, q, k, v, spec, want_lse=return_attn_probs)
     if not return_attn_probs:
         return out
     probs = _probs(kind, q, k, v, out, lse, spec)
@@ -183,20 +183,22 @@ def _needs_grad(kind, *xs):
     return torch.is_grad_enabled() and any(x.requires_grad for x in xs)
 
 
-def _run(kind, q, k, v, spec):
-    """(out, lse) of the caller's kind; through autograd when a tensor needs gradients."""
+def _run(kind, q, k, v, spec, want_lse=False):
+    """(out, lse) of the caller's kind, lse None unless wanted or computed anyway; through
+    autograd when a tensor needs gradients."""
     if _needs_grad(kind, q, k, v):
         from .torch import attention_function
         return attention_function(q, k, v, spec)
     qn, kn, vn = (_arrays.as_numpy(x, n) for x, n in zip((q, k, v), ("query", "key", "value")))
-    out, lse = forward_numpy(qn, kn, vn, spec)
+    out, lse = forward_numpy(qn, kn, vn, spec, want_lse)
     return _arrays.wrap_like(kind, out), _arrays.wrap_like(kind, lse)
 
 
-def forward_numpy(q, k, v, spec):
-    """(out, lse) as NumPy arrays: the kernel for float32, the reference for float64."""
+def forward_numpy(q, k, v, spec, want_lse=True):
+    """(out, lse) as NumPy arrays: the kernel for float32 (lse None unless wanted), the
+    reference for float64."""
     if q.dtype == np.float32:
-        return _attn.forward(q, k, v, None, True, spec.as_tuple())
+        return _attn.forward(q, k, v, None, want_lse, spec.as_tuple())
     return _reference.forward(q, k, v, spec)
 
 
