@@ -15,7 +15,10 @@ def is_tensor(x):
 
 
 def kind_of(*arrays, names=("query", "key", "value")):
-    """'numpy' or 'torch'; TypeError for anything else or a mix of the two."""
+    """'numpy' or 'torch' (tensors checked: dense, on the CPU); TypeError for anything else or
+    a mix of the two."""
+    if all(type(x) is np.ndarray for x in arrays):  # the common case, first
+        return "numpy"
     kinds = set()
     for x, name in zip(arrays, names):
         if isinstance(x, np.ndarray):
@@ -34,22 +37,39 @@ def kind_of(*arrays, names=("query", "key", "value")):
 def check_tensor(t, name):
     """ValueError for a tensor off the CPU, TypeError for a sparse (non-strided) one."""
     torch = torch_module()
-    if t.layout != torch.strided:
+    if t.layout is not torch.strided:
         raise TypeError(f"{name}: sparse or other non-strided tensors are not supported "
                         f"(layout {t.layout}); pass a dense tensor")
-    if t.device.type != "cpu":
+    if not t.is_cpu:
         raise ValueError(f"{name}: attn runs on the CPU, got a tensor on {t.device}")
 
 
 def float_dtype(*arrays, names=("query", "key", "value")):
     """np.float32 or np.float64, the dtype every array shares; TypeError otherwise."""
-    dtypes = [dtype_name(x) for x in arrays]
-    for dt, name in zip(dtypes, names):
-        if dt not in ("float32", "float64"):
-            raise TypeError(f"{name}: expected float32 or float64, got {dt}")
-    if len(set(dtypes)) != 1:
-        raise TypeError("query, key and value must share one dtype, got " + ", ".join(dtypes))
-    return np.float32 if dtypes[0] == "float32" else np.float64
+    dtypes = [_FLOAT_TYPES.get(x.dtype if is_tensor(x) else x.dtype.type) for x in arrays]
+    if dtypes[0] is not None and all(d is dtypes[0] for d in dtypes):
+        return dtypes[0]
+    names_seen = [dtype_name(x) for x in arrays]
+    for dt, x, name in zip(dtypes, names_seen, names):
+        if dt is None:
+            raise TypeError(f"{name}: expected float32 or float64, got {x}")
+    raise TypeError("query, key and value must share one dtype, got " + ", ".join(names_seen))
+
+
+class _FloatTypes(dict):
+    """{np.float32 or a torch float32 dtype: np.float32, ... float64 likewise}; torch's dtypes
+    are added when torch is first seen."""
+
+    def get(self, key):
+        value = dict.get(self, key)
+        if value is None and "torch" in sys.modules and len(self) == 2:
+            torch = sys.modules["torch"]
+            self[torch.float32], self[torch.float64] = np.float32, np.float64
+            value = dict.get(self, key)
+        return value
+
+
+_FLOAT_TYPES = _FloatTypes({np.float32: np.float32, np.float64: np.float64})
 
 
 def dtype_name(x):
@@ -65,7 +85,7 @@ def as_numpy(x, name="array"):
         return x
     if is_tensor(x):
         check_tensor(x, name)
-        return x.detach().numpy()
+        return x.detach().numpy() if x.requires_grad else x.numpy()
     return np.asarray(x)
 
 

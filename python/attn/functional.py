@@ -18,6 +18,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     float32 runs the flash kernel, float64 the float64 reference; tensors that need gradients
     go through attn's flash backward.
     """
+    if attn_mask is None and not dropout_p and scale is None:
+        out = _fast_sdpa(query, key, value, is_causal)
+        if out is not None:
+            return out
     kind = _arrays.kind_of(query, key, value)
     dtype = _arrays.float_dtype(query, key, value)
     if is_causal and attn_mask is not None:
@@ -49,6 +53,15 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     FlashAttention's S_dmask).
     """
     del deterministic  # attn's backward is deterministic for any thread count
+    fast = None
+    if alibi_slopes is None and not dropout_p and not return_attn_probs:
+        fast = _fast_inputs(q, k, v)
+    if fast is not None:
+        spec = Spec(blhd=True, scale=check_scale(softmax_scale, "softmax_scale"),
+                    softcap=float(softcap), causal=bool(causal),
+                    window_left=int(window_size[0]), window_right=int(window_size[1]))
+        out = _attn.forward(*fast[1], None, False, spec.as_tuple())[0]
+        return out if fast[0] == "numpy" else _arrays.torch_module().from_numpy(out)
     kind = _arrays.kind_of(q, k, v)
     dtype = _arrays.float_dtype(q, k, v)
     for x, name in zip((q, k, v), ("q", "k", "v")):
@@ -100,6 +113,47 @@ def attention_weights(query, key, value=None, attn_mask=None, is_causal=False, s
 
 
 # ---------------------------------------------------------------- shapes
+
+_PLAIN = Spec(top_left=True).as_tuple()
+_CAUSAL = Spec(causal=True, top_left=True).as_tuple()
+
+
+def _fast_sdpa(query, key, value, is_causal):
+    """The common call in few steps: 4-D float32 arrays, or CPU tensors that need no gradient,
+    of equal head counts, no mask, dropout or scale. None when the general path must run."""
+    fast = _fast_inputs(query, key, value)
+    if fast is None or key.shape[1] != query.shape[1]:
+        return None
+    kind, inputs = fast
+    out = _attn.forward(*inputs, None, False, _CAUSAL if is_causal else _PLAIN)[0]
+    return out if kind == "numpy" else _arrays.torch_module().from_numpy(out)
+
+
+def _fast_inputs(q, k, v):
+    """(kind, inputs as the kernel reads them) for 4-D float32 arrays, or CPU tensors that need
+    no gradient; else None."""
+    if type(q) is np.ndarray:
+        if (type(k) is np.ndarray and type(v) is np.ndarray and q.dtype.type is np.float32
+                and q.ndim == 4 and k.ndim == 4):
+            return "numpy", (q, k, v)
+        return None
+    torch = _arrays.torch_module()
+    if (torch is None or type(q) is not torch.Tensor or type(k) is not torch.Tensor
+            or type(v) is not torch.Tensor or q.requires_grad or k.requires_grad
+            or v.requires_grad or q.dim() != 4 or k.dim() != 4):
+        return None
+    for x, name in ((q, "query"), (k, "key"), (v, "value")):
+        if x.dtype is not torch.float32:
+            return None
+        _arrays.check_tensor(x, name)
+    # The tensors by (data_ptr, shape, strides): cheaper than three NumPy views. They stay
+    # alive in the caller's frame while the kernel runs.
+    return "torch", (_describe(q), _describe(k), _describe(v))
+
+
+def _describe(t):
+    return (t.data_ptr(), t.shape, t.stride())
+
 
 
 def _leading_shape(query, key, value):

@@ -34,28 +34,65 @@ Strides4 broadcast_strides(const py::array& m, const int64_t (&target)[4], const
 
 }  // namespace
 
+namespace {
+
+// The sizes and strides of dimensions (0, 1, 2, 3) read as [b, h, l, d].
+void set_layout(View4& v, const int64_t (&shape)[4], const Strides4& s, bool blhd) {
+  v.batch = shape[0];
+  v.dim = shape[3];
+  if (blhd) {
+    v.len = shape[1], v.heads = shape[2];
+    v.stride = {s.batch, s.row, s.head, s.col};
+  } else {
+    v.heads = shape[1], v.len = shape[2];
+    v.stride = s;
+  }
+}
+
+// A float32 CPU tensor described by (data_ptr, shape, strides in elements): the caller has
+// checked the dtype and the device and keeps the tensor alive during the call.
+View4 tensor_view4(const py::tuple& desc, bool blhd, const char* name) {
+  const auto shape = desc[1].cast<std::vector<int64_t>>();
+  const auto stride = desc[2].cast<std::vector<int64_t>>();
+  if (shape.size() != 4 || stride.size() != 4) {
+    throw py::value_error(std::string(name) + ": expected 4 dimensions, got " +
+                          std::to_string(shape.size()));
+  }
+  if (shape[3] > 1 && stride[3] != 1) {
+    throw py::value_error(std::string(name) +
+                          ": the last dimension must be contiguous (stride 1), got stride " +
+                          std::to_string(stride[3]) + "; pass a contiguous copy");
+  }
+  View4 v;
+  v.data = reinterpret_cast<float*>(desc[0].cast<uintptr_t>());
+  const int64_t sizes[4] = {shape[0], shape[1], shape[2], shape[3]};
+  auto at = [&](int i) { return shape[size_t(i)] == 1 ? 0 : stride[size_t(i)]; };
+  set_layout(v, sizes, {at(0), at(1), at(2), shape[3] == 1 ? 1 : at(3)}, blhd);
+  return v;
+}
+
+}  // namespace
+
 View4 view4(const py::handle& obj, bool blhd, const char* name) {
+  if (py::isinstance<py::tuple>(obj)) return tensor_view4(obj.cast<py::tuple>(), blhd, name);
   View4 v;
   v.array = float_array(obj, name);
   expect_ndim(v.array, 4, name);
-  const Strides4 s = strides_of(v.array, name);
   v.data = static_cast<float*>(v.array.mutable_data());
-  v.batch = v.array.shape(0);
-  v.dim = v.array.shape(3);
-  if (blhd) {
-    v.len = v.array.shape(1), v.heads = v.array.shape(2);
-    v.stride = {s.batch, s.row, s.head, s.col};
-  } else {
-    v.heads = v.array.shape(1), v.len = v.array.shape(2);
-    v.stride = s;
-  }
+  const int64_t shape[4] = {v.array.shape(0), v.array.shape(1), v.array.shape(2), v.array.shape(3)};
+  set_layout(v, shape, strides_of(v.array, name), blhd);
   return v;
 }
 
 View4 new_view4(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd) {
   py::array_t<float> a(blhd ? std::vector<py::ssize_t>{batch, len, heads, dim}
                             : std::vector<py::ssize_t>{batch, heads, len, dim});
-  return view4(a, blhd, "out");
+  View4 v;
+  v.array = a;
+  v.data = a.mutable_data();
+  const int64_t shape[4] = {a.shape(0), a.shape(1), a.shape(2), a.shape(3)};
+  set_layout(v, shape, blhd ? bhld_strides(len, heads, dim) : bhld_strides(heads, len, dim), blhd);
+  return v;
 }
 
 AttentionCall::AttentionCall(const py::handle& q, const py::handle& k, const py::handle& v,
@@ -101,10 +138,10 @@ void AttentionCall::read_options(const py::tuple& spec) {
 void AttentionCall::read_masks(const py::handle& bool_mask, const py::handle& additive_mask) {
   const int64_t target[4] = {p_.batch, p_.q_heads, p_.q_len, p_.kv_len};
   if (!bool_mask.is_none()) {
-    bool_mask_ = py::reinterpret_borrow<py::array>(bool_mask);
-    if (!bool_mask_.dtype().is(py::dtype::of<bool>())) {
-      throw py::type_error("attn_mask: a boolean mask must have dtype bool");
+    if (!py::isinstance<py::array_t<bool>>(bool_mask)) {
+      throw py::type_error("attn_mask: a boolean mask must be an array of dtype bool");
     }
+    bool_mask_ = py::reinterpret_borrow<py::array>(bool_mask);
     p_.bool_mask = static_cast<const uint8_t*>(bool_mask_.data());
     p_.bool_mask_stride = broadcast_strides(bool_mask_, target, "attn_mask");
   }

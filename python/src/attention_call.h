@@ -22,13 +22,14 @@ constexpr size_t kSpecFields = 13;
 
 // A 4-D float32 array indexed [b, h, l, d] whatever its layout.
 struct View4 {
-  py::array_t<float> array;
+  py::array_t<float> array;  // unset for a tensor read by its description
   float* data = nullptr;
   int64_t batch = 0, heads = 0, len = 0, dim = 0;
   Strides4 stride;
 };
 
-// The view of `obj` ([B, H, L, D], or [B, L, H, D] when blhd).
+// The view of `obj` ([B, H, L, D], or [B, L, H, D] when blhd): a float32 array, or the
+// description (data_ptr, shape, strides) of a float32 CPU tensor that the caller keeps alive.
 View4 view4(const py::handle& obj, bool blhd, const char* name);
 
 // A new contiguous float32 array in the layout, and its view.

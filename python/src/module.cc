@@ -47,18 +47,18 @@ py::array_t<float> float_array(const py::handle& obj, const char* name) {
     throw py::type_error(std::string(name) + ": expected an array, got " +
                          std::string(py::str(py::type::of(obj).attr("__name__"))));
   }
-  auto a = py::reinterpret_borrow<py::array>(obj);
-  if (!a.dtype().is(py::dtype::of<float>())) {
+  if (!py::isinstance<py::array_t<float>>(obj)) {
     throw py::type_error(std::string(name) + ": expected float32, got " +
-                         std::string(py::str(a.dtype())));
+                         std::string(py::str(py::reinterpret_borrow<py::array>(obj).dtype())));
   }
+  auto a = py::reinterpret_borrow<py::array_t<float>>(obj);
   if (a.ndim() > 0 && a.shape(a.ndim() - 1) > 1 && a.strides(a.ndim() - 1) != sizeof(float)) {
     throw py::value_error(std::string(name) +
                           ": the last dimension must be contiguous (stride 1), got stride " +
                           std::to_string(a.strides(a.ndim() - 1) / py::ssize_t(sizeof(float))) +
                           "; pass a contiguous copy");
   }
-  return py::reinterpret_borrow<py::array_t<float>>(a);
+  return a;
 }
 
 int64_t element_stride(const py::array& a, py::ssize_t i, const char* name) {

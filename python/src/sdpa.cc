@@ -1,5 +1,7 @@
 // Scaled dot-product attention: the flash forward, its backward, the attention weights and the
 // dropout keep mask, on arrays read in place (attention_call.h).
+#include <algorithm>
+#include <ctime>
 #include <string>
 
 #include "attention_call.h"
@@ -118,6 +120,29 @@ py::array_t<bool> dropout_keep(int64_t batch, int64_t heads, int64_t q_len, int6
   return keep;
 }
 
+// CPU seconds of the calling thread per flash_attention_forward call on these inputs, over
+// `iterations` calls timed in C++: the baseline of the per-call overhead benchmark
+// (bench/python_bench.py). CPU time, not wall time, so that other load on the machine does not
+// count; with one OpenMP thread the kernel runs on the calling thread.
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+double time_forward(const py::handle& q, const py::handle& k, const py::handle& v,
+                    const py::tuple& spec, int64_t iterations) {
+  AttentionCall call(q, k, v, py::none(), spec);
+  call.set_lse(py::none());
+  const AttentionParams p = call.params();
+  return without_gil([&] {
+    flash_attention_forward(p);  // warm-up
+    const double start = thread_cpu_seconds();
+    for (int64_t i = 0; i < iterations; ++i) flash_attention_forward(p);
+    return (thread_cpu_seconds() - start) / static_cast<double>(std::max<int64_t>(iterations, 1));
+  });
+}
+
 // The checks of the kernels (attn::validate, same messages) on sizes and options alone: the
 // float64 path, which does not run the kernels, calls this first.
 void validate_sizes(py::tuple sizes, std::optional<float> scale, float softcap, float dropout_p,
@@ -149,6 +174,8 @@ void bind_sdpa(py::module_& m) {
   m.def("dropout_keep", &dropout_keep, py::arg("batch"), py::arg("heads"), py::arg("q_len"),
         py::arg("kv_len"), py::arg("dropout_p"), py::arg("seed"), py::arg("offset") = 0,
         py::arg("per_batch") = false);
+  m.def("time_forward", &time_forward, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("spec"),
+        py::arg("iterations"));
   m.def("validate_sizes", &validate_sizes, py::arg("sizes"), py::arg("scale"), py::arg("softcap"),
         py::arg("dropout_p"), py::arg("causal"), py::arg("window_left"), py::arg("window_right"));
 }
