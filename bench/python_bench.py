@@ -1,6 +1,7 @@
 """Benchmarks of the Python package (figures in docs/PERFORMANCE.md, section "Python").
 
-    PYTHONPATH=build/release/python python3 bench/python_bench.py [--steps 3] [--skip-train]
+    PYTHONPATH=build/release/python python3 bench/python_bench.py [--steps 3] [--threads N]
+                                                                  [--skip-train]
 
 1. Per-call overhead: attn.scaled_dot_product_attention and attn.flash_attn_func on a tiny
    problem (1x1x16x64, NumPy and torch inputs) against the same kernel call timed in C++.
@@ -99,11 +100,14 @@ def gpt_model(attention_cls, vocab=256, d_model=256, heads=4, layers=4, context=
     return Gpt()
 
 
-def train(variant, steps, batch=4, context=2048):
+def train(variant, steps, threads, batch=4, context=2048):
     """Runs in a child process: prints one JSON line with tokens/s and peak RSS."""
     import torch
 
+    torch.set_num_threads(threads)  # PyTorch's default is the physical cores: maybe fewer
     if variant == "attn":
+        import attn
+        attn.set_num_threads(threads)
         import attn.torch
         cls, mask = attn.torch.MultiheadAttention, None
     else:
@@ -130,11 +134,12 @@ def train(variant, steps, batch=4, context=2048):
                       "losses": losses, "threads": torch.get_num_threads()}))
 
 
-def training(steps):
+def training(steps, threads):
     results = {}
     for variant in ("attn", "torch"):
         run = subprocess.run([sys.executable, __file__, "--train-child", variant, "--steps",
-                              str(steps)], capture_output=True, text=True, env=os.environ)
+                              str(steps), "--threads", str(threads)], capture_output=True,
+                             text=True, env=os.environ)
         if run.returncode != 0:
             raise RuntimeError(f"{variant}: {run.stderr}")
         results[variant] = json.loads(run.stdout.strip().splitlines()[-1])
@@ -154,17 +159,19 @@ def training(steps):
 def main():
     parser = argparse.ArgumentParser(description="benchmarks of the attn Python package")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="threads of both PyTorch and attn in the training runs")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--train-child", choices=["attn", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.train_child:
-        return train(args.train_child, args.steps)
+        return train(args.train_child, args.steps, args.threads)
     import attn
     print(f"attn {attn.__version__}, SIMD target {attn.simd_target()}, "
           f"{os.cpu_count()} CPUs")
     overhead()
     if not args.skip_train:
-        training(args.steps)
+        training(args.steps, args.threads)
 
 
 if __name__ == "__main__":

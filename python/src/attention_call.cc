@@ -49,14 +49,21 @@ void set_layout(View4& v, const int64_t (&shape)[4], const Strides4& s, bool blh
   }
 }
 
+// The 4 integers of a tuple (torch.Size is one), read without building a vector: this is the
+// per-call path of tensors.
+bool read4(const py::handle& t, int64_t (&out)[4]) {
+  if (!PyTuple_Check(t.ptr()) || PyTuple_GET_SIZE(t.ptr()) != 4) return false;
+  for (Py_ssize_t i = 0; i < 4; ++i) out[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(t.ptr(), i));
+  return !PyErr_Occurred();
+}
+
 // A float32 CPU tensor described by (data_ptr, shape, strides in elements): the caller has
 // checked the dtype and the device and keeps the tensor alive during the call.
 View4 tensor_view4(const py::tuple& desc, bool blhd, const char* name) {
-  const auto shape = desc[1].cast<std::vector<int64_t>>();
-  const auto stride = desc[2].cast<std::vector<int64_t>>();
-  if (shape.size() != 4 || stride.size() != 4) {
-    throw py::value_error(std::string(name) + ": expected 4 dimensions, got " +
-                          std::to_string(shape.size()));
+  int64_t shape[4], stride[4];
+  if (desc.size() != 3 || !read4(desc[1], shape) || !read4(desc[2], stride)) {
+    PyErr_Clear();
+    throw py::value_error(std::string(name) + ": expected a 4-D tensor");
   }
   if (shape[3] > 1 && stride[3] != 1) {
     throw py::value_error(std::string(name) +
@@ -65,9 +72,8 @@ View4 tensor_view4(const py::tuple& desc, bool blhd, const char* name) {
   }
   View4 v;
   v.data = reinterpret_cast<float*>(desc[0].cast<uintptr_t>());
-  const int64_t sizes[4] = {shape[0], shape[1], shape[2], shape[3]};
-  auto at = [&](int i) { return shape[size_t(i)] == 1 ? 0 : stride[size_t(i)]; };
-  set_layout(v, sizes, {at(0), at(1), at(2), shape[3] == 1 ? 1 : at(3)}, blhd);
+  auto at = [&](int i) { return shape[i] == 1 ? 0 : stride[i]; };
+  set_layout(v, shape, {at(0), at(1), at(2), shape[3] == 1 ? 1 : at(3)}, blhd);
   return v;
 }
 
