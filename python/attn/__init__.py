@@ -15,16 +15,14 @@ backward when tensors need them (import attn.torch, or call the functions on suc
 from . import _attn
 from ._attn import (
     Gpt,
-    KVCache,
     Llama,
-    apply_rope,
-    decode_attention,
     get_num_threads,
     set_num_threads,
     simd_target,
     supported_simd_targets,
 )
 from .functional import attention_weights, flash_attn_func, scaled_dot_product_attention
+from .inference import KVCache, apply_rope, decode_attention
 
 __version__ = _attn.version()
 

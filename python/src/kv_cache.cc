@@ -162,7 +162,7 @@ std::unique_ptr<PyKvCache> make_cache(int64_t batch, int64_t kv_heads, int64_t h
 void bind_kv_cache(py::module_& m) {
   using C = PyKvCache;
   auto cfg = [](const C& c) -> const KvCacheConfig& { return c.cache.config(); };
-  py::class_<C>(m, "KVCache")
+  py::class_<C>(m, "KVCache", "attn::KvCache (use attn.KVCache)")
       .def(py::init(&make_cache), py::kw_only(), py::arg("batch") = 1, py::arg("kv_heads"),
            py::arg("head_dim"), py::arg("v_head_dim") = py::none(), py::arg("dtype") = "f32",
            py::arg("layout") = "contiguous", py::arg("capacity") = 0, py::arg("block_tokens") = 16,

@@ -171,7 +171,12 @@ std::unique_ptr<PyLlama> load_llama(const std::string& path) {
 }  // namespace
 
 void bind_models(py::module_& m) {
-  py::class_<PyGpt>(m, "Gpt")
+  py::class_<PyGpt>(m, "Gpt",
+                    "A byte-level GPT: Gpt.load(path) of an `attn train` checkpoint, or "
+                    "Gpt(vocab_size=, context=, d_model=, n_layers=, n_heads=, d_ff=, seed=) "
+                    "with random weights; logits(ids) → [T, V]; generate(prompt, tokens, "
+                    "temperature=, top_k=, top_p=, seed=) → text for a str prompt, ids for ids; "
+                    "save(path).")
       .def_static("load", &load_gpt, py::arg("path"))
       .def(py::init(&new_gpt), py::kw_only(), py::arg("vocab_size") = 256, py::arg("context") = 256,
            py::arg("d_model") = 256, py::arg("n_layers") = 4, py::arg("n_heads") = 4,
@@ -182,7 +187,11 @@ void bind_models(py::module_& m) {
            py::arg("seed") = 0)
       .def("save", &PyGpt::save, py::arg("path"))
       .def_property_readonly("config", &PyGpt::config);
-  py::class_<PyLlama>(m, "Llama")
+  py::class_<PyLlama>(m, "Llama",
+                      "A Llama-architecture model: Llama.load(path) of a llama2.c file or a "
+                      "'llama' safetensors checkpoint; logits(ids) → [T, V]; generate(prompt_ids, "
+                      "tokens, temperature=, top_k=, top_p=, seed=, kv_dtype=) → ids, as "
+                      "`attn generate` (stops at the context).")
       .def_static("load", &load_llama, py::arg("path"))
       .def("logits", &PyLlama::logits, py::arg("ids"))
       .def("generate", &PyLlama::generate, py::arg("prompt") = std::vector<int32_t>{1},

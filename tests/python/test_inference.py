@@ -120,3 +120,16 @@ def test_gpt_saved_loaded_and_sampled(tmp_path):
     assert isinstance(text, str)
     assert loaded.generate([104, 105], tokens=10, temperature=0.0) == \
         gpt.generate([104, 105], tokens=10, temperature=0.0)
+
+
+def test_cache_and_decode_take_tensors_and_give_tensors_back():
+    g = torch.Generator().manual_seed(4)
+    cache = attn.KVCache(batch=1, kv_heads=2, head_dim=16, capacity=16, rope=True)
+    k, v = torch.randn(1, 5, 2, 16, generator=g), torch.randn(1, 5, 2, 16, generator=g)
+    cache.append_all(k, v)
+    cache.append(0, k[0, :1], v[0, :1])
+    q = attn.apply_rope(torch.randn(2, 4, 16, generator=g), start=4)
+    assert isinstance(q, torch.Tensor)
+    out, lse = attn.decode_attention(q[None], cache, return_lse=True)
+    assert isinstance(out, torch.Tensor) and out.shape == (1, 2, 4, 16) and lse.shape == (1, 2, 4)
+    np.testing.assert_array_equal(out.numpy(), attn.decode_attention(q[None].numpy(), cache))
