@@ -53,25 +53,22 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     FlashAttention's S_dmask).
     """
     del deterministic  # attn's backward is deterministic for any thread count
-    fast = None
+    left, right = (int(w) for w in window_size)
+    spec = Spec(blhd=True, scale=check_scale(softmax_scale, "softmax_scale"),
+                softcap=float(softcap), causal=bool(causal), window_left=left,
+                window_right=right)
     if alibi_slopes is None and not dropout_p and not return_attn_probs:
         fast = _fast_inputs(q, k, v)
-    if fast is not None:
-        spec = Spec(blhd=True, scale=check_scale(softmax_scale, "softmax_scale"),
-                    softcap=float(softcap), causal=bool(causal),
-                    window_left=int(window_size[0]), window_right=int(window_size[1]))
-        out = _attn.forward(*fast[1], None, False, spec.as_tuple())[0]
-        return out if fast[0] == "numpy" else _arrays.torch_module().from_numpy(out)
+        if fast is not None:
+            return _fast_forward(fast, spec.as_tuple())
     kind = _arrays.kind_of(q, k, v)
     dtype = _arrays.float_dtype(q, k, v)
     for x, name in zip((q, k, v), ("q", "k", "v")):
         if x.ndim != 4:
             raise ValueError(f"{name}: expected [batch, seqlen, heads, headdim], got shape "
                              f"{tuple(x.shape)}")
-    left, right = (int(w) for w in window_size)
-    spec = Spec(blhd=True, alibi=_alibi(alibi_slopes, dtype), scale=check_scale(
-        softmax_scale, "softmax_scale"), softcap=float(softcap), causal=bool(causal),
-        window_left=left, window_right=right, dropout_p=check_dropout(dropout_p))
+    spec.alibi = _alibi(alibi_slopes, dtype)
+    spec.dropout_p = check_dropout(dropout_p)
     if spec.dropout_p > 0:
         spec.seed = draw_seed(kind)
     out, lse = _run(kind, q, k, v, spec, want_lse=return_attn_probs)
@@ -124,8 +121,13 @@ def _fast_sdpa(query, key, value, is_causal):
     fast = _fast_inputs(query, key, value)
     if fast is None or key.shape[1] != query.shape[1]:
         return None
+    return _fast_forward(fast, _CAUSAL if is_causal else _PLAIN)
+
+
+def _fast_forward(fast, spec_tuple):
+    """The output of the kernel on _fast_inputs' result, as the caller's kind."""
     kind, inputs = fast
-    out = _attn.forward(*inputs, None, False, _CAUSAL if is_causal else _PLAIN)[0]
+    out = _attn.forward(*inputs, None, False, spec_tuple)[0]
     return out if kind == "numpy" else _arrays.torch_module().from_numpy(out)
 
 
