@@ -50,6 +50,9 @@ class MultiheadAttention(torch.nn.MultiheadAttention):
     The attention runs in attn's flash kernels, so the L×S weights are never materialised,
     unless need_weights asks for them (then recomputed from the log-sum-exp, without
     gradient). Pass need_weights=False when they are not used, as with PyTorch's module.
+    is_causal=True masks the keys after each query (top-left diagonal); unlike PyTorch 2.x,
+    which takes it as a hint beside a causal attn_mask, it needs no attn_mask (one given is
+    applied too). A query whose keys are all masked gives 0 (PyTorch's module gives NaN).
     """
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
