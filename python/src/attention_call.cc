@@ -84,7 +84,8 @@ View4 view4(const py::handle& obj, bool blhd, const char* name) {
   View4 v;
   v.array = float_array(obj, name);
   expect_ndim(v.array, 4, name);
-  v.data = static_cast<float*>(v.array.mutable_data());
+  // Inputs may be read-only (np.broadcast_to views); outputs are the arrays made here.
+  v.data = const_cast<float*>(v.array.data());
   const int64_t shape[4] = {v.array.shape(0), v.array.shape(1), v.array.shape(2), v.array.shape(3)};
   set_layout(v, shape, strides_of(v.array, name), blhd);
   return v;

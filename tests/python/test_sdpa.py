@@ -171,3 +171,14 @@ def test_attn_mask_and_is_causal_together_are_rejected():
     with pytest.raises(ValueError, match="not both"):
         attn.scaled_dot_product_attention(q, q, q, attn_mask=torch.ones(3, 3, dtype=torch.bool),
                                           is_causal=True)
+
+
+def test_read_only_and_broadcast_inputs_are_read_in_place():
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((3, 2, 5, 8), dtype=np.float32)
+    k1 = rng.standard_normal((1, 2, 6, 8), dtype=np.float32)
+    k = np.broadcast_to(k1, (3, 2, 6, 8))  # read-only, batch stride 0
+    out = attn.scaled_dot_product_attention(q, k, k)
+    expected = attn.scaled_dot_product_attention(q, np.ascontiguousarray(k),
+                                                 np.ascontiguousarray(k))
+    np.testing.assert_array_equal(out, expected)
