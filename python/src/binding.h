@@ -9,7 +9,22 @@
 #include <string>
 #include <utility>
 
-#include "attn/attn.h"
+#include "attn/core/attention_params.h"
+#include "attn/core/dropout_mask.h"
+#include "attn/core/error.h"
+#include "attn/core/simd_target.h"
+#include "attn/core/tensor.h"
+#include "attn/infer/kv_cache.h"
+#include "attn/infer/sampler.h"
+#include "attn/io/checkpoint.h"
+#include "attn/kernels/attention.h"
+#include "attn/kernels/decode.h"
+#include "attn/model/byte_tokenizer.h"
+#include "attn/model/gpt.h"
+#include "attn/model/gpt_generator.h"
+#include "attn/model/llama.h"
+#include "attn/version.h"
+#include "attn/viz/heatmap.h"
 
 namespace attn::python {
 
