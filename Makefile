@@ -6,7 +6,8 @@ FUZZ := build/fuzz
 PREFIX := $(CURDIR)/build/install
 FUZZ_SECONDS ?= 30
 
-.PHONY: all setup release cli asan fuzz run bench test test-layers test-release test-asan test-fuzz test-example clean
+.PHONY: all setup release cli asan fuzz run bench test test-layers test-release test-python \
+	test-asan test-fuzz test-example clean
 
 all: release
 
@@ -44,7 +45,7 @@ run: cli
 bench: cli
 	$(RELEASE)/attn bench
 
-test: test-layers test-release test-example test-asan test-fuzz
+test: test-layers test-release test-python test-example test-asan test-fuzz
 	@echo "make test: all suites passed"
 
 # The floor plan: every #include points down the layer order (docs/DESIGN.md).
@@ -53,6 +54,12 @@ test-layers:
 
 test-release: release
 	cd $(RELEASE) && ctest --output-on-failure -j 1
+
+# The Python package, from the build tree, with Debian's interpreter (setup.sh gives it NumPy,
+# PyTorch and pytest).
+PYTHON ?= /usr/bin/python3
+test-python: release
+	PYTHONPATH=$(RELEASE)/python $(PYTHON) -m pytest -q tests/python
 
 test-asan: asan
 	cd $(ASAN) && ATTN_TEST_SCALE=small ctest --output-on-failure -L unit -j $(JOBS)

@@ -55,6 +55,17 @@ def check_includes(errors):
                                   f"which is not below it")
 
 
+def check_library_stays_below_apps(errors):
+    """Nothing of the library (src/, include/) includes the demo tasks or the tools."""
+    for folder in ("src", "include"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix not in (".h", ".cc") or not path.is_file():
+                continue
+            for m in re.finditer(r'#\s*include\s+"((apps|tools)/[^"]+)"',
+                                 path.read_text(encoding="utf-8")):
+                errors.append(f"{path.relative_to(ROOT)}: the library includes \"{m.group(1)}\"")
+
+
 def check_public_headers(errors):
     include_root = ROOT / "include" / "attn"
     for path in sorted(include_root.rglob("*.h")):
@@ -69,9 +80,6 @@ def check_public_headers(errors):
             errors.append(f"include/attn/{rel}: not in a layer folder (one of {ORDER})")
         elif not (ROOT / "src" / layer).is_dir():
             errors.append(f"include/attn/{rel}: layer {layer}/ has no src/{layer}/")
-    for path in sorted((ROOT / "tools").rglob("*.h")):
-        if "attn/" in path.read_text(encoding="utf-8")[:0]:
-            pass
     # Private headers must not pose as public ones: nothing outside include/ is reached as "attn/...".
     for folder in ("src", "tools", "apps", "tests", "bench", "python"):
         for path in sorted((ROOT / folder).rglob("*")):
@@ -86,6 +94,7 @@ def check_public_headers(errors):
 def main():
     errors = []
     check_includes(errors)
+    check_library_stays_below_apps(errors)
     check_public_headers(errors)
     for e in errors:
         print(f"check_layers: {e}")
