@@ -1,0 +1,31 @@
+// The non-blocking messages of one ring step, and the time spent waiting for them.
+#pragma once
+
+#include <mpi.h>
+
+#include <vector>
+
+namespace attn::dist {
+
+class RingMessages {
+ public:
+  explicit RingMessages(MPI_Comm comm) : comm_(comm) {}
+  RingMessages(const RingMessages&) = delete;
+  RingMessages& operator=(const RingMessages&) = delete;
+  ~RingMessages() { wait(); }
+
+  // count items of type from buf to / into rank peer.
+  void send(const void* buf, int count, MPI_Datatype type, int peer, int tag);
+  void receive(void* buf, int count, MPI_Datatype type, int peer, int tag);
+  // Lets MPI move the messages along between two pieces of compute (MPI progresses only inside
+  // its calls).
+  void poll();
+  // Blocks until every message posted so far is done; returns the seconds it blocked.
+  double wait();
+
+ private:
+  MPI_Comm comm_;
+  std::vector<MPI_Request> requests_;
+};
+
+}  // namespace attn::dist

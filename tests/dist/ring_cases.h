@@ -1,0 +1,40 @@
+// The option cases of the ring tests: one whole problem each, L = 72 so that every P of the
+// tests (1 to 4) cuts it into whole chunks for both shardings (chunks of 9 rows at P = 4 zigzag).
+#pragma once
+
+#include "attention_problem.h"
+
+namespace attn::testing {
+
+constexpr int kRingCases = 11;
+
+inline ProblemSpec ring_case(int which) {
+  ProblemSpec s;
+  s.batch = 2;
+  s.q_heads = s.kv_heads = 2;
+  s.q_len = s.kv_len = 72;
+  s.head_dim = s.v_head_dim = 16;
+  s.seed = 10 + which;
+  // clang-format off
+  switch (which) {
+    case 0: break;
+    case 1: s.causal = true; break;
+    case 2: s.causal = true; s.q_heads = 4; s.blhd = true; break;  // grouped-query
+    case 3: s.softcap = 2.0f; s.magnitude = 3.0f; break;
+    case 4: s.causal = true; s.alibi = true; break;
+    case 5: s.window_left = 20; s.window_right = 5; break;
+    case 6: s.causal = true; s.window_left = 10; break;
+    case 7: s.causal = true; s.align = CausalAlign::kTopLeft; s.key_lengths = true; break;
+    case 8: s.causal = true; s.dropout_p = 0.3f; s.dropout_seed = 5; break;
+    case 9: s.q_heads = 4; s.kv_heads = 1; s.head_dim = 24; s.v_head_dim = 8; break;
+    case 10:  // everything at once
+      s.causal = true; s.align = CausalAlign::kTopLeft; s.window_left = 40; s.softcap = 20.0f;
+      s.alibi = true; s.key_lengths = true; s.dropout_p = 0.2f; s.dropout_seed = 9;
+      s.q_heads = 4; s.blhd = true;
+      break;
+  }
+  // clang-format on
+  return s;
+}
+
+}  // namespace attn::testing
