@@ -30,11 +30,11 @@ struct PairGrads {
 // One visible pair: the flash backward on it; dq added into g.dq, dk and dv into the block's
 // local share `share` (a K/V-shaped block).
 void backward_pair(const AttentionParams& p, const AttentionGrads& g, const ShardLayout& layout,
-                   int rank, int source, const ChunkPair& pair, const float* block,
+                   int rank, int source, const ChunkPair& pair, const KvView& block,
                    const KvBlockShape& kv, PairGrads& parts, float* share) {
   const int64_t chunk = layout.chunk_len(), q0 = pair.q_chunk * chunk;
   BlockCall call(p, layout, rank, source, pair.q_chunk, pair.k_chunk);
-  call.point_kv(block, block + kv.k_floats());
+  call.point_kv(block.k, block.k_stride, block.v, block.v_stride);
   AttentionParams& b = call.params();
   b.out = p.out + p.out_stride.offset(0, 0, q0, 0);
   b.out_stride = p.out_stride;
@@ -74,6 +74,15 @@ void write_kv_grads(const AttentionGrads& g, const KvBlockShape& kv, const float
             g.dv, g.dv_stride, 0);
 }
 
+// sum ← share (the first step, at the block's owner) or sum + share.
+void add_share(const float* share, size_t floats, bool first, float* sum) {
+  if (first) {
+    std::copy(share, share + floats, sum);
+    return;
+  }
+  for (size_t i = 0; i < floats; ++i) sum[i] += share[i];
+}
+
 void validate_grads(const AttentionParams& p, const AttentionGrads& g) {
   ATTN_CHECK(p.lse, "ring attention backward: p.lse must hold the forward's log-sum-exp");
   ATTN_CHECK(g.dout && g.dq && g.dk && g.dv,
@@ -93,15 +102,18 @@ RingStats ring_attention_backward(const AttentionParams& p, const AttentionGrads
   validate_ring(p, layout, ring.comm);
 
   const KvBlockShape kv = KvBlockShape::of(p);
-  const RowType row(kv.message_row_floats());
-  const int count = RowType::count(kv.message_rows());
+  const BlockMessages block_messages(kv);
+  // The dK/dV sums travel as rows of D + Dv floats.
+  const RowType row(kv.k.dim + kv.v.dim);
+  const int count = RowType::count(kv.k.batch * kv.k.heads * kv.rows);
   const size_t floats = static_cast<size_t>(kv.floats());
-  // K/V blocks and dK/dV sums in flight, left unset until written (the second of each pair is
-  // touched only when P > 1).
-  const KvBuffer blocks[2] = {unset_buffer(floats), unset_buffer(floats)};
+  KvBuffer packed;
+  const KvView own = own_block(p, kv, packed);
+  // K/V blocks received, dK/dV sums in flight and this rank's share of one block's sums, left
+  // unset until written.
+  const KvBuffer received[2] = {unset_buffer(floats), unset_buffer(floats)};
   const KvBuffer sums[2] = {unset_buffer(floats), unset_buffer(floats)};
   const KvBuffer share = unset_buffer(floats);
-  pack_kv(p, kv, blocks[0].get());
   const int64_t chunk = layout.chunk_len();
   PairGrads parts{std::vector<float>(p.batch * p.q_heads * chunk * p.head_dim),
                   std::vector<float>(kv.k.elements(chunk)),
@@ -117,35 +129,32 @@ RingStats ring_attention_backward(const AttentionParams& p, const AttentionGrads
   for (int64_t t = 0; t <= last; ++t) {
     const int tag = static_cast<int>(2 * t);
     float* sum = sums[t % 2].get();
+    const KvView block = t == 0 ? own : buffer_view(received[t % 2].get(), kv);
     if (t < last) {
-      messages.receive(blocks[(t + 1) % 2].get(), count, row.type(), prev, tag);
-      messages.send(blocks[t % 2].get(), count, row.type(), next, tag);
+      block_messages.receive(messages, received[(t + 1) % 2].get(), kv.k_floats(), prev, tag);
+      block_messages.send(messages, block, next, tag);
       stats.bytes_sent += kv.floats() * int64_t{sizeof(float)};
     }
     if (t > 0) messages.receive(sum, count, row.type(), prev, tag + 1);
     std::fill(share.get(), share.get() + floats, 0.0f);
     const int source = block_source(rank, t, ranks);
     for (const ChunkPair& pair : visible_pairs(p, layout, rank, t)) {
-      backward_pair(p, g, layout, rank, source, pair, blocks[t % 2].get(), kv, parts, share.get());
+      backward_pair(p, g, layout, rank, source, pair, block, kv, parts, share.get());
       messages.poll();
       ++stats.blocks;
     }
     stats.wait_seconds += messages.wait();
-    if (t == 0) {
-      std::copy(share.get(), share.get() + floats, sum);
-    } else {
-      for (size_t i = 0; i < floats; ++i) sum[i] += share[i];
-    }
+    add_share(share.get(), floats, t == 0, sum);
     if (last == 0) break;
     // The sum goes on to the next rank, or after the last step home to the block's owner; this
     // rank's own sums come home from the rank that held its block last.
     messages.send(sum, count, row.type(), t < last ? next : source, tag + 3);
     stats.bytes_sent += kv.floats() * int64_t{sizeof(float)};
     if (t == last)
-      messages.receive(blocks[(t + 1) % 2].get(), count, row.type(), home_from, tag + 3);
+      messages.receive(received[(t + 1) % 2].get(), count, row.type(), home_from, tag + 3);
   }
   stats.wait_seconds += messages.wait();
-  write_kv_grads(g, kv, last == 0 ? sums[0].get() : blocks[(last + 1) % 2].get());
+  write_kv_grads(g, kv, last == 0 ? sums[0].get() : received[(last + 1) % 2].get());
   stats.seconds = MPI_Wtime() - start;
   return stats;
 }

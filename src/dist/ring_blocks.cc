@@ -85,13 +85,11 @@ void validate_ring(const AttentionParams& p, const ShardLayout& layout, MPI_Comm
 
 BlockCall::BlockCall(const AttentionParams& p, const ShardLayout& layout, int rank, int source,
                      int64_t q_chunk, int64_t k_chunk)
-    : params_(p), k_chunk_(k_chunk), chunk_(layout.chunk_len()), shard_(layout.shard_len()) {
+    : params_(p), k_chunk_(k_chunk), chunk_(layout.chunk_len()) {
   AttentionParams& b = params_;
   b.q = p.q + p.q_stride.offset(0, 0, q_chunk * chunk_, 0);
   b.q_len = b.kv_len = chunk_;
   b.k = b.v = nullptr;
-  b.k_stride = bhld_strides(p.kv_heads, shard_, p.head_dim);
-  b.v_stride = bhld_strides(p.kv_heads, shard_, p.v_head_dim);
   b.out = nullptr;
   b.lse = nullptr;
   // Lq = Lk over the whole sequence: both alignments agree unless key lengths are set, and then
@@ -117,9 +115,12 @@ bool BlockCall::visible() const {
   return false;
 }
 
-void BlockCall::point_kv(const float* k_block, const float* v_block) {
-  params_.k = k_block + params_.k_stride.offset(0, 0, k_chunk_ * chunk_, 0);
-  params_.v = v_block + params_.v_stride.offset(0, 0, k_chunk_ * chunk_, 0);
+void BlockCall::point_kv(const float* k, const Strides4& k_stride, const float* v,
+                         const Strides4& v_stride) {
+  params_.k = k + k_stride.offset(0, 0, k_chunk_ * chunk_, 0);
+  params_.k_stride = k_stride;
+  params_.v = v + v_stride.offset(0, 0, k_chunk_ * chunk_, 0);
+  params_.v_stride = v_stride;
 }
 
 std::vector<ChunkPair> visible_pairs(const AttentionParams& p, const ShardLayout& layout, int rank,

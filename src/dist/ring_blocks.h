@@ -21,7 +21,7 @@ inline int block_source(int rank, int64_t step, int ranks) {
 void validate_ring(const AttentionParams& p, const ShardLayout& layout, MPI_Comm comm);
 
 // One flash call: query chunk q_chunk of this rank against key chunk k_chunk of the block of
-// rank `source`, whose K and V are contiguous [B, Hkv, L/P, D] and [B, Hkv, L/P, Dv].
+// rank `source`.
 class BlockCall {
  public:
   BlockCall(const AttentionParams& p, const ShardLayout& layout, int rank, int source,
@@ -35,12 +35,12 @@ class BlockCall {
   AttentionParams& params() { return params_; }
   // Whether any query of the pair sees any key (else the pair is skipped).
   bool visible() const;
-  // Points k and v at the key chunk of the block in hand.
-  void point_kv(const float* k_block, const float* v_block);
+  // Points k and v at the key chunk of the block in hand ([B, Hkv, L/P, *] views).
+  void point_kv(const float* k, const Strides4& k_stride, const float* v, const Strides4& v_stride);
 
  private:
   AttentionParams params_;
-  int64_t k_chunk_, chunk_, shard_;
+  int64_t k_chunk_, chunk_;
   std::vector<int64_t> key_lengths_;
 };
 

@@ -1,7 +1,6 @@
 // The ring forward (attn/dist/ring_attention.h).
 #include <mpi.h>
 
-#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -9,7 +8,6 @@
 #include "attn/kernels/attention.h"
 #include "dist/kv_block.h"
 #include "dist/lse_merge.h"
-#include "dist/mpi_types.h"
 #include "dist/ring_blocks.h"
 #include "dist/ring_messages.h"
 
@@ -39,10 +37,9 @@ ForwardState start_forward(const AttentionParams& p, const ShardLayout& layout) 
 
 // One visible pair: the flash forward on it, merged into the running result.
 void forward_pair(const AttentionParams& p, const ShardLayout& layout, int rank, int source,
-                  const ChunkPair& pair, const float* block, const KvBlockShape& kv,
-                  ForwardState& s) {
+                  const ChunkPair& pair, const KvView& block, ForwardState& s) {
   BlockCall call(p, layout, rank, source, pair.q_chunk, pair.k_chunk);
-  call.point_kv(block, block + kv.k_floats());
+  call.point_kv(block.k, block.k_stride, block.v, block.v_stride);
   const int64_t chunk = layout.chunk_len();
   AttentionParams& b = call.params();
   b.out = s.part_out.data();
@@ -78,28 +75,28 @@ RingStats ring_attention_forward(const AttentionParams& p, const Ring& ring) {
   validate_ring(p, layout, ring.comm);
 
   const KvBlockShape kv = KvBlockShape::of(p);
-  const RowType row(kv.message_row_floats());
-  const int count = RowType::count(kv.message_rows());
-  // Left unset: the pages of the second block are touched only when a block arrives (P > 1).
-  const size_t floats = static_cast<size_t>(kv.floats());
-  const KvBuffer blocks[2] = {unset_buffer(floats), unset_buffer(floats)};
-  pack_kv(p, kv, blocks[0].get());
+  const BlockMessages block_messages(kv);
+  KvBuffer packed;
+  const KvView own = own_block(p, kv, packed);
+  // The blocks received at odd and even steps (the second is touched only from P = 3 on).
+  const KvBuffer received[2] = {unset_buffer(kv.floats()), unset_buffer(kv.floats())};
   ForwardState state = start_forward(p, layout);
 
   RingStats stats;
   stats.steps = ring_steps(p, layout);
   const int next = (rank + 1) % ranks, prev = (rank + ranks - 1) % ranks;
   for (int64_t t = 0; t < stats.steps; ++t) {
-    const float* block = blocks[t % 2].get();
+    const KvView block = t == 0 ? own : buffer_view(received[t % 2].get(), kv);
     RingMessages messages(ring.comm);
     if (t + 1 < stats.steps) {  // the next step's block arrives while this one is computed
-      messages.receive(blocks[(t + 1) % 2].get(), count, row.type(), prev, static_cast<int>(t));
-      messages.send(block, count, row.type(), next, static_cast<int>(t));
+      const int tag = static_cast<int>(t);
+      block_messages.receive(messages, received[(t + 1) % 2].get(), kv.k_floats(), prev, tag);
+      block_messages.send(messages, block, next, tag);
       stats.bytes_sent += kv.floats() * int64_t{sizeof(float)};
     }
     const int source = block_source(rank, t, ranks);
     for (const ChunkPair& pair : visible_pairs(p, layout, rank, t)) {
-      forward_pair(p, layout, rank, source, pair, block, kv, state);
+      forward_pair(p, layout, rank, source, pair, block, state);
       messages.poll();
       ++stats.blocks;
     }
