@@ -27,11 +27,10 @@ struct PairGrads {
   std::vector<float> dq, dk, dv;
 };
 
-// One visible pair: the flash backward on it; dq added into g.dq, dk and dv into the block's
-// local share `share` (a K/V-shaped block).
-void backward_pair(const AttentionParams& p, const AttentionGrads& g, const ShardLayout& layout,
-                   int rank, int source, const ChunkPair& pair, const KvView& block,
-                   const KvBlockShape& kv, PairGrads& parts, float* share) {
+// One visible pair: the flash backward on it, into parts.
+void pair_gradients(const AttentionParams& p, const AttentionGrads& g, const ShardLayout& layout,
+                    int rank, int source, const ChunkPair& pair, const KvView& block,
+                    PairGrads& parts) {
   const int64_t chunk = layout.chunk_len(), q0 = pair.q_chunk * chunk;
   BlockCall call(p, layout, rank, source, pair.q_chunk, pair.k_chunk);
   call.point_kv(block.k, block.k_stride, block.v, block.v_stride);
@@ -43,27 +42,29 @@ void backward_pair(const AttentionParams& p, const AttentionGrads& g, const Shar
   AttentionGrads gb;
   gb.dout = g.dout + g.dout_stride.offset(0, 0, q0, 0);
   gb.dout_stride = g.dout_stride;
-  const Strides4 dq_stride = bhld_strides(p.q_heads, chunk, p.head_dim);
-  const Strides4 dk_stride = bhld_strides(p.kv_heads, chunk, p.head_dim);
-  const Strides4 dv_stride = bhld_strides(p.kv_heads, chunk, p.v_head_dim);
   gb.dq = parts.dq.data();
-  gb.dq_stride = dq_stride;
+  gb.dq_stride = bhld_strides(p.q_heads, chunk, p.head_dim);
   gb.dk = parts.dk.data();
-  gb.dk_stride = dk_stride;
+  gb.dk_stride = bhld_strides(p.kv_heads, chunk, p.head_dim);
   gb.dv = parts.dv.data();
-  gb.dv_stride = dv_stride;
+  gb.dv_stride = bhld_strides(p.kv_heads, chunk, p.v_head_dim);
   gb.plan = g.plan;
   // A pair sees a part of each row's keys unless the whole sequence is one chunk.
   gb.partial_keys = layout.ranks * layout.chunks_per_rank() > 1;
   flash_attention_backward(b, gb);
+}
 
-  add_rows({p.batch, p.q_heads, p.head_dim}, chunk, parts.dq.data(), dq_stride, 0, g.dq,
-           g.dq_stride, q0);
+// The pair's parts added: dq into g.dq, dk and dv into the block's running sums (K/V-shaped).
+void add_pair(const AttentionParams& p, const AttentionGrads& g, const ShardLayout& layout,
+              const ChunkPair& pair, const KvBlockShape& kv, const PairGrads& parts, float* sum) {
+  const int64_t chunk = layout.chunk_len();
+  add_rows({p.batch, p.q_heads, p.head_dim}, chunk, parts.dq.data(),
+           bhld_strides(p.q_heads, chunk, p.head_dim), 0, g.dq, g.dq_stride, pair.q_chunk * chunk);
   const int64_t k0 = pair.k_chunk * chunk;
-  add_rows(kv.k, chunk, parts.dk.data(), dk_stride, 0, share,
-           bhld_strides(kv.k.heads, kv.rows, kv.k.dim), k0);
-  add_rows(kv.v, chunk, parts.dv.data(), dv_stride, 0, share + kv.k_floats(),
-           bhld_strides(kv.v.heads, kv.rows, kv.v.dim), k0);
+  add_rows(kv.k, chunk, parts.dk.data(), bhld_strides(kv.k.heads, chunk, kv.k.dim), 0, sum,
+           kv.k_stride(), k0);
+  add_rows(kv.v, chunk, parts.dv.data(), bhld_strides(kv.v.heads, chunk, kv.v.dim), 0,
+           sum + kv.k_floats(), kv.v_stride(), k0);
 }
 
 // g.dk, g.dv ← the K/V-shaped block of gradients.
@@ -72,15 +73,6 @@ void write_kv_grads(const AttentionGrads& g, const KvBlockShape& kv, const float
             0);
   copy_rows(kv.v, kv.rows, sums + kv.k_floats(), bhld_strides(kv.v.heads, kv.rows, kv.v.dim), 0,
             g.dv, g.dv_stride, 0);
-}
-
-// sum ← share (the first step, at the block's owner) or sum + share.
-void add_share(const float* share, size_t floats, bool first, float* sum) {
-  if (first) {
-    std::copy(share, share + floats, sum);
-    return;
-  }
-  for (size_t i = 0; i < floats; ++i) sum[i] += share[i];
 }
 
 void validate_grads(const AttentionParams& p, const AttentionGrads& g) {
@@ -109,11 +101,9 @@ RingStats ring_attention_backward(const AttentionParams& p, const AttentionGrads
   const size_t floats = static_cast<size_t>(kv.floats());
   KvBuffer packed;
   const KvView own = own_block(p, kv, packed);
-  // K/V blocks received, dK/dV sums in flight and this rank's share of one block's sums, left
-  // unset until written.
+  // K/V blocks received and dK/dV sums in flight, left unset until written.
   const KvBuffer received[2] = {unset_buffer(floats), unset_buffer(floats)};
   const KvBuffer sums[2] = {unset_buffer(floats), unset_buffer(floats)};
-  const KvBuffer share = unset_buffer(floats);
   const int64_t chunk = layout.chunk_len();
   PairGrads parts{std::vector<float>(p.batch * p.q_heads * chunk * p.head_dim),
                   std::vector<float>(kv.k.elements(chunk)),
@@ -126,6 +116,7 @@ RingStats ring_attention_backward(const AttentionParams& p, const AttentionGrads
   const int next = (rank + 1) % ranks, prev = (rank + ranks - 1) % ranks;
   const int home_from = static_cast<int>((rank + last) % ranks);  // sends this rank's sums home
   RingMessages messages(ring.comm);
+  RingMessages sum_in(ring.comm);  // the running sums of the step's block
   for (int64_t t = 0; t <= last; ++t) {
     const int tag = static_cast<int>(2 * t);
     float* sum = sums[t % 2].get();
@@ -135,16 +126,20 @@ RingStats ring_attention_backward(const AttentionParams& p, const AttentionGrads
       block_messages.send(messages, block, next, tag);
       stats.bytes_sent += kv.floats() * int64_t{sizeof(float)};
     }
-    if (t > 0) messages.receive(sum, count, row.type(), prev, tag + 1);
-    std::fill(share.get(), share.get() + floats, 0.0f);
+    if (t > 0) {
+      sum_in.receive(sum, count, row.type(), prev, tag + 1);
+    } else {
+      std::fill(sum, sum + floats, 0.0f);
+    }
     const int source = block_source(rank, t, ranks);
     for (const ChunkPair& pair : visible_pairs(p, layout, rank, t)) {
-      backward_pair(p, g, layout, rank, source, pair, block, kv, parts, share.get());
+      pair_gradients(p, g, layout, rank, source, pair, block, parts);
+      stats.wait_seconds += sum_in.wait();  // the sums must be here before they grow
+      add_pair(p, g, layout, pair, kv, parts, sum);
       messages.poll();
       ++stats.blocks;
     }
-    stats.wait_seconds += messages.wait();
-    add_share(share.get(), floats, t == 0, sum);
+    stats.wait_seconds += sum_in.wait() + messages.wait();
     if (last == 0) break;
     // The sum goes on to the next rank, or after the last step home to the block's owner; this
     // rank's own sums come home from the rank that held its block last.
