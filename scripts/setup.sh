@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhwy-dev libomp-dev
   libopenblas-openmp-dev libdnnl-dev libcli11-dev nlohmann-json3-dev libpng-dev
-  libfreetype-dev fonts-dejavu-core
+  libfreetype-dev fonts-dejavu-core openmpi-bin libopenmpi-dev
   python3-dev python3-venv python3-pip pybind11-dev python3-numpy python3-torch python3-pytest
 )
 

@@ -19,7 +19,8 @@ std::string ProblemSpec::describe() const {
     << " softcap=" << softcap << (alibi ? " alibi" : "") << (key_lengths ? " key_lengths" : "")
     << " bool_mask=" << static_cast<int>(bool_mask)
     << " add_mask=" << static_cast<int>(additive_mask) << " dropout=" << dropout_p << "/"
-    << dropout_seed << " mag=" << magnitude << " seed=" << seed;
+    << dropout_seed << " starts=(" << query_start << "," << key_start << ") mag=" << magnitude
+    << " seed=" << seed;
   return s.str();
 }
 
@@ -92,6 +93,8 @@ AttentionParams Problem::params() {
   p.window_right = s.window_right;
   p.dropout_p = s.dropout_p;
   p.dropout_seed = s.dropout_seed;
+  p.query_start = s.query_start;
+  p.key_start = s.key_start;
   p.alibi_slopes = slopes_.empty() ? nullptr : slopes_.data();
   p.key_lengths = key_lengths_.empty() ? nullptr : key_lengths_.data();
   if (s.bool_mask != MaskKind::kNone) {

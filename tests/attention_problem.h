@@ -29,7 +29,8 @@ struct ProblemSpec {
   MaskKind additive_mask = MaskKind::kNone;
   float dropout_p = 0.0f;  // attention dropout and its mask's seed
   uint64_t dropout_seed = 0;
-  float magnitude = 1.0f;  // inputs are uniform in [−magnitude, magnitude)
+  int64_t query_start = 0, key_start = 0;  // a block of a longer sequence (AttentionParams)
+  float magnitude = 1.0f;                  // inputs are uniform in [−magnitude, magnitude)
   uint64_t seed = 1;
 
   std::string describe() const;

@@ -40,8 +40,10 @@ struct DropoutTile {
 };
 
 HWY_INLINE DropoutTile MakeDropoutTile(const AttentionParams& p, int64_t b, int64_t h) {
-  return {dropout_keys(p.dropout_seed, p.dropout_offset, b, h), dropout_threshold(p.dropout_p),
-          p.dropout_scale()};
+  DropoutKeys keys = dropout_keys(p.dropout_seed, p.dropout_offset, b, h);
+  keys.row_start = p.query_start;
+  keys.col_start = p.key_start;
+  return {keys, dropout_threshold(p.dropout_p), p.dropout_scale()};
 }
 
 // dropout_mix_a on every lane.
@@ -64,13 +66,14 @@ HWY_INLINE VU MixB(VU x) {
   return hn::Xor(x, hn::ShiftRight<15>(x));
 }
 
-// out[l] = R(first + l) (rows = true) or C(first + l) for l < n (n a multiple of the lanes).
+// out[l] = R(first + l) (rows = true) or C(first + l) for l < n (n a multiple of the lanes), the
+// indices counted from the keys' row_start or col_start.
 HWY_INLINE void DropoutLaneHashes(const DropoutKeys& keys, bool rows, int64_t first, int64_t n,
                                   uint32_t* out) {
   const DU du;
   const size_t N = hn::Lanes(du);
   const VU key = hn::Set(du, rows ? keys.row : keys.col);
-  VU index = hn::Iota(du, static_cast<uint32_t>(first));
+  VU index = hn::Iota(du, static_cast<uint32_t>((rows ? keys.row_start : keys.col_start) + first));
   for (int64_t l = 0; l < n; l += N) {
     const VU x = hn::Xor(index, key);
     hn::Store(rows ? MixA(x) : MixB(x), du, out + l);

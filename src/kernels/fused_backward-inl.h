@@ -274,9 +274,13 @@ HWY_INLINE void FusedPhase1(const BackwardArgs& a, int64_t tile, const KeyWorkIt
 }
 
 // Between the phases: row_sum becomes the norm 1 / Σ_j P_j (0 for a row that sees no key) and
-// delta becomes Δ' = Δ + norm · Σ_j P_j (dP_j − Δ).
-HWY_INLINE void FinishRowTerms(const FusedVisit& v, FusedScratch& s) {
+// delta becomes Δ' = Δ + norm · Σ_j P_j (dP_j − Δ); with partial keys, norm 1 and Δ as it is.
+HWY_INLINE void FinishRowTerms(const AttentionGrads& g, const FusedVisit& v, FusedScratch& s) {
   for (int64_t r = 0; r < v.rows; ++r) {
+    if (g.partial_keys) {
+      s.row_sum[r] = 1.0f;
+      continue;
+    }
     const float norm = s.row_sum[r] > 0.0f ? 1.0f / s.row_sum[r] : 0.0f;
     s.row_sum[r] = norm;
     s.delta[r] += s.defect[r] * norm;
@@ -357,7 +361,7 @@ HWY_INLINE void FusedVisitGradients(const BackwardArgs& a, int64_t b, const Fuse
   for (int64_t tile = 0; tile < s.tiles; ++tile) {
     if (VisitSeesTile(v, s.key_tiles[tile])) FusedPhase1(a, tile, s.key_tiles[tile], v, s);
   }
-  FinishRowTerms(v, s);
+  FinishRowTerms(g, v, s);
   for (int64_t tile = 0; tile < s.tiles; ++tile) {
     if (VisitSeesTile(v, s.key_tiles[tile])) FusedPhase2(a, tile, s.key_tiles[tile], v, s);
   }

@@ -97,7 +97,9 @@ template <typename Acc>
 std::vector<Acc> dropout_factors(const AttentionParams& p, int64_t b, int64_t h, int64_t i) {
   std::vector<Acc> f(p.kv_len, Acc(1));
   if (!p.has_dropout()) return f;
-  const DropoutKeys keys = dropout_keys(p.dropout_seed, p.dropout_offset, b, h);
+  DropoutKeys keys = dropout_keys(p.dropout_seed, p.dropout_offset, b, h);
+  keys.row_start = p.query_start;
+  keys.col_start = p.key_start;
   const uint32_t threshold = dropout_threshold(p.dropout_p);
   const uint32_t row = dropout_row_hash(keys, i);
   const Acc kept = Acc(1) / (Acc(1) - Acc(p.dropout_p));

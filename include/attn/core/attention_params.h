@@ -18,7 +18,8 @@
 //   s  = −inf  unless bool_mask[b, h, i, j]                if bool_mask
 //   s  = −inf  if j ≥ key_lengths[b]                       if key_lengths
 //   s  = −inf  outside the causal / sliding window         if causal or a window is set
-// where p_i is the position of query i among the keys (see query_position). Row i of the output
+// where p_i is the position of query i among the keys (see query_offset; with query_start and
+// key_start, p_i − j is the distance of the whole sequence's indices). Row i of the output
 // is softmax(s) · V; a row with every key masked gives 0 and log-sum-exp −inf.
 //
 // Attention dropout (dropout_p > 0): after the softmax, weight P_ij is kept with probability
@@ -94,6 +95,13 @@ struct AttentionParams {
   uint64_t dropout_offset = 0;  // a stream id mixed with the seed: e.g. the training step, so
                                 // that one layer's seed gives a new mask at every step
 
+  // A block of a longer sequence (ring attention): query row i is row query_start + i of the
+  // whole and key j is key key_start + j. Query positions among the keys (causal, windows, ALiBi)
+  // shift by query_start − key_start, and the dropout mask is drawn at the whole's indices, so a
+  // block computes exactly its part of the whole problem. 0 and 0 for an ordinary call.
+  int64_t query_start = 0;
+  int64_t key_start = 0;
+
   // ---- derived values (read-only helpers)
   float effective_scale() const {
     return scale.has_value() ? *scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
@@ -104,7 +112,8 @@ struct AttentionParams {
   int64_t keys_of(int64_t b) const { return key_lengths ? key_lengths[b] : kv_len; }
   // Offset added to a query index to get its position among the keys of batch b.
   int64_t query_offset(int64_t b) const {
-    return causal_align == CausalAlign::kBottomRight ? keys_of(b) - q_len : 0;
+    const int64_t align = causal_align == CausalAlign::kBottomRight ? keys_of(b) - q_len : 0;
+    return align + query_start - key_start;
   }
   // Effective right window: causal clamps it to 0; negative means unbounded.
   int64_t right_bound() const {

@@ -42,10 +42,14 @@ inline uint32_t dropout_mix_b(uint32_t x) {
   return x ^ (x >> 15);
 }
 
-// The keys of the row and column hashes of one (batch, query head).
+// The keys of the row and column hashes of one (batch, query head), and the indices of row 0 and
+// column 0 in the whole attention problem (nonzero for a block of it: AttentionParams'
+// query_start and key_start), so that a block draws the whole's mask.
 struct DropoutKeys {
   uint32_t row;
   uint32_t col;
+  int64_t row_start = 0;
+  int64_t col_start = 0;
 };
 
 inline DropoutKeys dropout_keys(uint64_t seed, uint64_t offset, int64_t b, int64_t h) {
@@ -55,10 +59,10 @@ inline DropoutKeys dropout_keys(uint64_t seed, uint64_t offset, int64_t b, int64
 }
 
 inline uint32_t dropout_row_hash(const DropoutKeys& k, int64_t i) {
-  return dropout_mix_a(static_cast<uint32_t>(i) ^ k.row);
+  return dropout_mix_a(static_cast<uint32_t>(k.row_start + i) ^ k.row);
 }
 inline uint32_t dropout_col_hash(const DropoutKeys& k, int64_t j) {
-  return dropout_mix_b(static_cast<uint32_t>(j) ^ k.col);
+  return dropout_mix_b(static_cast<uint32_t>(k.col_start + j) ^ k.col);
 }
 
 // Elements whose hash is below the threshold are dropped: P(drop) = t / 2³² = p to within 2⁻³³.

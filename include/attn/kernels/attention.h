@@ -54,6 +54,11 @@ struct AttentionGrads {
   float* dv = nullptr;  // dL/dv [B, Hkv, Lk, Dv]: likewise
   Strides4 dv_stride;
   BackwardPlan plan = BackwardPlan::kAuto;
+  // The call's keys are a block of each row's keys (ring attention), p.out and p.lse being those
+  // of the whole row. The kernel then takes P = exp(S − lse) and Δ = Σ dO ∘ O as they are: the two
+  // corrections it otherwise draws from the row's sum of P over its keys (which is 1 only when
+  // the call sees them all) are off.
+  bool partial_keys = false;
 };
 
 // Flash backward: dq, dk and dv from dout, for every option of the forward. p.out and p.lse must
