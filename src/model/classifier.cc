@@ -59,16 +59,14 @@ void validate(const ClassifierConfig& c) {
 namespace {
 
 nn::TransformerBlockConfig block_config(const ClassifierConfig& c, uint64_t seed) {
-  nn::TransformerBlockConfig b;
-  b.d_model = c.d_model;
-  b.n_heads = c.n_heads;
-  b.d_ff = c.d_ff;
-  b.causal = false;
-  b.pre_norm = true;
-  b.fused_qkv = true;
-  b.dropout = c.dropout;
-  b.seed = seed;
-  return b;
+  return {.d_model = c.d_model,
+          .n_heads = c.n_heads,
+          .d_ff = c.d_ff,
+          .pre_norm = true,
+          .causal = false,
+          .fused_qkv = true,
+          .dropout = c.dropout,
+          .seed = seed};
 }
 
 const ClassifierConfig& checked(const ClassifierConfig& c) {

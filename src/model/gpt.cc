@@ -49,17 +49,15 @@ void validate(const GptConfig& c) {
 namespace {
 
 nn::TransformerBlockConfig block_config(const GptConfig& c, uint64_t seed) {
-  nn::TransformerBlockConfig b;
-  b.d_model = c.d_model;
-  b.n_heads = c.n_heads;
-  b.d_ff = c.d_ff;
-  b.causal = true;
-  b.pre_norm = true;
-  b.fused_qkv = true;
-  b.dropout = c.dropout;
-  b.attention_dropout = c.attn_dropout;
-  b.seed = seed;
-  return b;
+  return {.d_model = c.d_model,
+          .n_heads = c.n_heads,
+          .d_ff = c.d_ff,
+          .pre_norm = true,
+          .causal = true,
+          .fused_qkv = true,
+          .dropout = c.dropout,
+          .attention_dropout = c.attn_dropout,
+          .seed = seed};
 }
 
 const GptConfig& checked(const GptConfig& c) {

@@ -13,20 +13,18 @@ namespace attn::model {
 namespace {
 
 nn::TransformerBlockConfig block_config(const LlamaConfig& c) {
-  nn::TransformerBlockConfig b;
-  b.d_model = c.dim;
-  b.n_heads = c.n_heads;
-  b.n_kv_heads = c.n_kv_heads;
-  b.d_ff = c.hidden_dim;
-  b.norm = nn::NormKind::kRMSNorm;
-  b.norm_eps = c.norm_eps;
-  b.activation = nn::Activation::kSwiGLU;
-  b.pre_norm = true;
-  b.causal = true;
-  b.rope = true;
-  b.rope_base = c.rope_base;
-  b.bias = false;
-  return b;
+  return {.d_model = c.dim,
+          .n_heads = c.n_heads,
+          .n_kv_heads = c.n_kv_heads,
+          .d_ff = c.hidden_dim,
+          .norm = nn::NormKind::kRMSNorm,
+          .norm_eps = c.norm_eps,
+          .activation = nn::Activation::kSwiGLU,
+          .pre_norm = true,
+          .causal = true,
+          .rope = true,
+          .rope_base = c.rope_base,
+          .bias = false};
 }
 
 const LlamaConfig& checked(const LlamaConfig& c) {

@@ -63,26 +63,22 @@ SourceBatch pack_sources(const std::vector<std::vector<int32_t>>& sources) {
 namespace {
 
 nn::TransformerBlockConfig encoder_config(const Seq2SeqConfig& c, uint64_t seed) {
-  nn::TransformerBlockConfig b;
-  b.d_model = c.d_model;
-  b.n_heads = c.n_heads;
-  b.d_ff = c.d_ff;
-  b.causal = false;
-  b.pre_norm = true;
-  b.fused_qkv = true;
-  b.dropout = c.dropout;
-  b.seed = seed;
-  return b;
+  return {.d_model = c.d_model,
+          .n_heads = c.n_heads,
+          .d_ff = c.d_ff,
+          .pre_norm = true,
+          .causal = false,
+          .fused_qkv = true,
+          .dropout = c.dropout,
+          .seed = seed};
 }
 
 nn::DecoderBlockConfig decoder_config(const Seq2SeqConfig& c, uint64_t seed) {
-  nn::DecoderBlockConfig b;
-  b.d_model = c.d_model;
-  b.n_heads = c.n_heads;
-  b.d_ff = c.d_ff;
-  b.dropout = c.dropout;
-  b.seed = seed;
-  return b;
+  return {.d_model = c.d_model,
+          .n_heads = c.n_heads,
+          .d_ff = c.d_ff,
+          .dropout = c.dropout,
+          .seed = seed};
 }
 
 const Seq2SeqConfig& checked(const Seq2SeqConfig& c) {
