@@ -79,6 +79,16 @@ TEST(TrainingLoop, KeepBestEndsWithTheBestEvaluationsParameters) {
   EXPECT_EQ(task.w_, w_at_best);
 }
 
+TEST(TrainingLoop, MarksOnlyImprovingEvaluationsAsBest) {
+  Quadratic task({3.0, 1.0, 2.0});
+  train::TrainingLoop loop(task, options(3, 1));
+  std::vector<bool> best;
+  loop.run("", [&](const train::StepReport& r) { best.push_back(r.best); });
+  EXPECT_EQ(best, (std::vector<bool>{true, true, false}));
+  ASSERT_TRUE(loop.best().has_value());
+  EXPECT_EQ(loop.best()->step, 2);
+}
+
 TEST(TrainingLoop, PatienceStopsAfterEvaluationsWithoutProgress) {
   Quadratic task({1.0, 2.0, 3.0, 4.0, 5.0});
   train::LoopOptions o = options(100, 1);

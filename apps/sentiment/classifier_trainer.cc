@@ -139,7 +139,7 @@ train::LoopOptions ClassifierTrainer::loop_options() const {
 }
 
 int64_t ClassifierTrainer::best_epoch() const {
-  return (best().step + steps_per_epoch_ - 1) / steps_per_epoch_;
+  return train::epoch_of(best().step, steps_per_epoch_);
 }
 
 const std::vector<size_t>& ClassifierTrainer::epoch_order(int64_t epoch) {

@@ -39,7 +39,7 @@ void ProgressPrinter::finish() {
 void ProgressPrinter::print_json(const StepReport& r) const {
   nlohmann::ordered_json j;
   if (options_.steps_per_epoch > 0) {
-    j["epoch"] = (r.step + options_.steps_per_epoch - 1) / options_.steps_per_epoch;
+    j["epoch"] = epoch_of(r.step, options_.steps_per_epoch);
   }
   j["step"] = r.step;
   j["loss"] = r.loss;
@@ -73,9 +73,7 @@ void ProgressPrinter::draw_bar(const StepReport& r) {
 void ProgressPrinter::print_line(const StepReport& r) const {
   std::string epoch, val = "-", accuracy;
   if (options_.steps_per_epoch > 0) {
-    epoch = "epoch " +
-            std::to_string((r.step + options_.steps_per_epoch - 1) / options_.steps_per_epoch) +
-            "  ";
+    epoch = "epoch " + std::to_string(epoch_of(r.step, options_.steps_per_epoch)) + "  ";
   }
   if (last_eval_) {
     char text[64];

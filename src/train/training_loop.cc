@@ -63,14 +63,15 @@ StepLoss TrainingLoop::train_step() {
 bool TrainingLoop::evaluate_into(StepReport& r) {
   r.eval = task_.evaluate();
   r.best = !best_ || r.eval->better_than(*best_->eval);
-  if (!options_.keep_best && options_.patience == 0) return true;
   if (r.best) {
     best_ = r;
-    best_params_.clear();
-    for (const nn::Parameter& p : task_.parameters()) {
-      best_params_.emplace_back(p.value, p.value + p.size);
-    }
     evals_since_best_ = 0;
+    if (options_.keep_best) {
+      best_params_.clear();
+      for (const nn::Parameter& p : task_.parameters()) {
+        best_params_.emplace_back(p.value, p.value + p.size);
+      }
+    }
     return true;
   }
   return options_.patience == 0 || ++evals_since_best_ < options_.patience;

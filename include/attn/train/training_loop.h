@@ -36,6 +36,11 @@ struct Evaluation {
   bool better_than(const Evaluation& other) const;
 };
 
+// The 1-based epoch of the 1-based step `step` when an epoch has `steps_per_epoch` steps.
+inline int64_t epoch_of(int64_t step, int64_t steps_per_epoch) {
+  return (step + steps_per_epoch - 1) / steps_per_epoch;
+}
+
 class TrainingTask {
  public:
   virtual ~TrainingTask() = default;
@@ -91,7 +96,7 @@ class TrainingLoop {
   void save(const std::string& path);
 
   int64_t step() const { return step_; }
-  // The best evaluation so far (keep_best), if any.
+  // The report of the best evaluation so far, if any.
   const std::optional<StepReport>& best() const { return best_; }
 
  private:
