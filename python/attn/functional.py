@@ -265,16 +265,26 @@ def backward_numpy(q, k, v, out, lse, dout, spec):
     return _reference.backward(q, k, v, dout, spec)
 
 
-def _probs(kind, q, k, v, out, lse, spec):
-    """FlashAttention's S_dmask: weights [B, H, Lq, Lk], dropped ones negated."""
-    qn, kn, vn, on, ln = (_arrays.as_numpy(x) for x in (q, k, v, out, lse))
+def _weights_and_keep(qn, kn, vn, on, ln, spec, per_batch_alibi):
+    """The softmax weights [B, H, Lq, Lk] of NumPy inputs (the kernel for float32, the float64
+    reference otherwise) and the dropout keep mask (None without dropout)."""
     if qn.dtype == np.float32:
         w = _attn.weights(qn, kn, vn, on, ln, 0, -1, False, spec.as_tuple())
     else:
         w = _reference.weights(qn, kn, vn, spec)
-    if spec.dropout_p > 0:
-        b, h, lq, lk = w.shape
-        keep = _attn.dropout_keep(b, h, lq, lk, spec.dropout_p, spec.seed, spec.offset,
-                                  spec.alibi is not None and spec.alibi.ndim == 2)
+    if spec.dropout_p <= 0:
+        return w, None
+    b, h, lq, lk = w.shape
+    keep = _attn.dropout_keep(b, h, lq, lk, spec.dropout_p, spec.seed, spec.offset,
+                              per_batch_alibi)
+    return w, keep
+
+
+def _probs(kind, q, k, v, out, lse, spec):
+    """FlashAttention's S_dmask: weights [B, H, Lq, Lk], dropped ones negated."""
+    qn, kn, vn, on, ln = (_arrays.as_numpy(x) for x in (q, k, v, out, lse))
+    w, keep = _weights_and_keep(qn, kn, vn, on, ln, spec,
+                                spec.alibi is not None and spec.alibi.ndim == 2)
+    if keep is not None:
         w = np.where(keep, w, -w)
     return _arrays.wrap_like(kind, w)

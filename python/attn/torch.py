@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from . import _arrays, _attn
+from . import functional as _functional
 from .functional import backward_numpy, forward_numpy, scaled_dot_product_attention
 from ._spec import Spec, check_dropout, draw_seed
 
@@ -163,14 +164,8 @@ def _weights(q4, k4, v4, out4, lse, spec, average):
     """The attention weights [N, L, S] (averaged) or [N, H, L, S], dropout applied as in
     PyTorch's module; no gradient."""
     qn, kn, vn, on, ln = (x.detach().numpy() for x in (q4, k4, v4, out4, lse))
-    if qn.dtype == np.float32:
-        w = _attn.weights(qn, kn, vn, on, ln, 0, -1, False, spec.as_tuple())
-    else:
-        from . import _reference
-        w = _reference.weights(qn, kn, vn, spec)
-    if spec.dropout_p > 0:
-        b, h, lq, lk = w.shape
-        keep = _attn.dropout_keep(b, h, lq, lk, spec.dropout_p, spec.seed, spec.offset, False)
+    w, keep = _functional._weights_and_keep(qn, kn, vn, on, ln, spec, False)
+    if keep is not None:
         w = w * keep / (1.0 - spec.dropout_p)
     w = torch.from_numpy(np.ascontiguousarray(w))
     return w.mean(dim=1) if average else w
