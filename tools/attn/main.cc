@@ -1,17 +1,21 @@
 // attn — the command-line tool of the attn library.
 //
 // Every failure ends as one line `attn: <message>` on stderr and a non-zero exit status: 2 for a
-// mistake in the command line, 1 for anything else (bad input files, shapes, models).
+// mistake in the command line, 1 for anything else (bad input files, shapes, models). Under
+// mpirun a usage error is printed once (by rank 0), and any other failure of one rank ends the
+// whole job through MPI_Abort, so that no rank waits forever for a message of the failed one.
 
 #include <CLI/CLI.hpp>
 #include <exception>
 #include <iostream>
+#include <memory>
 #include <new>
 #include <string>
 
 #include "attn/core/error.h"
 #include "cli_kit.h"
 #include "commands.h"
+#include "mpi_world.h"
 
 namespace {
 
@@ -21,6 +25,12 @@ int fail(std::string message, int status = attn::cli::kExitFailure) {
     if (c == '\n' || c == '\r') c = ' ';
   }
   while (!message.empty() && message.back() == ' ') message.pop_back();
+  const attn::cli::World& world = attn::cli::world();
+  if (status == attn::cli::kExitUsage) {
+    if (!world.leads()) return status;
+  } else {
+    attn::cli::abort_job_if_distributed(message.c_str(), status);
+  }
   std::cerr << "attn: " << message << std::endl;
   return status;
 }
@@ -28,6 +38,7 @@ int fail(std::string message, int status = attn::cli::kExitFailure) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::shared_ptr<void> mpi = attn::cli::start_world(&argc, &argv);
   CLI::App app{"Scaled dot-product attention on the CPU.", "attn"};
   app.set_version_flag("--version", "attn " ATTN_VERSION);
   app.require_subcommand(1);
