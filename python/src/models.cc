@@ -136,20 +136,10 @@ struct PyLlama {
             ? KvDtype::kQ8
             : throw py::value_error("kv_dtype: '" + kv_dtype + "' is not f32, f16, bf16 or q8");
     const int64_t count = std::min<int64_t>(tokens, context - int64_t(prompt.size()));
-    std::vector<int32_t> out;
-    without_gil([&] {
+    return without_gil([&] {
       std::lock_guard lock(mutex);
-      auto caches = model->make_caches(dtype);
-      Tensor logits = model->forward_cached(prompt, caches);
-      for (int64_t n = 0; n < count; ++n) {
-        const float* last = logits.data() + logits.size() - vocab;
-        const int32_t next = sampler.sample(std::span<const float>(last, vocab), uint64_t(n));
-        out.push_back(next);
-        if (n + 1 == count) break;
-        logits = model->forward_cached(std::span<const int32_t>(&next, 1), caches);
-      }
+      return model->generate(prompt, count, sampler, dtype);
     });
-    return out;
   }
 
   py::dict config() {

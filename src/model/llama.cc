@@ -150,4 +150,26 @@ std::vector<nn::Parameter> Llama::parameters() {
   return params;
 }
 
+std::vector<int32_t> Llama::generate(std::span<const int32_t> prompt, int64_t count,
+                                    const infer::Sampler& sampler, KvDtype dtype,
+                                    const std::function<void(const Tensor&)>& on_logits) {
+  const int64_t vocab = config_.vocab_size;
+  ATTN_CHECK(count >= 0 && static_cast<int64_t>(prompt.size()) + count <= config_.seq_len,
+             "generate: ", prompt.size(), " prompt tokens and ", count,
+             " new ones exceed the model's context of ", config_.seq_len);
+  auto caches = make_caches(dtype);
+  Tensor logits = forward_cached(prompt, caches);
+  if (on_logits) on_logits(logits);
+  std::vector<int32_t> out;
+  for (int64_t n = 0; n < count; ++n) {
+    const float* last = logits.data() + logits.size() - vocab;
+    const int32_t next = sampler.sample(std::span<const float>(last, vocab), uint64_t(n));
+    out.push_back(next);
+    if (n + 1 == count) break;
+    logits = forward_cached(std::span<const int32_t>(&next, 1), caches);
+    if (on_logits) on_logits(logits);
+  }
+  return out;
+}
+
 }  // namespace attn::model

@@ -77,21 +77,18 @@ void generate_ids(const GenerateArgs& a) {
   ATTN_CHECK(static_cast<int64_t>(prompt.size()) <= context, "the prompt has ", prompt.size(),
              " tokens, more than the model's context of ", context);
   const int64_t count = std::min<int64_t>(a.tokens, context - static_cast<int64_t>(prompt.size()));
-  auto caches = model->make_caches();
   const infer::Sampler sampler(a.sampler);
   std::vector<float> dumped;
-  Tensor logits = model->forward_cached(prompt, caches);  // prefill: [1, n, V]
-  dumped.insert(dumped.end(), logits.data(), logits.data() + logits.size());
-  std::vector<int32_t> out;
-  const auto start = std::chrono::steady_clock::now();
-  for (int64_t n = 0; n < count; ++n) {
-    const float* last = logits.data() + logits.size() - vocab;
-    const int32_t next = sampler.sample(std::span<const float>(last, vocab), uint64_t(n));
-    out.push_back(next);
-    if (n + 1 == count) break;
-    logits = model->forward_cached(std::span<const int32_t>(&next, 1), caches);
-    dumped.insert(dumped.end(), logits.data(), logits.data() + vocab);
-  }
+  auto start = std::chrono::steady_clock::now();
+  bool prefilled = false;
+  const std::vector<int32_t> out =
+      model->generate(prompt, count, sampler, KvDtype::kF32, [&](const Tensor& logits) {
+        if (!prefilled) start = std::chrono::steady_clock::now();  // tokens/s after the prefill
+        prefilled = true;
+        if (!a.dump_logits.empty()) {
+          dumped.insert(dumped.end(), logits.data(), logits.data() + logits.size());
+        }
+      });
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (size_t i = 0; i < out.size(); ++i) std::printf(i ? " %d" : "%d", out[i]);
   std::printf("\n");

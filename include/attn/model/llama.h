@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "attn/core/tensor.h"
 #include "attn/infer/kv_cache.h"
+#include "attn/infer/sampler.h"
 #include "attn/io/llama2c.h"
 #include "attn/nn/embedding.h"
 #include "attn/nn/linear.h"
@@ -39,6 +41,13 @@ class Llama {
   // The next tokens of the sequence in `caches` → logits [1, n, V].
   Tensor forward_cached(std::span<const int32_t> tokens,
                         std::vector<std::unique_ptr<KvCache>>& caches);
+  // Samples `count` tokens after `prompt` (≤ seq_len in all; the caller caps `count` at the
+  // context): the prompt's prefill, then one token at a time through fresh caches of `dtype`;
+  // step n draws with step index n. `on_logits` (optional) sees every logits tensor computed:
+  // the prefill's [1, prompt, V], then each step's [1, 1, V] (the last token's are not computed).
+  std::vector<int32_t> generate(std::span<const int32_t> prompt, int64_t count,
+                                const infer::Sampler& sampler, KvDtype dtype = KvDtype::kF32,
+                                const std::function<void(const Tensor&)>& on_logits = {});
 
   std::vector<nn::Parameter> parameters();
   const LlamaConfig& config() const { return config_; }
