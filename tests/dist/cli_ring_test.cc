@@ -1,10 +1,11 @@
 // The attn tool under mpiexec: `attn sdpa` runs ring attention and writes what the single process
-// writes; bad input stops the whole job with one line and no output. Every job runs under
-// `timeout`, so a hang fails its test.
+// writes; bad input stops the whole job with one line and no output; `attn bench --case ring`
+// reports its JSON line. Every job runs under `timeout`, so a hang fails its test.
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -198,6 +199,67 @@ TEST_F(RingCliTest, FailedWriteOnRankZeroEndsTheJob) {
   const std::vector<std::string> lines = attn_lines(r.err);
   ASSERT_EQ(lines.size(), 1u) << r.err;
   EXPECT_NE(lines[0].find("rank 0 of 2 failed"), std::string::npos) << r.err;
+}
+
+// ---------------------------------------------------------------- attn bench --case ring
+
+TEST_F(RingCliTest, BenchRingPrintsOneJsonLineWithEveryRank) {
+  const CliRun r = run_under(
+      mpiexec(2), "bench --case ring --len 64 --heads 2 --dim 16 --causal --reps 2 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("case"), "ring");
+  EXPECT_EQ(j.at("pass"), "forward");
+  EXPECT_EQ(j.at("ranks"), 2);
+  EXPECT_EQ(j.at("sharding"), "zigzag");
+  EXPECT_EQ(j.at("threads_per_rank"), 1);
+  EXPECT_EQ(j.at("reps"), 2);
+  EXPECT_GT(j.at("ms").get<double>(), 0.0);
+  EXPECT_GT(j.at("gflops").get<double>(), 0.0);
+  const double wait = j.at("wait_fraction").get<double>();
+  EXPECT_GE(wait, 0.0);
+  EXPECT_LE(wait, 1.0);
+  ASSERT_EQ(j.at("wait_fraction_per_rank").size(), 2u);
+  EXPECT_EQ(wait, std::max(j.at("wait_fraction_per_rank")[0].get<double>(),
+                           j.at("wait_fraction_per_rank")[1].get<double>()));
+  ASSERT_EQ(j.at("peak_rss_mib_per_rank").size(), 2u);
+  for (const auto& mib : j.at("peak_rss_mib_per_rank")) EXPECT_GT(mib.get<double>(), 1.0);
+}
+
+TEST_F(RingCliTest, BenchRingBackwardWithContiguousSharding) {
+  const CliRun r = run_under(mpiexec(3),
+                             "bench --case ring --len 48 --heads 2 --kv-heads 1 "
+                             "--dim 16 --backward --sharding contiguous --reps 1 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("pass"), "backward");
+  EXPECT_EQ(j.at("sharding"), "contiguous");
+  EXPECT_EQ(j.at("ranks"), 3);
+  EXPECT_EQ(j.at("kv_heads"), 1);
+}
+
+TEST_F(RingCliTest, BenchRingOutsideMpirunIsAUsageError) {
+  const CliRun r = run("bench --case ring --len 64");
+  EXPECT_EQ(r.status, kExitUsage);
+  EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("under mpirun"), std::string::npos) << r.err;
+}
+
+TEST_F(RingCliTest, BenchRingRejectsLengthTheShardingCannotCut) {
+  const CliRun r = run_under(mpiexec(3), "bench --case ring --len 100 --reps 1");
+  EXPECT_EQ(r.status, kExitUsage);
+  const std::vector<std::string> lines = attn_lines(r.err);
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_NE(lines[0].find("--len"), std::string::npos) << r.err;
+}
+
+TEST_F(RingCliTest, OtherBenchCasesUnderMpirunAreUsageErrors) {
+  const CliRun r = run_under(mpiexec(2), "bench --case forward --len 64 --reps 1");
+  EXPECT_EQ(r.status, kExitUsage);
+  const std::vector<std::string> lines = attn_lines(r.err);
+  ASSERT_EQ(lines.size(), 1u) << r.err;
+  EXPECT_NE(lines[0].find("only --case ring"), std::string::npos) << r.err;
 }
 
 }  // namespace
