@@ -108,13 +108,16 @@ struct RingCase {
 
 class RingSdpaTest : public RingCliTest, public ::testing::WithParamInterface<RingCase> {};
 
-// "P3_zigzag_causal_Hq6_Hkv3".
-std::string case_name(const ::testing::TestParamInfo<RingCase>& info) {
-  const RingCase& c = info.param;
+// "P3_zigzag_causal_Hq6_Hkv3", for the test's name and its failure messages.
+std::string describe(const RingCase& c) {
   std::ostringstream name;
   name << 'P' << c.ranks << '_' << c.sharding << (c.causal ? "_causal" : "") << "_Hq" << c.hq
        << "_Hkv" << c.hkv;
   return name.str();
+}
+void PrintTo(const RingCase& c, std::ostream* os) { *os << describe(c); }
+std::string case_name(const ::testing::TestParamInfo<RingCase>& info) {
+  return describe(info.param);
 }
 
 TEST_P(RingSdpaTest, OutputsAndGradientsEqualSingleProcess) {
