@@ -69,13 +69,16 @@ test-fuzz: fuzz
 	cp tests/data/npy/*.npy $(FUZZ)/corpus/ 2>/dev/null || true
 	$(FUZZ)/fuzz/fuzz_npy -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 $(FUZZ)/corpus
 
-# Installs the library, then builds and runs examples/ against the installed CMake package, and
-# once more with the compiler alone and the flags of the installed pkg-config file.
+# Installs the library, then builds and runs examples/ against the installed CMake package (the
+# ring example under mpirun when attn::dist was installed), and once more with the compiler alone
+# and the flags of the installed pkg-config file.
 test-example: release
 	cmake --install $(RELEASE) --prefix $(PREFIX) >/dev/null
 	cmake -S examples -B build/example -G Ninja -DCMAKE_PREFIX_PATH=$(PREFIX) >/dev/null
 	cmake --build build/example
 	build/example/sdpa_example
+	if [ -x build/example/ring_example ]; then \
+	  mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 build/example/ring_example; fi
 	$(CXX) -std=c++20 -O2 examples/sdpa_example.cc -o build/example/sdpa_example_pc \
 	  $$(PKG_CONFIG_PATH=$(PREFIX)/lib/pkgconfig pkg-config --cflags --libs attn)
 	LD_LIBRARY_PATH=$(PREFIX)/lib build/example/sdpa_example_pc

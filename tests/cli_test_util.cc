@@ -133,9 +133,10 @@ std::string CliTest::transposed(const std::string& name) {
   return file("t_" + name);
 }
 
-CliRun CliTest::run(const std::string& args) const {
+CliRun CliTest::run_under(const std::string& launcher, const std::string& args) const {
   const std::string out = file("stdout.txt"), err = file("stderr.txt");
-  const std::string command = std::string(ATTN_CLI_PATH) + " " + args + " >" + out + " 2>" + err;
+  const std::string command = (launcher.empty() ? "" : launcher + " ") + ATTN_CLI_PATH + " " +
+                              args + " >" + out + " 2>" + err;
   const int status = std::system(command.c_str());
   CliRun r;
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -73,7 +73,10 @@ class CliTest : public ::testing::Test {
   std::string transposed(const std::string& name);
 
   // Runs the attn binary with `args`.
-  CliRun run(const std::string& args) const;
+  CliRun run(const std::string& args) const { return run_under("", args); }
+  // Runs `launcher attn args` (e.g. launcher "timeout 60 mpiexec -np 2"); an empty launcher runs
+  // attn alone.
+  CliRun run_under(const std::string& launcher, const std::string& args) const;
 
   // Runs `sdpa <args>` with --impl flash and --impl reference and expects their outputs to agree
   // within 1e-4. The flash outputs are left in flash_out.npy, flash_lse.npy, flash_weights.npy,

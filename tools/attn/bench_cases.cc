@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 #include <vector>
 
 #include "attn/core/peak_rss.h"
@@ -34,28 +35,6 @@ void fill_uniform(Tensor& t, uint64_t seed) {
     x[i] = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
   }
 }
-
-// The inputs and outputs of one forward case, and the params that view them.
-struct ForwardProblem {
-  Tensor q, k, v, out;
-  AttentionParams params;
-
-  explicit ForwardProblem(const BenchShape& s)
-      : q({s.batch, s.heads, s.len, s.dim}),
-        k({s.batch, s.kv_heads, s.kv_len, s.dim}),
-        v({s.batch, s.kv_heads, s.kv_len, s.dim_v}),
-        out({s.batch, s.heads, s.len, s.dim_v}) {
-    fill_uniform(q, 1);
-    fill_uniform(k, 2);
-    fill_uniform(v, 3);
-    params = attention_params(q.view4(), k.view4(), v.view4(), out.view4());
-    AttentionParams& p = params;
-    p.causal = s.causal;
-    p.dropout_p = s.dropout;
-    p.dropout_seed = 1;
-    validate(p);
-  }
-};
 
 // A KV cache of B sequences of Lk random tokens, and Lq new random queries per sequence.
 struct DecodeProblem {
@@ -96,34 +75,6 @@ struct DecodeProblem {
   }
 };
 
-// A forward problem with what the backward adds: the saved lse, dout and the gradients.
-struct BackwardProblem {
-  ForwardProblem forward;
-  Tensor lse, dout, dq, dk, dv;
-  AttentionGrads grads;
-
-  explicit BackwardProblem(const BenchShape& s)
-      : forward(s),
-        lse({s.batch, s.heads, s.len}),
-        dout({s.batch, s.heads, s.len, s.dim_v}),
-        dq({s.batch, s.heads, s.len, s.dim}),
-        dk({s.batch, s.kv_heads, s.kv_len, s.dim}),
-        dv({s.batch, s.kv_heads, s.kv_len, s.dim_v}) {
-    fill_uniform(dout, 4);
-    forward.params.lse = lse.data();
-    forward.params.lse_stride = {s.heads * s.len, s.len, 1, 0};
-    grads.dout = dout.data();
-    grads.dout_stride = dout.strides4();
-    grads.dq = dq.data();
-    grads.dq_stride = dq.strides4();
-    grads.dk = dk.data();
-    grads.dk_stride = dk.strides4();
-    grads.dv = dv.data();
-    grads.dv_stride = dv.strides4();
-    grads.plan = s.plan;
-  }
-};
-
 constexpr BenchCase kBenchCases[] = {
     {"forward", &measure_forward},
     {"decode", &measure_decode},
@@ -134,19 +85,62 @@ constexpr BenchCase kBenchCases[] = {
 
 std::span<const BenchCase> bench_cases() { return kBenchCases; }
 
+ForwardProblem::ForwardProblem(const BenchShape& s)
+    : q({s.batch, s.heads, s.len, s.dim}),
+      k({s.batch, s.kv_heads, s.kv_len, s.dim}),
+      v({s.batch, s.kv_heads, s.kv_len, s.dim_v}),
+      out({s.batch, s.heads, s.len, s.dim_v}) {
+  fill_uniform(q, 1);
+  fill_uniform(k, 2);
+  fill_uniform(v, 3);
+  params = attention_params(q.view4(), k.view4(), v.view4(), out.view4());
+  AttentionParams& p = params;
+  p.causal = s.causal;
+  p.dropout_p = s.dropout;
+  p.dropout_seed = 1;
+  validate(p);
+}
+
+BackwardProblem::BackwardProblem(const BenchShape& s)
+    : forward(s),
+      lse({s.batch, s.heads, s.len}),
+      dout({s.batch, s.heads, s.len, s.dim_v}),
+      dq({s.batch, s.heads, s.len, s.dim}),
+      dk({s.batch, s.kv_heads, s.kv_len, s.dim}),
+      dv({s.batch, s.kv_heads, s.kv_len, s.dim_v}) {
+  fill_uniform(dout, 4);
+  forward.params.lse = lse.data();
+  forward.params.lse_stride = {s.heads * s.len, s.len, 1, 0};
+  grads.dout = dout.data();
+  grads.dout_stride = dout.strides4();
+  grads.dq = dq.data();
+  grads.dq_stride = dq.strides4();
+  grads.dk = dk.data();
+  grads.dk_stride = dk.strides4();
+  grads.dv = dv.data();
+  grads.dv_stride = dv.strides4();
+  grads.plan = s.plan;
+}
+
+int reps_in_budget(double run_seconds, int max_reps) {
+  return static_cast<int>(
+      std::clamp(kBudgetSeconds / std::max(run_seconds, 1e-9), 1.0, static_cast<double>(max_reps)));
+}
+
+double median(std::vector<double> x) {
+  std::sort(x.begin(), x.end());
+  const size_t n = x.size();
+  return n % 2 == 1 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
 double median_ms(const std::function<void()>& run, int reps, int* reps_done, int max_reps) {
   const double warm_up = seconds_of(run);
-  if (reps <= 0) {
-    reps = static_cast<int>(
-        std::clamp(kBudgetSeconds / std::max(warm_up, 1e-9), 1.0, static_cast<double>(max_reps)));
-  }
+  if (reps <= 0) reps = reps_in_budget(warm_up, max_reps);
   std::vector<double> ms;
   ms.reserve(static_cast<size_t>(reps));  // no allocation between runs to split freed memory
   for (int r = 0; r < reps; ++r) ms.push_back(1e3 * seconds_of(run));
-  std::sort(ms.begin(), ms.end());
   *reps_done = reps;
-  const size_t n = ms.size();
-  return n % 2 == 1 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+  return median(std::move(ms));
 }
 
 double forward_flops(const AttentionParams& p) {

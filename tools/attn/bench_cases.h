@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "attn/core/attention_params.h"
+#include "attn/core/tensor.h"
 #include "attn/infer/kv_cache.h"
 #include "attn/kernels/attention.h"
 
@@ -47,6 +49,24 @@ struct BenchCase {
   BenchCaseFn measure;
 };
 
+// The inputs (uniform in [-1, 1), fixed seeds) and outputs of a forward case of `shape`, and the
+// params that view them: causal (bottom-right) and dropout from `shape`, lse unset.
+struct ForwardProblem {
+  Tensor q, k, v, out;
+  AttentionParams params;
+
+  explicit ForwardProblem(const BenchShape& shape);
+};
+
+// A forward problem with what the backward adds: the saved lse, dout and the gradients.
+struct BackwardProblem {
+  ForwardProblem forward;
+  Tensor lse, dout, dq, dk, dv;
+  AttentionGrads grads;
+
+  explicit BackwardProblem(const BenchShape& shape);
+};
+
 // Every case, by the name that --case takes.
 std::span<const BenchCase> bench_cases();
 
@@ -68,5 +88,11 @@ double forward_flops(const AttentionParams& p);
 // Median milliseconds of `reps` runs of `run` after one untimed warm-up; reps = 0 picks as many
 // runs as fit in about 2.5 s (at least 1, at most max_reps). Sets *reps_done to the count used.
 double median_ms(const std::function<void()>& run, int reps, int* reps_done, int max_reps = 30);
+
+// The runs of `run_seconds` each that fit in about 2.5 s: at least 1, at most max_reps.
+int reps_in_budget(double run_seconds, int max_reps = 30);
+
+// The median of x (the mean of the middle two when x has an even size); x must not be empty.
+double median(std::vector<double> x);
 
 }  // namespace attn::cli

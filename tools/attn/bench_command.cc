@@ -4,6 +4,8 @@
 // Without --case it prints a table over L, D and causal; with --case it measures one case. With
 // --json each measured case is one JSON object on its own line. The decode case also reports the
 // bytes of K and V it reads per second against the memory read bandwidth measured in the run.
+// The ring case runs under mpirun: ring attention over the job's ranks (bench_ring.h), reported
+// by rank 0.
 
 #include <cstdio>
 #include <memory>
@@ -17,8 +19,10 @@
 #include "attn/core/simd_target.h"
 #include "attn/kernels/yardstick.h"
 #include "bench_cases.h"
+#include "bench_ring.h"
 #include "cli_kit.h"
 #include "commands.h"
+#include "mpi_world.h"
 
 namespace attn::cli {
 
@@ -31,6 +35,9 @@ struct BenchOptions {
   int reps = 0;     // 0: adapt to the time of one run
   bool json = false;
   bool no_peak = false;
+  // The ring case only.
+  RingSharding sharding = RingSharding::kZigzag;
+  bool backward = false;  // time the ring backward instead of the forward
 };
 
 // The yardsticks of this run; unset when --no-peak.
@@ -68,6 +75,9 @@ std::vector<BenchShape> table_shapes() {
   }
   return shapes;
 }
+
+// The case that is not in bench_cases(): it runs over the ranks of an MPI job.
+constexpr const char* kRingCase = "ring";
 
 // The case named `name` in bench_cases(); throws attn::Error for an unknown name.
 BenchCaseFn find_case(const std::string& name) {
@@ -226,8 +236,67 @@ void run_case(const BenchOptions& o) {
                           decode ? decode_text(o, peak, m) : case_text(o, peak, m));
 }
 
+nlohmann::ordered_json ring_json(const BenchOptions& o, const RingMeasurement& m) {
+  const BenchShape& s = o.shape;
+  return {
+      {"case", kRingCase},
+      {"pass", o.backward ? "backward" : "forward"},
+      {"ranks", m.ranks},
+      {"threads_per_rank", o.threads},
+      {"sharding", choice_name(kRingShardings, o.sharding)},
+      {"batch", s.batch},
+      {"heads", s.heads},
+      {"kv_heads", s.kv_heads},
+      {"len", s.len},
+      {"dim", s.dim},
+      {"dim_v", s.dim_v},
+      {"causal", s.causal},
+      {"dropout", s.dropout},
+      {"reps", m.reps},
+      {"ms", m.ms},
+      {"gflops", m.gflops},
+      {"wait_fraction", m.wait_fraction()},
+      {"wait_fraction_per_rank", m.wait_fraction_per_rank},
+      {"peak_rss_mib_per_rank", m.peak_rss_mib_per_rank},
+      {"simd_target", active_simd_target()},
+  };
+}
+
+std::string ring_text(const BenchOptions& o, const RingMeasurement& m) {
+  const BenchShape& s = o.shape;
+  std::string rss;
+  for (double mib : m.peak_rss_mib_per_rank) rss += format(" %.1f", mib);
+  return format(
+      "ring %s B=%lld Hq=%lld Hkv=%lld L=%lld D=%lld Dv=%lld causal=%s dropout=%g %s P=%d "
+      "threads/rank=%d target=%s: %.3f ms, %.1f GFLOP/s over all ranks, %.1f%% of the time "
+      "waiting on messages (worst rank), peak memory per rank (MiB):%s",
+      o.backward ? "backward" : "forward", static_cast<long long>(s.batch),
+      static_cast<long long>(s.heads), static_cast<long long>(s.kv_heads),
+      static_cast<long long>(s.len), static_cast<long long>(s.dim), static_cast<long long>(s.dim_v),
+      s.causal ? "yes" : "no", s.dropout, choice_name(kRingShardings, o.sharding).c_str(), m.ranks,
+      o.threads, active_simd_target().c_str(), m.ms, m.gflops, 100.0 * m.wait_fraction(),
+      rss.c_str());
+}
+
+// The ring case: checks that it runs in an MPI job, measures, and reports from rank 0.
+void run_ring_case(const BenchOptions& o) {
+  check_usage(built_with_mpi(), "--case ring needs attn built with MPI (attn_dist)");
+  check_usage(world().in_mpi_job,
+              "--case ring runs under mpirun: mpirun -np P attn bench --case ring ... (its "
+              "single-process baseline is --case forward or backward with the same sizes)");
+  check_usage(o.shape.kv_len == o.shape.len,
+              "--case ring: --kv-len must equal --len (one sequence, cut among the ranks)");
+  const RingMeasurement m = measure_ring(o.shape, o.sharding, o.backward, o.reps);
+  if (world().leads()) Reporter(o.json).result(ring_json(o, m), ring_text(o, m));
+}
+
 void run_bench(BenchOptions& o, const CLI::App& cmd) {
   o.threads = use_threads(o.threads);
+  const bool ring = o.case_name == kRingCase;
+  check_usage(ring || !world().distributed(), "under mpirun with ", world().size,
+              " ranks attn bench runs only --case ring (the other cases time one process)");
+  check_usage(ring || (cmd.count("--sharding") == 0 && cmd.count("--backward") == 0),
+              "--sharding and --backward apply to --case ring only");
   if (o.case_name.empty()) return run_table(o);
   BenchShape& s = o.shape;
   if (cmd.count("--len") == 0) {
@@ -241,6 +310,7 @@ void run_bench(BenchOptions& o, const CLI::App& cmd) {
   if (cmd.count("--dim-v") == 0) s.dim_v = s.dim;
   check_usage(s.heads % s.kv_heads == 0, "--heads ", s.heads, " is not a multiple of --kv-heads ",
               s.kv_heads);
+  if (ring) return run_ring_case(o);
   run_case(o);
 }
 
@@ -248,6 +318,7 @@ void run_bench(BenchOptions& o, const CLI::App& cmd) {
 std::vector<std::string> case_names() {
   std::vector<std::string> names;
   for (const BenchCase& c : bench_cases()) names.emplace_back(c.name);
+  names.emplace_back(kRingCase);
   return names;
 }
 
@@ -256,7 +327,11 @@ std::vector<std::string> case_names() {
 void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "bench", "Time the kernels: a table of the flash forward, or one case with --case.");
+      "bench",
+      "Time the kernels: a table of the flash forward, or one case with --case. --case ring runs "
+      "under mpirun -np P: ring attention over the ranks (len = the whole sequence), reporting "
+      "ms, GFLOP/s over all ranks, the fraction of time waiting on messages (worst rank) and "
+      "each rank's peak memory.");
   CLI::Option* case_option =
       one_of(cmd->add_option("--case", o->case_name, "one case to measure"), case_names());
   BenchShape& s = o->shape;
@@ -266,7 +341,8 @@ void add_bench_command(CLI::App& app) {
   size("--batch", s.batch, "batch size B (default 1)");
   size("--heads", s.heads, "query heads Hq (default 8)");
   size("--kv-heads", s.kv_heads, "key/value heads Hkv (default Hq)");
-  size("--len", s.len, "query length Lq (decode: new tokens per sequence, default 1)");
+  size("--len", s.len,
+       "query length Lq (ring: of the whole sequence; decode: new tokens per sequence, default 1)");
   size("--kv-len", s.kv_len, "key length Lk (default Lq; decode: cached tokens per sequence)");
   size("--dim", s.dim, "head dim D of Q and K (default 64)");
   size("--dim-v", s.dim_v, "head dim Dv of V (default D)");
@@ -283,6 +359,11 @@ void add_bench_command(CLI::App& app) {
                     "decode: cache layout (default contiguous)")
       ->needs(case_option);
   size("--block-tokens", s.block_tokens, "decode, paged: tokens per block (default 16)");
+  add_sharding_option(*cmd, o->sharding, "ring: how the sequence is cut among the ranks")
+      ->needs(case_option);
+  cmd->add_flag("--backward", o->backward,
+                "ring: time the ring backward (after one untimed forward) instead of the forward")
+      ->needs(case_option);
   add_threads_option(*cmd, o->threads);
   at_least(cmd->add_option("--reps", o->reps, "timed runs per case (default: fit ~2.5 s)"), 1);
   add_json_flag(*cmd, o->json, "one JSON object per case and line");

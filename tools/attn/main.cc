@@ -2,8 +2,9 @@
 //
 // Every failure ends as one line `attn: <message>` on stderr and a non-zero exit status: 2 for a
 // mistake in the command line, 1 for anything else (bad input files, shapes, models). Under
-// mpirun a usage error is printed once (by rank 0), and any other failure of one rank ends the
-// whole job through MPI_Abort, so that no rank waits forever for a message of the failed one.
+// mpirun a usage error, or bad input that rank 0 read and announced to every rank, is printed
+// once (by rank 0) and every rank exits; any other failure of one rank ends the whole job
+// through MPI_Abort, so that no rank waits forever for a message of the failed one.
 
 #include <CLI/CLI.hpp>
 #include <exception>
@@ -19,14 +20,15 @@
 
 namespace {
 
-// Prints `attn: message` as one line on stderr and returns `status`.
-int fail(std::string message, int status = attn::cli::kExitFailure) {
+// Prints `attn: message` as one line on stderr and returns `status`. A failure that every rank
+// knows of (`whole_job`) is printed by rank 0 alone, as a usage error is; any other ends the job.
+int fail(std::string message, int status = attn::cli::kExitFailure, bool whole_job = false) {
   for (char& c : message) {
     if (c == '\n' || c == '\r') c = ' ';
   }
   while (!message.empty() && message.back() == ' ') message.pop_back();
   const attn::cli::World& world = attn::cli::world();
-  if (status == attn::cli::kExitUsage) {
+  if (status == attn::cli::kExitUsage || whole_job) {
     if (!world.leads()) return status;
   } else {
     attn::cli::abort_job_if_distributed(message.c_str(), status);
@@ -55,6 +57,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {  // includes attn::cli::UsageError
     return fail(e.what(), attn::cli::kExitUsage);
+  } catch (const attn::cli::JobError& e) {
+    return fail(e.what(), attn::cli::kExitFailure, /*whole_job=*/true);
   } catch (const attn::Error& e) {
     return fail(e.what());
   } catch (const std::bad_alloc&) {

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #ifdef ATTN_WITH_DIST
 #include <mpi.h>
@@ -37,7 +38,28 @@ std::shared_ptr<void> start_world(int* argc, char*** argv) {
   auto session = std::make_shared<dist::MpiSession>(argc, argv);
   g_world.rank = session->rank();
   g_world.size = session->size();
+  g_world.in_mpi_job = true;
   return session;
+}
+
+void run_on_leader(const std::function<void()>& step) {
+  std::string error;
+  if (g_world.leads()) {
+    try {
+      step();
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }
+  if (!g_world.distributed()) {
+    if (!error.empty()) throw JobError(error);
+    return;
+  }
+  int length = static_cast<int>(error.size());
+  MPI_Bcast(&length, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  error.resize(static_cast<size_t>(length));
+  MPI_Bcast(error.data(), length, MPI_CHAR, 0, MPI_COMM_WORLD);
+  if (!error.empty()) throw JobError(error);
 }
 
 void abort_job_if_distributed(const char* message, int status) {
@@ -55,6 +77,14 @@ bool built_with_mpi() { return false; }
 std::shared_ptr<void> start_world(int*, char***) {
   (void)launched_by_mpirun;
   return nullptr;
+}
+
+void run_on_leader(const std::function<void()>& step) {
+  try {
+    step();
+  } catch (const Error& e) {
+    throw JobError(e.what());
+  }
 }
 
 void abort_job_if_distributed(const char*, int) {}

@@ -3,6 +3,9 @@
 //
 // Every input is read and checked before anything is computed, and the outputs are written only
 // once computing has succeeded (each write is atomic), so a failure leaves no output file.
+//
+// Under mpirun with P > 1 ranks it runs ring attention (sdpa_ring.h): rank 0 reads the inputs and
+// writes the outputs, every rank computes the rows of its shard.
 
 #include <algorithm>
 #include <cmath>
@@ -16,7 +19,9 @@
 #include "attn/ref/attention_reference.h"
 #include "cli_kit.h"
 #include "commands.h"
+#include "mpi_world.h"
 #include "sdpa_inputs.h"
+#include "sdpa_ring.h"
 
 namespace attn::cli {
 
@@ -38,6 +43,7 @@ struct SdpaOptions {
   double dropout = 0.0;       // attention dropout probability
   uint64_t dropout_seed = 0;  // its mask
   int threads = 0;
+  RingSharding sharding = RingSharding::kZigzag;  // under mpirun with P > 1
 };
 
 // Weights are computed and written this many elements at a time (4 MiB).
@@ -193,11 +199,42 @@ void run_reference(const SdpaOptions& o, const std::vector<float>& dout, Attenti
                   to_float(grads.dv).data());
 }
 
+// The options that ring attention does not take: a usage error naming the option.
+void check_ring_options(const SdpaOptions& o) {
+  const char* ring = " is not supported under mpirun (ring attention over the ranks)";
+  check_usage(o.files.mask.empty(), "--mask", ring);
+  check_usage(o.weights.empty(), "--weights", ring,
+              ": the [B, Hq, L, L] weights are what the ring never holds");
+  check_usage(o.impl == "flash", "--impl ", o.impl, ring, ", which runs the flash kernel");
+  const bool positional = o.causal || o.window_left >= 0 || o.window_right >= 0;
+  check_usage(o.files.key_lengths.empty() || !positional || o.causal_align == "top-left",
+              "--key-lengths with --causal or a window needs --causal-align top-left under "
+              "mpirun (bottom-right would shift every query by its batch's padding)");
+}
+
+// The job of the ranks under mpirun, from the checked options.
+SdpaRingJob ring_job(const SdpaOptions& o) {
+  SdpaRingJob job;
+  job.files = o.files;
+  job.out = o.out;
+  job.lse = o.lse;
+  job.dq = o.dq;
+  job.dk = o.dk;
+  job.dv = o.dv;
+  job.sharding = o.sharding;
+  job.apply_options = [&o](AttentionParams& p) { apply_options(o, p); };
+  return job;
+}
+
 void run_sdpa(SdpaOptions& o) {
   AttentionParams options;
   apply_options(o, options);  // checked before any file is read
   check_gradient_options(o);
   o.files.layout = o.layout == "blhd" ? Layout::kBlhd : Layout::kBhld;
+  if (world().distributed()) {
+    check_ring_options(o);
+    return run_sdpa_ring(ring_job(o));
+  }
   const SdpaInputs inputs = load_sdpa_inputs(o.files);
   AttentionParams p = bind_inputs(inputs);
   apply_options(o, p);
@@ -213,7 +250,11 @@ void run_sdpa(SdpaOptions& o) {
 void add_sdpa_command(CLI::App& app) {
   auto o = std::make_shared<SdpaOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "sdpa", "Scaled dot-product attention of .npy files; outputs are float32 [B, H, L, D].");
+      "sdpa",
+      "Scaled dot-product attention of .npy files; outputs are float32 [B, H, L, D]. Under "
+      "mpirun -np P (P > 1) it runs ring attention: rank 0 reads the inputs and writes the "
+      "outputs, each rank computes L/P rows; Lq = Lk, and --mask, --weights and --impl "
+      "reference are not supported there.");
   cmd->add_option("--q", o->files.q, "queries [B, Hq, Lq, D], float32 or float64")->required();
   cmd->add_option("--k", o->files.k, "keys [B, Hkv, Lk, D]")->required();
   cmd->add_option("--v", o->files.v, "values [B, Hkv, Lk, Dv]")->required();
@@ -250,6 +291,9 @@ void add_sdpa_command(CLI::App& app) {
   one_of(cmd->add_option("--layout", o->layout, "layout of Q, K and V: bhld or blhd ([B, L, H, D])")
              ->capture_default_str(),
          {"bhld", "blhd"});
+  add_sharding_option(*cmd, o->sharding,
+                      "under mpirun with P > 1: how the sequence is cut among the ranks; "
+                      "a single process ignores it");
   add_threads_option(*cmd, o->threads);
   cmd->callback([o] {
     use_threads(o->threads);
