@@ -218,9 +218,9 @@ TEST_F(CliModelTest, VizGptWritesTheExplorerPage) {
 
 TEST_F(CliModelTest, VizGptTakesExactlyOneOutput) {
   const std::string viz = "viz gpt --model m.safetensors --prompt x";
-  for (const std::string& args : {viz, viz + " --out a.png --html a.html",
-                                 viz + " --html a.html --layer 0",
-                                 viz + " --html a.html --average-heads"}) {
+  for (const std::string& args :
+       {viz, viz + " --out a.png --html a.html", viz + " --html a.html --layer 0",
+        viz + " --html a.html --average-heads"}) {
     const CliRun r = run(args);
     EXPECT_EQ(r.status, kExitUsage) << args;
     EXPECT_TRUE(is_one_error_line(r.err)) << r.err;

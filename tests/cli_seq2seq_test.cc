@@ -113,7 +113,8 @@ TEST_F(CliSeq2SeqTest, BadWordsAreRejectedNamingTheProblem) {
       "viz seq2seq --model " + file("m.safetensors") + " --word 'a b' --out " + file("x.png"),
       "'\\x20'");
   EXPECT_FALSE(std::filesystem::exists(file("x.png")));
-  const std::string viz = "viz seq2seq --model " + file("m.safetensors") + " --html " + file("x.html");
+  const std::string viz =
+      "viz seq2seq --model " + file("m.safetensors") + " --html " + file("x.html");
   expect_error(viz + " --word ''", "empty");
   expect_error(viz + " --word " + std::string(25, 'a'), "limit of 24");
   EXPECT_FALSE(std::filesystem::exists(file("x.html")));

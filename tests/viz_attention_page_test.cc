@@ -45,8 +45,8 @@ std::vector<float> random_rows(int layers, int heads, int tokens, bool causal, u
 }
 
 AttentionPage page_of(const std::vector<float>& w, int layers, int heads, int tokens) {
-  AttentionMap map{"self-attention", numbered(tokens, "t"), numbered(tokens, "t"), layers, heads,
-                   w};
+  AttentionMap map{
+      "self-attention", numbered(tokens, "t"), numbered(tokens, "t"), layers, heads, w};
   return {"A test page", "gpt", {"a note"}, {map}};
 }
 
@@ -58,8 +58,7 @@ nlohmann::json embedded_data(const std::string& html) {
 }
 
 std::vector<uint8_t> from_base64(const std::string& text) {
-  const std::string digits =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const std::string digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::vector<uint8_t> bytes;
   uint32_t bits = 0;
   int count = 0;
@@ -148,11 +147,11 @@ TEST(AttentionPage, BadPagesAreRejectedAndNoFileIsWritten) {
   AttentionPage too_many = page_of(w, 1, 2, kMaxPageTokens + 1);
   AttentionPage no_maps = page_of(w, 1, 2, 3);
   no_maps.maps.clear();
-  for (const auto& [page, says] : std::vector<std::pair<AttentionPage, std::string>>{
-           {no_tokens, "no query tokens"},
-           {short_weights, "expected 27"},
-           {too_many, "more than"},
-           {no_maps, "no attention maps"}}) {
+  for (const auto& [page, says] :
+       std::vector<std::pair<AttentionPage, std::string>>{{no_tokens, "no query tokens"},
+                                                          {short_weights, "expected 27"},
+                                                          {too_many, "more than"},
+                                                          {no_maps, "no attention maps"}}) {
     EXPECT_THROW(
         {
           try {

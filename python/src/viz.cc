@@ -53,8 +53,8 @@ void attention_page(const std::string& path, const std::string& title, const std
     ATTN_CHECK(weights.ndim() == 4, "weights of '", name,
                "': expected [layers, heads, queries, keys], got ", weights.ndim(), " dimensions");
     page.maps.push_back({name, queries, keys, int(weights.shape(0)), int(weights.shape(1)),
-                         std::span<const float>(weights.data(), size_t(weights.size())),
-                         query_axis, key_axis});
+                         std::span<const float>(weights.data(), size_t(weights.size())), query_axis,
+                         key_axis});
   }
   py::gil_scoped_release release;
   as_runtime_error([&] { viz::write_attention_page(page, path); });

@@ -52,10 +52,10 @@ nlohmann::json map_json(const AttentionMap& map) {
     codes.insert(codes.end(), q.codes.begin(), q.codes.end());
     scales.push_back(q.scale);
   }
-  return {{"name", map.name},           {"queries", map.query_tokens},
-          {"keys", map.key_tokens},     {"query_axis", map.query_axis},
-          {"key_axis", map.key_axis},   {"layers", map.layers},
-          {"heads", map.heads},         {"scales", scales},
+  return {{"name", map.name},         {"queries", map.query_tokens},
+          {"keys", map.key_tokens},   {"query_axis", map.query_axis},
+          {"key_axis", map.key_axis}, {"layers", map.layers},
+          {"heads", map.heads},       {"scales", scales},
           {"codes", base64(codes)}};
 }
 
@@ -77,11 +77,20 @@ std::string html_escaped(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -117,8 +126,8 @@ void validate(const AttentionPage& page) {
     validate_tokens(map, map.key_tokens, "key");
     ATTN_CHECK(map.layers >= 1 && map.heads >= 1, "attention page: map '", map.name, "' has ",
                map.layers, " layers and ", map.heads, " heads, expected at least 1 of each");
-    const size_t expected = size_t(map.layers) * size_t(map.heads) * map.query_tokens.size() *
-                            map.key_tokens.size();
+    const size_t expected =
+        size_t(map.layers) * size_t(map.heads) * map.query_tokens.size() * map.key_tokens.size();
     ATTN_CHECK(map.weights.size() == expected, "attention page: map '", map.name, "' has ",
                map.weights.size(), " weights, expected ", expected, " = [", map.layers, ", ",
                map.heads, ", ", map.query_tokens.size(), ", ", map.key_tokens.size(), "]");

@@ -210,9 +210,10 @@
       }
       return `head ${h}: ${shortLabel(others[best])} (${bestW.toFixed(3)})`;
     });
+    const other = state.side === "query" ? "key" : "query";
     byId("head-readout").textContent = `Layer ${state.layer}, ${state.side} ` +
-      `"${shortLabel(tokens[state.token])}" - strongest ${state.side === "query" ? "key" : "query"}` +
-      ` per head: ${parts.join("; ") || "no head shown"}`;
+      `"${shortLabel(tokens[state.token])}" - strongest ${other} per head: ` +
+      (parts.join("; ") || "no head shown");
   }
 
   function onHeadKey(e) {

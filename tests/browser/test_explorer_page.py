@@ -112,7 +112,8 @@ def test_model_view_shows_every_layer_and_head_and_opens_one_large(tmp_path, ope
         return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); })()""")
     green = np.asarray(pixel).reshape(8, 8, 4)[:, :, 1]
     top = data["maps"][0]["weights"][1, 2]
-    assert np.unravel_index(green.argmax(), green.shape) == np.unravel_index(top.argmax(), top.shape)
+    brightest = np.unravel_index(green.argmax(), green.shape)
+    assert brightest == np.unravel_index(top.argmax(), top.shape)
     page.click(*page.center_of('.thumb[data-layer="1"][data-head="2"]'))
     assert page.evaluate("document.getElementById('detail').open") is True
     d = page.evaluate("attnExplorer.detail()")

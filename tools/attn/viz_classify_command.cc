@@ -63,7 +63,9 @@ void write_explorer(model::TextClassifier& classifier, const model::Prediction& 
   std::string sentence;
   for (const std::string& w : p.words) sentence += (sentence.empty() ? "" : " ") + w;
   viz::AttentionPage page{"Classifier attention over \"" + viz::display_label(sentence, 40) + "\"",
-                          "classifier", {note}, {}};
+                          "classifier",
+                          {note},
+                          {}};
   page.maps.push_back({"pooling", {"pooled"}, p.words, 1, 1, p.weights, "pooled vector", "word"});
   page.maps.push_back({"self-attention", p.words, p.words, int(m.config().n_layers),
                        int(m.config().n_heads), self_weights, "word", "word"});

@@ -135,8 +135,9 @@ void run_viz_gpt(const VizGptArgs& a) {
 
 void add_viz_gpt_command(CLI::App& viz) {
   auto args = std::make_shared<VizGptArgs>();
-  CLI::App* cmd = viz.add_subcommand(
-      "gpt", "Attention of a trained GPT over a prompt: a panel per layer and head (PNG), or the attention explorer (HTML).");
+  CLI::App* cmd = viz.add_subcommand("gpt",
+                                     "Attention of a trained GPT over a prompt: a panel per layer "
+                                     "and head (PNG), or the attention explorer (HTML).");
   add_model_option(*cmd, args->model, "GPT checkpoint written by attn train");
   cmd->add_option("--prompt", args->prompt, "text to attend over (UTF-8)")->required();
   add_viz_output_options(*cmd, args->output);

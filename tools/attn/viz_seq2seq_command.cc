@@ -88,15 +88,12 @@ void write_explorer(apps::G2pModel& g2p, const std::vector<int32_t>& phonemes,
   model::Seq2Seq& m = g2p.model();
   const int64_t dec = m.config().decoder_layers, enc = m.config().encoder_layers;
   const int heads = static_cast<int>(m.config().n_heads);
-  const std::vector<float> cross = all_layers(dec, [&](int64_t l) {
-    return m.cross_attention_weights(l, false);
-  });
-  const std::vector<float> decoder = all_layers(dec, [&](int64_t l) {
-    return m.decoder_attention_weights(l, false);
-  });
-  const std::vector<float> encoder = all_layers(enc, [&](int64_t l) {
-    return m.encoder_attention_weights(l, false);
-  });
+  const std::vector<float> cross =
+      all_layers(dec, [&](int64_t l) { return m.cross_attention_weights(l, false); });
+  const std::vector<float> decoder =
+      all_layers(dec, [&](int64_t l) { return m.decoder_attention_weights(l, false); });
+  const std::vector<float> encoder =
+      all_layers(enc, [&](int64_t l) { return m.encoder_attention_weights(l, false); });
   std::vector<std::string> produced = g2p.vocab().decode_phonemes(phonemes), letters;
   std::vector<std::string> read = {"<s>"};
   read.insert(read.end(), produced.begin(), produced.end());
@@ -104,14 +101,14 @@ void write_explorer(apps::G2pModel& g2p, const std::vector<int32_t>& phonemes,
   for (char c : a.word) letters.push_back(std::string(1, c));
   std::string spoken;
   for (size_t i = 0; i + 1 < produced.size(); ++i) spoken += (i ? " " : "") + produced[i];
-  viz::AttentionPage page{"Seq2seq attention of '" + a.word + "'", "seq2seq",
-                          {"phonemes: " + spoken}, {}};
-  page.maps.push_back({"cross-attention", produced, letters, int(dec), heads, cross,
-                       "phoneme produced", "letter"});
+  viz::AttentionPage page{
+      "Seq2seq attention of '" + a.word + "'", "seq2seq", {"phonemes: " + spoken}, {}};
+  page.maps.push_back(
+      {"cross-attention", produced, letters, int(dec), heads, cross, "phoneme produced", "letter"});
   page.maps.push_back({"decoder self-attention", produced, read, int(dec), heads, decoder,
                        "phoneme produced", "phoneme read"});
-  page.maps.push_back({"encoder self-attention", letters, letters, int(enc), heads, encoder,
-                       "letter", "letter"});
+  page.maps.push_back(
+      {"encoder self-attention", letters, letters, int(enc), heads, encoder, "letter", "letter"});
   write_page(page, a.output);
 }
 

@@ -20,14 +20,14 @@ namespace attn::viz {
 // One attention of the model: weights [layers, heads, queries, keys], row-major, each row a
 // distribution over the keys (values in [0, 1]; NaN and negatives are stored as 0).
 struct AttentionMap {
-  std::string name{};                        // e.g. "self-attention", "cross-attention"
-  std::vector<std::string> query_tokens{};   // [queries], one label per row
-  std::vector<std::string> key_tokens{};     // [keys], one label per column
+  std::string name{};                       // e.g. "self-attention", "cross-attention"
+  std::vector<std::string> query_tokens{};  // [queries], one label per row
+  std::vector<std::string> key_tokens{};    // [keys], one label per column
   int layers = 0;
   int heads = 0;
-  std::span<const float> weights{};          // [layers, heads, queries, keys]
-  std::string query_axis = "query";          // what the rows are, e.g. "phoneme produced"
-  std::string key_axis = "key";              // what the columns are, e.g. "letter"
+  std::span<const float> weights{};  // [layers, heads, queries, keys]
+  std::string query_axis = "query";  // what the rows are, e.g. "phoneme produced"
+  std::string key_axis = "key";      // what the columns are, e.g. "letter"
 };
 
 // What a page shows.
