@@ -121,10 +121,11 @@
 
   function headLayout(m) {
     const n = Math.max(m.Q, m.K);
-    const row = n <= 32 ? 22 : Math.max(12, Math.floor(720 / n));
-    const font = Math.max(9, Math.round(row * 0.68));
+    const row = n <= 32 ? 22 : Math.max(15, Math.floor(720 / n));  // more rows scroll
+    const font = Math.round(row * 0.7);
     const chars = m.queries.concat(m.keys).reduce((a, t) => Math.max(a, shortLabel(t).length), 4);
-    const labelWidth = Math.ceil(chars * font * 0.62) + 16;
+    const titles = Math.max(m.query_axis.length, m.key_axis.length);  // in a 14 px font
+    const labelWidth = Math.max(Math.ceil(chars * font * 0.62), Math.ceil(titles * 14 * 0.6)) + 16;
     const gap = 260, top = 34;
     return { row, font, top, queryX: labelWidth, keyX: labelWidth + gap,
       width: 2 * labelWidth + gap, height: top + n * row + 8 };

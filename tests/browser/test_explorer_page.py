@@ -149,7 +149,7 @@ def test_256_token_page_scrolls_and_keeps_its_labels_readable(tmp_path, open_pag
     box = page.evaluate("""(() => { const e = document.getElementById('head-scroll');
         return [e.scrollHeight, e.clientHeight,
                 Number(document.getElementById('head-svg').getAttribute('font-size'))]; })()""")
-    assert box[0] > box[1] and box[2] >= 9  # scrolls, and the labels stay at least 9 px
+    assert box[0] > box[1] and box[2] >= 10  # scrolls, and the labels stay at least 10 px
     page.mouse_move(*page.center_of(query_cell(200)))
     check_drawn_lines(page, data, 0, [0, 1], "query", 200)
     page.evaluate("document.getElementById('head-scroll').focus()")
