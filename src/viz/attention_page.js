@@ -191,9 +191,17 @@
     describeSelection(m);
   }
 
+  // Each head's lines start and end a little apart within the rows, so heads that agree stay
+  // distinguishable.
+  function headOffset(h) {
+    const heads = maps[state.map].heads;
+    return heads < 2 ? 0 : (h / (heads - 1) - 0.5) * layout.row * 0.5;
+  }
+
   function line(h, q, k, w) {
-    return svgEl("line", { x1: layout.queryX, y1: tokenY(q), x2: layout.keyX, y2: tokenY(k),
-      stroke: headColour(h), "stroke-dasharray": headDash(h), "stroke-linecap": "round",
+    const dy = headOffset(h);
+    return svgEl("line", { x1: layout.queryX, y1: tokenY(q) + dy, x2: layout.keyX,
+      y2: tokenY(k) + dy, stroke: headColour(h), "stroke-dasharray": headDash(h),
       "stroke-opacity": Math.min(1, w).toFixed(4), "stroke-width": (1 + 3 * w).toFixed(2),
       "data-head": h, "data-query": q, "data-key": k, "data-weight": w.toPrecision(6) });
   }
