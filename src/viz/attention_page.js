@@ -156,7 +156,8 @@
     const right = side === "query";
     tokens.forEach((t, i) => {
       const x = right ? 0 : layout.keyX, w = right ? layout.queryX : layout.width - layout.keyX;
-      const cell = svgEl("g", { "data-side": side, "data-index": i, role: "option" });
+      const cell = svgEl("g", { id: `token-${side}-${i}`, "data-side": side, "data-index": i,
+        role: "option" });
       cell.append(svgEl("rect", { x, y: layout.top + i * layout.row, width: w, height: layout.row,
         fill: "transparent" }));
       cell.append(svgEl("text", { x: right ? layout.queryX - 8 : layout.keyX + 8, y: tokenY(i),
@@ -168,16 +169,28 @@
     return g;
   }
 
-  // Marks the selected token and draws its lines: one per shown head and token pair with a
-  // non-zero stored weight, opacity and width growing with the weight.
-  function drawSelection() {
+  // Marks the selected token and shades each token of the other side by its largest weight
+  // over the shown heads.
+  function markTokens(m) {
     for (const cell of document.querySelectorAll("#head-svg g[data-side]")) {
-      const on = cell.dataset.side === state.side && Number(cell.dataset.index) === state.token;
+      const i = Number(cell.dataset.index), side = cell.dataset.side;
+      const on = side === state.side && i === state.token;
       cell.querySelector("rect").setAttribute("class", on ? "selected" : "");
       cell.querySelector("text").setAttribute("class", on ? "selected" : "");
       cell.setAttribute("aria-selected", on ? "true" : "false");
+      const [q, k] = state.side === "query" ? [state.token, i] : [i, state.token];
+      const top = side === state.side ? 0
+        : state.heads.reduce((a, h) => Math.max(a, weight(m, state.layer, h, q, k)), 0);
+      cell.querySelector("rect").style.fill = on ? "" : `rgba(0, 0, 0, ${(0.18 * top).toFixed(3)})`;
     }
+    byId("head-scroll").setAttribute("aria-activedescendant", `token-${state.side}-${state.token}`);
+  }
+
+  // Draws the lines of the selected token: one per shown head and token pair with a non-zero
+  // stored weight, opacity and width growing with the weight.
+  function drawSelection() {
     const m = maps[state.map], lines = byId("lines");
+    markTokens(m);
     const pairs = state.side === "query" ? range(m.K).map((k) => [state.token, k])
       : range(m.Q).map((q) => [q, state.token]);
     const drawn = [];

@@ -62,6 +62,13 @@ def test_hovering_a_token_draws_its_weights_of_every_head(tmp_path, open_page):
         ("query", 4, 0, [0, 1, 2])
     check_drawn_lines(page, data, 0, [0, 1, 2], "query", 4, original=w)
     assert "strongest key" in page.evaluate("document.getElementById('head-readout').textContent")
+    # Each key is shaded by its largest weight over the shown heads.
+    shades = page.evaluate("""Array.from(document.querySelectorAll(
+        '#head-svg g[data-side="key"] rect'), (r) => r.style.fill)""")
+    top = data["maps"][0]["weights"][0, :, 4, :].max(axis=0)
+    for k, fill in enumerate(shades):
+        alpha = float(fill.rsplit(",", 1)[1].rstrip(")")) if fill.startswith("rgba") else 0.0
+        assert abs(alpha - 0.18 * top[k]) < 2e-3, (k, fill)
 
 
 def test_layer_and_head_controls_change_the_lines(tmp_path, open_page):
