@@ -9,7 +9,8 @@
 namespace attn::cli {
 
 void add_viz_command(CLI::App& app) {
-  CLI::App* viz = app.add_subcommand("viz", "Draws attention maps as PNG heat maps, or writes the attention explorer (HTML).");
+  CLI::App* viz = app.add_subcommand(
+      "viz", "Draws attention maps as PNG heat maps, or writes the attention explorer (HTML).");
   viz->require_subcommand(1);
   add_viz_gpt_command(*viz);
   add_viz_classify_command(*viz);
