@@ -7,7 +7,7 @@ PREFIX := $(CURDIR)/build/install
 FUZZ_SECONDS ?= 30
 
 .PHONY: all setup release cli asan fuzz run bench test test-layers test-release test-python \
-	test-asan test-fuzz test-example clean
+	test-asan test-fuzz test-example test-browser clean
 
 all: release
 
@@ -45,7 +45,7 @@ run: cli
 bench: cli
 	$(RELEASE)/attn bench
 
-test: test-layers test-release test-python test-example test-asan test-fuzz
+test: test-layers test-release test-python test-browser test-example test-asan test-fuzz
 	@echo "make test: all suites passed"
 
 # The floor plan: every #include points down the layer order (docs/DESIGN.md).
@@ -60,6 +60,12 @@ test-release: release
 PYTHON ?= /usr/bin/python3
 test-python: release
 	PYTHONPATH=$(RELEASE)/python $(PYTHON) -m pytest -q tests/python
+
+# The attention explorer's pages in Debian's headless Chromium (tests/browser: a DevTools-protocol
+# driver over a pipe, no browser download). Without the browser it fails, naming the package.
+test-browser: release
+	@command -v chromium >/dev/null || { echo "chromium not found: install the Debian package chromium (scripts/setup.sh does)" >&2; exit 1; }
+	PYTHONPATH=$(RELEASE)/python ATTN_CLI=$(RELEASE)/attn $(PYTHON) -m pytest -q tests/browser
 
 test-asan: asan
 	cd $(ASAN) && ATTN_TEST_SCALE=small ctest --output-on-failure -L unit -j $(JOBS)

@@ -9,6 +9,7 @@ packages=(
   libopenblas-openmp-dev libdnnl-dev libcli11-dev nlohmann-json3-dev libpng-dev
   libfreetype-dev fonts-dejavu-core openmpi-bin libopenmpi-dev
   python3-dev python3-venv python3-pip pybind11-dev python3-numpy python3-torch python3-pytest
+  chromium  # the browser of the attention explorer's tests (make test-browser)
 )
 
 missing=()

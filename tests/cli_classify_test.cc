@@ -2,8 +2,10 @@
 // checkpoint eval, predict and viz read, and every bad input.
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
 
 #include "cli_test_util.h"
 #include "gtest/gtest.h"
@@ -89,6 +91,14 @@ TEST_F(CliClassifyTest, TrainWritesACheckpointThatEvalPredictAndVizRead) {
       run("viz classify --model " + model + " --text 'A great movie' --out " + file("w.png"));
   ASSERT_EQ(viz.status, 0) << viz.err;
   EXPECT_GT(std::filesystem::file_size(file("w.png")), 1000u);
+  const CliRun page =
+      run("viz classify --model " + model + " --text 'A great movie' --html " + file("w.html"));
+  ASSERT_EQ(page.status, 0) << page.err;
+  std::ifstream in(file("w.html"));
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("\"name\":\"pooling\""), std::string::npos);
+  EXPECT_NE(html.find("\"name\":\"self-attention\""), std::string::npos);
+  EXPECT_NE(html.find("\"keys\":[\"a\",\"great\",\"movie\"]"), std::string::npos);
 }
 
 TEST_F(CliClassifyTest, MeanPoolingWeighsEveryWordEqually) {
@@ -114,6 +124,11 @@ TEST_F(CliClassifyTest, BadSentencesAreRejected) {
   expect_error("classify predict" + model + " --text \"$(printf 'bad \\377')\"", "UTF-8");
   expect_error("viz classify" + model + " --text '' --out " + file("x.png"), "empty");
   EXPECT_FALSE(std::filesystem::exists(file("x.png")));
+  expect_error("viz classify" + model + " --text '' --html " + file("x.html"), "empty");
+  expect_error("viz classify" + model + " --text '" + long_text + "' --html " + file("x.html"),
+               "at most 128");
+  EXPECT_FALSE(std::filesystem::exists(file("x.html")));
+  expect_error("viz classify" + model + " --text hi", "exactly one of", kExitUsage);
 }
 
 TEST_F(CliClassifyTest, CheckpointsOfTheWrongKindAreRejected) {

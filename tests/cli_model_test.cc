@@ -4,7 +4,9 @@
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
+#include <string>
 
 #include "attn/nn/matmul_precision.h"
 #include "cli_test_util.h"
@@ -172,19 +174,56 @@ TEST_F(CliModelTest, VizGptDrawsTheAttentionOfEveryLayer) {
 
 TEST_F(CliModelTest, VizGptBadInputsAreRejected) {
   ASSERT_EQ(run("train --preset tiny --steps 2 --out " + file("m.safetensors")).status, 0);
-  const std::string model = " --model " + file("m.safetensors") + " --out " + file("a.png");
-  for (const auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
-           {"viz gpt" + model + " --prompt ''", "empty"},
-           {"viz gpt" + model + " --prompt 'x' --layer 99", "layers"},
-           {"viz gpt" + model + " --prompt \"$(printf '\\377')\"", "UTF-8"},
-           {"viz gpt" + model + " --prompt \"$(head -c 5000 /dev/zero | tr '\\0' a)\"", "context"},
-           {"viz gpt --model " + kModels + "stories260K.bin --prompt x --out " + file("a.png"),
-            "stories260K"}}) {
+  const auto files = [&] {
+    std::set<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(file(""))) {
+      names.insert(e.path().filename().string());
+    }
+    return names;
+  };
+  const std::set<std::string> before = files();
+  for (const std::string& output : {" --out " + file("a.png"), " --html " + file("a.html")}) {
+    const std::string model = " --model " + file("m.safetensors") + output;
+    for (const auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
+             {"viz gpt" + model + " --prompt ''", "empty"},
+             {"viz gpt" + model + " --prompt \"$(printf '\\377')\"", "UTF-8"},
+             {"viz gpt" + model + " --prompt \"$(head -c 5000 /dev/zero | tr '\\0' a)\"",
+              "context"},
+             {"viz gpt --model " + kModels + "stories260K.bin --prompt x" + output,
+              "stories260K"}}) {
+      const CliRun r = run(args);
+      EXPECT_EQ(r.status, 1) << args;
+      EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+      EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+      EXPECT_EQ(files(), before) << args;  // no file, no temporary file
+    }
+  }
+  const CliRun r = run("viz gpt --model " + file("m.safetensors") + " --out " + file("a.png") +
+                       " --prompt x --layer 99");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("layers"), std::string::npos) << r.err;
+}
+
+TEST_F(CliModelTest, VizGptWritesTheExplorerPage) {
+  ASSERT_EQ(run("train --preset tiny --steps 2 --out " + file("m.safetensors")).status, 0);
+  const CliRun r = run("viz gpt --model " + file("m.safetensors") +
+                       " --prompt 'Call me Ishmael.' --html " + file("a.html"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("wrote " + file("a.html")), std::string::npos) << r.out;
+  const std::string html = read_all(file("a.html"));
+  EXPECT_EQ(html.substr(0, 15), "<!DOCTYPE html>");
+  EXPECT_NE(html.find("\"self-attention\""), std::string::npos);
+  EXPECT_NE(html.find("GPT attention over"), std::string::npos);
+}
+
+TEST_F(CliModelTest, VizGptTakesExactlyOneOutput) {
+  const std::string viz = "viz gpt --model m.safetensors --prompt x";
+  for (const std::string& args :
+       {viz, viz + " --out a.png --html a.html", viz + " --html a.html --layer 0",
+        viz + " --html a.html --average-heads"}) {
     const CliRun r = run(args);
-    EXPECT_EQ(r.status, 1) << args;
+    EXPECT_EQ(r.status, kExitUsage) << args;
     EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
-    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
-    EXPECT_FALSE(std::filesystem::exists(file("a.png"))) << args;
   }
 }
 

@@ -3,8 +3,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
 
 #include "cli_test_util.h"
 #include "gtest/gtest.h"
@@ -90,6 +92,13 @@ TEST_F(CliSeq2SeqTest, PredictAndVizReadTheCheckpoint) {
   char magic[4] = {};
   png.read(magic, 4);
   EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+  const CliRun page = run("viz seq2seq --model " + model + " --word cat --html " + file("a.html"));
+  ASSERT_EQ(page.status, 0) << page.err;
+  std::ifstream in(file("a.html"));
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* map : {"cross-attention", "decoder self-attention", "encoder self-attention"}) {
+    EXPECT_NE(html.find("\"name\":\"" + std::string(map) + "\""), std::string::npos) << map;
+  }
 }
 
 TEST_F(CliSeq2SeqTest, BadWordsAreRejectedNamingTheProblem) {
@@ -104,6 +113,12 @@ TEST_F(CliSeq2SeqTest, BadWordsAreRejectedNamingTheProblem) {
       "viz seq2seq --model " + file("m.safetensors") + " --word 'a b' --out " + file("x.png"),
       "'\\x20'");
   EXPECT_FALSE(std::filesystem::exists(file("x.png")));
+  const std::string viz =
+      "viz seq2seq --model " + file("m.safetensors") + " --html " + file("x.html");
+  expect_error(viz + " --word ''", "empty");
+  expect_error(viz + " --word " + std::string(25, 'a'), "limit of 24");
+  EXPECT_FALSE(std::filesystem::exists(file("x.html")));
+  expect_error(viz + " --word cat --out " + file("x.png"), "exactly one of", kExitUsage);
 }
 
 TEST_F(CliSeq2SeqTest, CheckpointsOfAnotherKindOrDamagedAreRejected) {

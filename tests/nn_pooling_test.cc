@@ -103,5 +103,23 @@ TEST(Classifier, PaddingTokensDoNotChangeTheLogits) {
   for (size_t k = 0; k < 2; ++k) EXPECT_NEAR(padded[k], alone[k], 1e-5f);
 }
 
+TEST(Classifier, BlockAttentionWeightsOfTheLastForwardCoverTheRealTokens) {
+  model::ClassifierConfig c;
+  c.vocab_size = 7, c.max_len = 6, c.d_model = 8, c.n_heads = 2, c.n_layers = 2;
+  model::Classifier model(c, 3);
+  const std::vector<int32_t> sentence = {2, 5, 6};
+  const std::vector<int64_t> one = {3};
+  model.forward(sentence, one, 1, 3, /*training=*/false);
+  for (int64_t l = 0; l < 2; ++l) {
+    const Tensor w = model.attention_weights(l, /*average_heads=*/false);
+    ASSERT_EQ(w.shape(), (std::vector<int64_t>{1, 2, 3, 3}));
+    for (int64_t row = 0; row < 2 * 3; ++row) {
+      const float* x = w.data() + row * 3;
+      EXPECT_NEAR(x[0] + x[1] + x[2], 1.0f, 1e-5f) << "layer " << l << " row " << row;
+    }
+  }
+  EXPECT_THROW(model.attention_weights(2, false), Error);
+}
+
 }  // namespace
 }  // namespace attn::testing

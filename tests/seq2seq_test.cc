@@ -35,6 +35,44 @@ std::vector<std::vector<int32_t>> some_words() {
   return words;
 }
 
+// Every row of `w` [1, H, T, S] sums to 1; with `causal`, row t puts no weight after key t.
+void expect_attention_rows(const Tensor& w, bool causal, const char* what) {
+  const int64_t rows = w.dim(1) * w.dim(2), len = w.dim(2), cols = w.dim(3);
+  for (int64_t r = 0; r < rows; ++r) {
+    double sum = 0;
+    for (int64_t k = 0; k < cols; ++k) {
+      const float x = w.data()[r * cols + k];
+      sum += x;
+      if (causal && k > r % len) {
+        EXPECT_EQ(x, 0.0f) << what << " row " << r << " key " << k;
+      }
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-5) << what << " row " << r;
+  }
+}
+
+TEST(Seq2Seq, EveryAttentionsWeightsOfTheLastPassAreKept) {
+  model::Seq2Seq m(tiny_config(), 5);
+  const model::SourceBatch s = model::pack_sources({some_words()[1]});  // "through": 7 letters
+  const std::vector<int32_t> target = {apps::G2pVocab::kBos, 5, 6, 7};
+  const Tensor memory = m.encode(s, /*training=*/false);
+  m.decode(target, 1, 4, memory, s.lengths, /*training=*/false);
+  for (int64_t l = 0; l < 2; ++l) {
+    const Tensor cross = m.cross_attention_weights(l, false);
+    const Tensor self = m.decoder_attention_weights(l, false);
+    EXPECT_EQ(cross.shape(), (std::vector<int64_t>{1, 2, 4, 7}));
+    EXPECT_EQ(self.shape(), (std::vector<int64_t>{1, 2, 4, 4}));
+    expect_attention_rows(cross, false, "cross");
+    expect_attention_rows(self, true, "decoder");
+  }
+  const Tensor encoder = m.encoder_attention_weights(0, false);
+  EXPECT_EQ(encoder.shape(), (std::vector<int64_t>{1, 2, 7, 7}));
+  expect_attention_rows(encoder, false, "encoder");
+  EXPECT_EQ(m.encoder_attention_weights(0, true).shape(), (std::vector<int64_t>{1, 1, 7, 7}));
+  EXPECT_THROW(m.encoder_attention_weights(1, false), Error);
+  EXPECT_THROW(m.decoder_attention_weights(2, false), Error);
+}
+
 TEST(Seq2Seq, CachedGreedyStepsMatchRecomputingThePrefix) {
   model::Seq2Seq m(tiny_config(), 3);
   const auto words = some_words();

@@ -6,6 +6,7 @@
     attn.KVCache, attn.decode_attention                generation against a KV cache
     attn.Gpt, attn.Llama                               models: logits and generation
     attn.attention_weights, attn.viz.heatmap           pictures of the weights
+    attn.viz.explorer                                  an HTML page to explore them
 
 NumPy arrays and PyTorch CPU tensors are read in place (float32 runs the kernels, float64 the
 float64 reference) and results come back as the same kind. Gradients flow through attn's flash

@@ -1,4 +1,5 @@
-"""Heat maps of attention weights, written as PNG files by attn's renderer."""
+"""Pictures of attention weights: heat maps as PNG files (heatmap), and the attention explorer,
+one self-contained HTML page to explore a model's attention over a text (explorer)."""
 
 import numpy as np
 
@@ -30,4 +31,44 @@ def heatmap(weights, x_labels=None, y_labels=None, path="attention.png", title="
     values = np.ascontiguousarray(w, dtype=np.float32)  # a picture: small
     _attn.heatmap(values, str(path), y_labels, x_labels, str(title), y_axis_label,
                   x_axis_label, float(lo), float(hi), list(panel_titles or []), int(grid_cols))
+    return path
+
+
+def _page_map(weights, tokens, key_tokens, name, query_axis, key_axis):
+    """The (name, queries, keys, axes, weights [layers, heads, queries, keys]) of one map."""
+    w = _arrays.as_numpy(weights, f"weights of '{name}'")
+    if w.ndim not in (2, 3, 4):
+        raise ValueError(f"weights of '{name}': expected [queries, keys], [heads, queries, keys] "
+                         f"or [layers, heads, queries, keys], got shape {w.shape}")
+    w = np.ascontiguousarray(w.reshape((1,) * (4 - w.ndim) + w.shape), dtype=np.float32)
+    queries = [str(t) for t in tokens]
+    keys = queries if key_tokens is None else [str(t) for t in key_tokens]
+    if len(queries) != w.shape[2]:
+        raise ValueError(f"tokens of '{name}': {len(queries)} tokens for {w.shape[2]} query rows")
+    if len(keys) != w.shape[3]:
+        raise ValueError(f"key_tokens of '{name}': {len(keys)} tokens for {w.shape[3]} key "
+                         f"columns")
+    return (str(name), queries, keys, str(query_axis), str(key_axis), w)
+
+
+def explorer(path, weights, tokens, key_tokens=None, *, title="", name="attention",
+             query_axis="query", key_axis="key", notes=(), kind="", more_maps=()):
+    """Writes the attention explorer, one self-contained HTML page, to `path` (atomically: on
+    any error nothing is written). Returns the path.
+
+    weights: [layers, heads, queries, keys] (or [heads, queries, keys], or [queries, keys]), each
+    row a distribution over the keys; tokens label the queries, key_tokens the keys (None: the
+    same tokens, as in self-attention). more_maps: further attentions shown on the same page,
+    each a dict with the keys weights, tokens and optionally key_tokens, name, query_axis and
+    key_axis. Weights are stored with 8 bits (within max/510 of each value).
+    """
+    maps = [_page_map(weights, tokens, key_tokens, name, query_axis, key_axis)]
+    for extra in more_maps:
+        extra = dict(extra)
+        maps.append(_page_map(extra.pop("weights"), extra.pop("tokens"),
+                              extra.pop("key_tokens", None), extra.pop("name", "attention"),
+                              extra.pop("query_axis", "query"), extra.pop("key_axis", "key")))
+        if extra:
+            raise ValueError(f"more_maps: unknown keys {sorted(extra)}")
+    _attn.attention_page(str(path), str(title), str(kind), [str(n) for n in notes], maps)
     return path

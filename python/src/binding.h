@@ -24,6 +24,7 @@
 #include "attn/model/gpt_generator.h"
 #include "attn/model/llama.h"
 #include "attn/version.h"
+#include "attn/viz/attention_page.h"
 #include "attn/viz/heatmap.h"
 
 namespace attn::python {

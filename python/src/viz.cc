@@ -1,5 +1,7 @@
-// The heat-map writer: one matrix, or a grid of panels sharing a colour bar, as a PNG file.
+// The heat-map writer (one matrix, or a grid of panels sharing a colour bar, as a PNG file) and
+// the attention explorer's page writer.
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "binding.h"
@@ -39,6 +41,25 @@ void heatmap(const py::array_t<float, py::array::c_style>& values, const std::st
   });
 }
 
+// One map of an explorer page: name, query tokens, key tokens, query axis, key axis and the
+// weights [layers, heads, queries, keys] float32, C-contiguous (checked by the Python side).
+using PageMap = std::tuple<std::string, std::vector<std::string>, std::vector<std::string>,
+                           std::string, std::string, py::array_t<float, py::array::c_style>>;
+
+void attention_page(const std::string& path, const std::string& title, const std::string& kind,
+                    const std::vector<std::string>& notes, const std::vector<PageMap>& maps) {
+  viz::AttentionPage page{title, kind, notes, {}};
+  for (const auto& [name, queries, keys, query_axis, key_axis, weights] : maps) {
+    ATTN_CHECK(weights.ndim() == 4, "weights of '", name,
+               "': expected [layers, heads, queries, keys], got ", weights.ndim(), " dimensions");
+    page.maps.push_back({name, queries, keys, int(weights.shape(0)), int(weights.shape(1)),
+                         std::span<const float>(weights.data(), size_t(weights.size())), query_axis,
+                         key_axis});
+  }
+  py::gil_scoped_release release;
+  as_runtime_error([&] { viz::write_attention_page(page, path); });
+}
+
 }  // namespace
 
 void bind_viz(py::module_& m) {
@@ -46,6 +67,8 @@ void bind_viz(py::module_& m) {
         py::arg("col_labels"), py::arg("title"), py::arg("row_axis_label"),
         py::arg("col_axis_label"), py::arg("lo"), py::arg("hi"), py::arg("panel_titles"),
         py::arg("grid_cols"));
+  m.def("attention_page", &attention_page, py::arg("path"), py::arg("title"), py::arg("kind"),
+        py::arg("notes"), py::arg("maps"));
 }
 
 }  // namespace attn::python

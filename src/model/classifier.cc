@@ -134,6 +134,12 @@ const Tensor& Classifier::pooling_weights() const {
   return attention_pool_ ? attention_pool_->weights() : mean_pool_.weights();
 }
 
+Tensor Classifier::attention_weights(int64_t layer, bool average_heads) {
+  ATTN_CHECK(layer >= 0 && layer < static_cast<int64_t>(blocks_.size()), "classifier: layer ",
+             layer, " outside [0, ", blocks_.size(), ")");
+  return blocks_[layer]->attention().attention_weights(average_heads);
+}
+
 std::vector<nn::Parameter> Classifier::parameters() {
   std::vector<nn::Parameter> params;
   nn::append_parameters(params, "tok", tok_.parameters());

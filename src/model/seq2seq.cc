@@ -209,6 +209,18 @@ Tensor Seq2Seq::cross_attention_weights(int64_t layer, bool average_heads) {
   return decoder_[layer]->cross_attention().attention_weights(average_heads);
 }
 
+Tensor Seq2Seq::decoder_attention_weights(int64_t layer, bool average_heads) {
+  ATTN_CHECK(layer >= 0 && layer < static_cast<int64_t>(decoder_.size()), "seq2seq: decoder layer ",
+             layer, " outside [0, ", decoder_.size(), ")");
+  return decoder_[layer]->self_attention().attention_weights(average_heads);
+}
+
+Tensor Seq2Seq::encoder_attention_weights(int64_t layer, bool average_heads) {
+  ATTN_CHECK(layer >= 0 && layer < static_cast<int64_t>(encoder_.size()), "seq2seq: encoder layer ",
+             layer, " outside [0, ", encoder_.size(), ")");
+  return encoder_[layer]->attention().attention_weights(average_heads);
+}
+
 std::vector<nn::Parameter> Seq2Seq::parameters() {
   std::vector<nn::Parameter> params;
   nn::append_parameters(params, "src_tok", src_tok_.parameters());

@@ -42,3 +42,51 @@ def test_heatmap_errors():
         attn.viz.heatmap(np.zeros((2, 3)), path="/tmp/never.png", lo=1, hi=0)
     with pytest.raises(RuntimeError):
         attn.viz.heatmap(np.zeros((2, 3)), path="/nonexistent/dir/w.png")
+
+
+def _page_data(path):
+    """The JSON data block of an explorer page."""
+    import json
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    return json.loads(re.search(r'id="attn-data">(.*?)</script>', text, re.S).group(1))
+
+
+def test_explorer_writes_a_self_contained_page(tmp_path):
+    w = attn.attention_weights(np.random.rand(2, 3, 5, 8).astype(np.float32),
+                               np.random.rand(2, 3, 5, 8).astype(np.float32), is_causal=True)
+    path = attn.viz.explorer(tmp_path / "e.html", w, list("hello"), title="Hello",
+                             notes=["a note"], kind="gpt")
+    html = path.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<title>Hello</title>" in html
+    data = _page_data(path)
+    m = data["maps"][0]
+    assert (m["layers"], m["heads"], m["queries"], m["keys"]) == (2, 3, list("hello"),
+                                                                  list("hello"))
+    assert data["notes"] == ["a note"] and len(m["scales"]) == 6
+
+
+def test_explorer_takes_single_heads_and_more_maps(tmp_path):
+    path = attn.viz.explorer(tmp_path / "e.html", torch.full((2, 4), 0.25), ["a", "b"],
+                             list("wxyz"), name="cross",
+                             more_maps=[{"weights": np.eye(3), "tokens": list("abc"),
+                                         "name": "self"}])
+    maps = _page_data(path)["maps"]
+    assert [(m["name"], m["layers"], m["heads"]) for m in maps] == [("cross", 1, 1),
+                                                                    ("self", 1, 1)]
+    assert maps[0]["keys"] == list("wxyz")
+
+
+def test_explorer_errors(tmp_path):
+    path = tmp_path / "never.html"
+    with pytest.raises(ValueError, match="3 tokens for 2 query rows"):
+        attn.viz.explorer(path, np.zeros((2, 2)), list("abc"))
+    with pytest.raises(ValueError, match="expected \\[queries, keys\\]"):
+        attn.viz.explorer(path, np.zeros(3), list("abc"))
+    with pytest.raises(ValueError, match="unknown keys"):
+        attn.viz.explorer(path, np.zeros((1, 1)), ["a"], more_maps=[
+            {"weights": np.zeros((1, 1)), "tokens": ["a"], "colour": "red"}])
+    with pytest.raises(RuntimeError, match="no query tokens"):
+        attn.viz.explorer(path, np.zeros((0, 2)), [], ["a", "b"])
+    assert not path.exists()

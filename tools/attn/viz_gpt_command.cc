@@ -1,6 +1,8 @@
 // `attn viz gpt --model CKPT --prompt TEXT --out FILE.png [--layer N] [--average-heads]`:
 // the attention weights of a trained GPT over a prompt as a grid of heat maps, one row of panels
 // per layer and one panel per head (query bytes down, key bytes across).
+// `attn viz gpt --model CKPT --prompt TEXT --html FILE.html`: the same weights, every layer and
+// head, as the attention explorer's page.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -12,6 +14,7 @@
 #include "attn/viz/heatmap.h"
 #include "cli_kit.h"
 #include "commands.h"
+#include "viz_output.h"
 
 namespace attn::cli {
 
@@ -20,7 +23,7 @@ namespace {
 struct VizGptArgs {
   std::string model;
   std::string prompt;
-  std::string out;
+  VizOutput output;
   int64_t layer = -1;  // -1: every layer
   bool average_heads = false;
 };
@@ -54,18 +57,26 @@ void add_layer_panels(const Tensor& weights, int64_t layer, bool averaged,
   }
 }
 
-void run_viz_gpt(const VizGptArgs& a) {
+// The prompt's tokens after the checks every output shares; runs the model over them.
+std::vector<int32_t> run_over_prompt(model::Gpt& gpt, const VizGptArgs& a) {
   const std::vector<int32_t> tokens = encode_bytes(a.prompt);  // throws on invalid UTF-8
   ATTN_CHECK(!tokens.empty(), "--prompt is empty");
-  model::GptGenerator generator = model::GptGenerator::load(a.model);
-  model::Gpt& gpt = generator.model();
   const int64_t len = static_cast<int64_t>(tokens.size()), layers = gpt.config().n_layers;
   ATTN_CHECK(len <= gpt.config().context, "the prompt has ", len,
              " bytes, more than the model's context of ", gpt.config().context);
   ATTN_CHECK(a.layer < layers, "--layer ", a.layer, " but the model has ", layers, " layers (0 to ",
              layers - 1, ")");
   gpt.forward(tokens, 1, len, /*training=*/false);
+  return tokens;
+}
 
+std::string page_title(const std::string& prompt) {
+  return "GPT attention over \"" + viz::display_label(prompt, 40) + "\"";
+}
+
+void draw_png(model::Gpt& gpt, const VizGptArgs& a) {
+  const int64_t len = static_cast<int64_t>(run_over_prompt(gpt, a).size());
+  const int64_t layers = gpt.config().n_layers;
   std::vector<Tensor> weights;  // kept alive: the heat maps point into them
   std::vector<viz::Heatmap> maps;
   for (int64_t l = a.layer < 0 ? 0 : a.layer; l < (a.layer < 0 ? layers : a.layer + 1); ++l) {
@@ -76,7 +87,7 @@ void run_viz_gpt(const VizGptArgs& a) {
                      maps);
   }
   viz::HeatmapOptions options;
-  options.title = "GPT attention over \"" + viz::display_label(a.prompt, 40) + "\"";
+  options.title = page_title(a.prompt);
   options.row_labels = byte_labels(a.prompt);
   options.col_labels = options.row_labels;
   options.row_axis_label = "query";
@@ -84,20 +95,52 @@ void run_viz_gpt(const VizGptArgs& a) {
   // Every layer: a row of panels per layer. One layer, or the means of heads: about square.
   const bool one_row_per_layer = a.layer < 0 && !a.average_heads;
   options.grid_cols = one_row_per_layer ? static_cast<int>(gpt.config().n_heads) : 0;
-  viz::draw_heatmaps(maps, options, a.out);
-  std::printf("wrote %s (%zu panels, %lld tokens)\n", a.out.c_str(), maps.size(),
+  viz::draw_heatmaps(maps, options, a.output.png);
+  std::printf("wrote %s (%zu panels, %lld tokens)\n", a.output.png.c_str(), maps.size(),
               static_cast<long long>(len));
+}
+
+// The explorer: one map, the causal self-attention of every layer and head.
+void write_explorer(model::Gpt& gpt, const VizGptArgs& a) {
+  run_over_prompt(gpt, a);
+  std::vector<Tensor> per_layer;
+  for (int64_t l = 0; l < gpt.config().n_layers; ++l) {
+    per_layer.push_back(gpt.block(l).attention().attention_weights(false));
+  }
+  const std::vector<float> weights = stack_layers(per_layer);
+  const std::vector<std::string> labels = byte_labels(a.prompt);
+  viz::AttentionPage page{page_title(a.prompt), "gpt", {}, {}};
+  page.notes.push_back(std::to_string(gpt.config().n_layers) + " layers, " +
+                       std::to_string(gpt.config().n_heads) + " heads, " +
+                       std::to_string(labels.size()) + " byte tokens");
+  page.maps.push_back({"self-attention", labels, labels, int(gpt.config().n_layers),
+                       int(gpt.config().n_heads), weights});
+  write_page(page, a.output);
+}
+
+void run_viz_gpt(const VizGptArgs& a) {
+  check_viz_output(a.output);
+  check_usage(a.output.html.empty() || (a.layer < 0 && !a.average_heads),
+              "--layer and --average-heads go with --out only (the page holds every layer and "
+              "head)");
+  model::GptGenerator generator = model::GptGenerator::load(a.model);
+  if (a.output.html.empty()) {
+    draw_png(generator.model(), a);
+  } else {
+    write_explorer(generator.model(), a);
+  }
 }
 
 }  // namespace
 
 void add_viz_gpt_command(CLI::App& viz) {
   auto args = std::make_shared<VizGptArgs>();
-  CLI::App* cmd = viz.add_subcommand(
-      "gpt", "Attention of a trained GPT over a prompt: a panel per layer and head.");
+  CLI::App* cmd = viz.add_subcommand("gpt",
+                                     "Attention of a trained GPT over a prompt: a panel per layer "
+                                     "and head (PNG), or the attention explorer (HTML).");
   add_model_option(*cmd, args->model, "GPT checkpoint written by attn train");
   cmd->add_option("--prompt", args->prompt, "text to attend over (UTF-8)")->required();
-  add_out_option(*cmd, args->out, "PNG file to write");
+  add_viz_output_options(*cmd, args->output);
   at_least(cmd->add_option("--layer", args->layer, "draw only this layer (0-based)"), 0);
   cmd->add_flag("--average-heads", args->average_heads, "one panel per layer: the mean of heads");
   cmd->callback([args] { run_viz_gpt(*args); });

@@ -71,6 +71,9 @@ class Classifier {
 
   // The pooling weights of the last forward, [B, T]: 0 on padding, each row summing to 1.
   const Tensor& pooling_weights() const;
+  // Self-attention weights of block `layer` in the last forward: [B, H, T, T], or [B, 1, T, T]
+  // averaged over the heads; throws attn::Error for a layer outside [0, n_layers).
+  Tensor attention_weights(int64_t layer, bool average_heads);
 
   std::vector<nn::Parameter> parameters();
   const ClassifierConfig& config() const { return config_; }

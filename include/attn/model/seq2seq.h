@@ -98,6 +98,12 @@ class Seq2Seq {
   // Cross-attention weights of decoder layer `layer` in the last decode: [B, Hq, T, S], or
   // [B, 1, T, S] averaged over the heads.
   Tensor cross_attention_weights(int64_t layer, bool average_heads);
+  // Causal self-attention weights of decoder layer `layer` in the last decode: [B, Hq, T, T]
+  // (or [B, 1, T, T]).
+  Tensor decoder_attention_weights(int64_t layer, bool average_heads);
+  // Self-attention weights of encoder layer `layer` in the last encode: [B, Hq, S, S] (or
+  // [B, 1, S, S]). Each throws attn::Error for a layer outside the model.
+  Tensor encoder_attention_weights(int64_t layer, bool average_heads);
 
   std::vector<nn::Parameter> parameters();
   const Seq2SeqConfig& config() const { return config_; }
