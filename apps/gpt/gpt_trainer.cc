@@ -7,24 +7,31 @@
 namespace attn::apps {
 
 GptTrainer::GptTrainer(const model::GptConfig& config, const train::TrainOptions& options,
-                       const train::TextDataset& data)
+                       const train::TextDataset& data, train::GradientReducer* reducer)
     : config_(config),
       options_(options),
       data_(data),
       model_(config, options.seed),
       x_(static_cast<size_t>(options.batch * config.context)),
       y_(x_.size()),
-      loop_(*this, options.loop({.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f})) {
+      loop_(*this, options.loop({.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f}), reducer) {
   train::validate(options);
+  ATTN_CHECK(options.batch % loop_.parts() == 0, "training options: batch = ", options.batch,
+             " does not divide into ", loop_.parts(), " micro-batches");
 }
 
-train::StepLoss GptTrainer::train_step(int64_t step) {
-  const int64_t B = options_.batch, T = config_.context;
-  data_.train_batch(options_.seed, static_cast<uint64_t>(step), B, T, x_.data(), y_.data());
-  Tensor logits = model_.forward(x_, B, T, /*training=*/true, static_cast<uint64_t>(step));
+train::StepLoss GptTrainer::train_step(int64_t step, train::BatchPart part) {
+  const int64_t B = options_.batch / part.count, T = config_.context;
+  data_.train_batch(options_.seed, static_cast<uint64_t>(step), options_.batch, T, x_.data(),
+                    y_.data());
+  const size_t first = static_cast<size_t>(part.index * B * T), count = static_cast<size_t>(B * T);
+  // Each part draws its own dropout masks (a single part: the masks of the whole batch).
+  const uint64_t masks = static_cast<uint64_t>(step * part.count + part.index);
+  Tensor logits =
+      model_.forward(std::span(x_).subspan(first, count), B, T, /*training=*/true, masks);
   train::CrossEntropyLoss loss;
-  const float value = loss.forward(logits, y_);
-  loss.backward_in_place(logits);
+  const float value = loss.forward(logits, std::span(y_).subspan(first, count));
+  loss.backward_in_place(logits, 1.0f / static_cast<float>(part.count));
   model_.backward(logits);
   return {value, B * T};
 }

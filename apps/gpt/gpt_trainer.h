@@ -1,6 +1,9 @@
 // GptTrainer — the GPT on a byte corpus as a task of the TrainingLoop: batches of a TextDataset
 // drawn from (seed, step), next-byte cross-entropy, validation on fixed batches, checkpoints of
 // kind "gpt" that resume bit-exactly. AdamW with β = (0.9, 0.95).
+//
+// The batch may be cut into micro-batches (TrainOptions::micro_batches), part p being sequences
+// [p·B/m, (p+1)·B/m) of the step's batch, and shared among the workers of a GradientReducer.
 #pragma once
 
 #include <cstdint>
@@ -17,14 +20,15 @@ namespace attn::apps {
 
 class GptTrainer : private train::TrainingTask {
  public:
-  // `data` must outlive the trainer.
+  // `data` and `reducer` (if any: the workers of a data-parallel run) must outlive the trainer.
+  // Throws attn::Error unless the batch divides into the micro-batches.
   GptTrainer(const model::GptConfig& config, const train::TrainOptions& options,
-             const train::TextDataset& data);
+             const train::TextDataset& data, train::GradientReducer* reducer = nullptr);
 
   // Loads parameters, optimizer state and step from a checkpoint written by save().
   void resume(const std::string& path) { loop_.resume(path); }
-  // Trains up to options.steps (or the time limit), reporting every step; saves to `out` (when
-  // not empty) after each validation and at the end.
+  // Trains up to options.steps (or the time limit), reporting every step; the leading worker
+  // saves to `out` (when not empty) after each validation and at the end.
   void run(const std::string& out, const std::function<void(const train::StepReport&)>& on_step) {
     loop_.run(out, on_step);
   }
@@ -37,7 +41,8 @@ class GptTrainer : private train::TrainingTask {
 
  private:
   std::vector<nn::Parameter> parameters() override { return model_.parameters(); }
-  train::StepLoss train_step(int64_t step) override;
+  train::StepLoss train_step(int64_t step, train::BatchPart part) override;
+  bool splits_batch() const override { return true; }
   train::Evaluation evaluate() override { return {validation_loss(), {}}; }
   Metadata checkpoint_metadata() override;
   void restore(const SafetensorsFile& file, const std::string& path) override;
