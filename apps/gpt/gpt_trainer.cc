@@ -1,5 +1,7 @@
 #include "apps/gpt/gpt_trainer.h"
 
+#include <algorithm>
+
 #include "attn/core/error.h"
 #include "attn/io/checkpoint.h"
 #include "attn/train/cross_entropy.h"
@@ -7,20 +9,51 @@
 namespace attn::apps {
 
 GptTrainer::GptTrainer(const model::GptConfig& config, const train::TrainOptions& options,
-                       const train::TextDataset& data, train::GradientReducer* reducer)
+                       const train::TextDataset& data, train::GradientReducer* reducer,
+                       nn::AttentionRunner* sequence_attention)
     : config_(config),
       options_(options),
       data_(data),
+      sequence_attention_(sequence_attention),
       model_(config, options.seed),
       x_(static_cast<size_t>(options.batch * config.context)),
       y_(x_.size()),
       loop_(*this, options.loop({.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f}), reducer) {
   train::validate(options);
-  ATTN_CHECK(options.batch % loop_.parts() == 0, "training options: batch = ", options.batch,
-             " does not divide into ", loop_.parts(), " micro-batches");
+  const int64_t parts = loop_.parts();
+  if (sequence_attention == nullptr) {
+    ATTN_CHECK(options.batch % parts == 0, "training options: batch = ", options.batch,
+               " does not divide into ", parts, " micro-batches");
+    return;
+  }
+  const int64_t workers = reducer != nullptr ? reducer->workers() : 1;
+  ATTN_CHECK(parts == workers, "sequence parallel: one part per worker, not ", parts, " parts for ",
+             workers, " workers");
+  ATTN_CHECK(config.context % parts == 0, "sequence parallel: context = ", config.context,
+             " does not divide into ", parts, " shards");
+}
+
+train::StepLoss GptTrainer::train_shard(int64_t step, train::BatchPart shard) {
+  const int64_t B = options_.batch, T = config_.context, n = T / shard.count;
+  data_.train_batch(options_.seed, static_cast<uint64_t>(step), B, T, x_.data(), y_.data());
+  shard_x_.resize(static_cast<size_t>(B * n));
+  shard_y_.resize(shard_x_.size());
+  for (int64_t b = 0; b < B; ++b) {  // positions [shard·n, (shard + 1)·n) of sequence b
+    const int64_t from = b * T + shard.index * n;
+    std::copy_n(x_.begin() + from, n, shard_x_.begin() + b * n);
+    std::copy_n(y_.begin() + from, n, shard_y_.begin() + b * n);
+  }
+  Tensor logits = model_.forward(shard_x_, B, n, /*training=*/true, static_cast<uint64_t>(step),
+                                 {.start = shard.index * n, .attention = sequence_attention_});
+  train::CrossEntropyLoss loss;
+  const float value = loss.forward(logits, shard_y_);
+  loss.backward_in_place(logits, 1.0f / static_cast<float>(shard.count));
+  model_.backward(logits);
+  return {value, B * n};
 }
 
 train::StepLoss GptTrainer::train_step(int64_t step, train::BatchPart part) {
+  if (sequence_attention_ != nullptr) return train_shard(step, part);
   const int64_t B = options_.batch / part.count, T = config_.context;
   data_.train_batch(options_.seed, static_cast<uint64_t>(step), options_.batch, T, x_.data(),
                     y_.data());

@@ -4,6 +4,9 @@
 //
 // The batch may be cut into micro-batches (TrainOptions::micro_batches), part p being sequences
 // [p·B/m, (p+1)·B/m) of the step's batch, and shared among the workers of a GradientReducer.
+// Sequence parallel (a `sequence_attention` runner): part p of P is instead positions
+// [p·T/P, (p+1)·T/P) of every sequence of the batch, one part per worker, the P workers computing
+// their parts at once and attention across them through the runner.
 #pragma once
 
 #include <cstdint>
@@ -20,10 +23,12 @@ namespace attn::apps {
 
 class GptTrainer : private train::TrainingTask {
  public:
-  // `data` and `reducer` (if any: the workers of a data-parallel run) must outlive the trainer.
-  // Throws attn::Error unless the batch divides into the micro-batches.
+  // `data`, `reducer` (if any: the workers of a data-parallel run) and `sequence_attention` must
+  // outlive the trainer. Throws attn::Error unless the batch divides into the micro-batches, or,
+  // sequence parallel, the context into one shard per worker.
   GptTrainer(const model::GptConfig& config, const train::TrainOptions& options,
-             const train::TextDataset& data, train::GradientReducer* reducer = nullptr);
+             const train::TextDataset& data, train::GradientReducer* reducer = nullptr,
+             nn::AttentionRunner* sequence_attention = nullptr);
 
   // Loads parameters, optimizer state and step from a checkpoint written by save().
   void resume(const std::string& path) { loop_.resume(path); }
@@ -42,6 +47,7 @@ class GptTrainer : private train::TrainingTask {
  private:
   std::vector<nn::Parameter> parameters() override { return model_.parameters(); }
   train::StepLoss train_step(int64_t step, train::BatchPart part) override;
+  train::StepLoss train_shard(int64_t step, train::BatchPart shard);
   bool splits_batch() const override { return true; }
   train::Evaluation evaluate() override { return {validation_loss(), {}}; }
   Metadata checkpoint_metadata() override;
@@ -50,9 +56,11 @@ class GptTrainer : private train::TrainingTask {
   model::GptConfig config_;
   train::TrainOptions options_;
   const train::TextDataset& data_;
+  nn::AttentionRunner* sequence_attention_;
   model::Gpt model_;
   std::vector<int32_t> x_, y_;
-  train::TrainingLoop loop_;  // last: built on the model's parameters
+  std::vector<int32_t> shard_x_, shard_y_;  // sequence parallel: this worker's positions
+  train::TrainingLoop loop_;                // last: built on the model's parameters
 };
 
 }  // namespace attn::apps

@@ -6,6 +6,11 @@
       process with --micro-batches P, and within 1e-5 of one process with the whole batch; only
       rank 0 prints and writes the checkpoint; a run resumed under mpirun continues bitwise as a
       run resumed in one process.
+  train_under_mpirun.py ATTN WORKDIR sequence-parallel P MPIEXEC...
+      P ranks train the tiny GPT with --sequence-parallel (each holds 1/P of every sequence,
+      attention as ring attention): the losses are within 1e-4 of one process's.
+  train_under_mpirun.py ATTN WORKDIR uneven-context P MPIEXEC...
+      --sequence-parallel with a context that does not divide among the ranks: a usage error.
   train_under_mpirun.py ATTN WORKDIR uneven-batch P MPIEXEC...
       a batch that does not divide among the ranks: one usage error, printed once, exit 2.
   train_under_mpirun.py ATTN WORKDIR rank-killed P MPIEXEC...
@@ -80,13 +85,37 @@ def same_losses(attn, work, np, mpi):
           f"within {worst:.2g} of the whole batch; resume continues bitwise")
 
 
-def uneven_batch(attn, work, np, mpi):
-    rc, stdout, stderr = run(mpi + ["-np", str(np), attn] + TINY +
+def sequence_parallel(attn, work, np, mpi):
+    whole, _ = train([attn], f"{work}/whole.safetensors", "--steps", str(STEPS))
+    sharded, done = train(mpi + ["-np", str(np), attn], f"{work}/sharded.safetensors",
+                          "--steps", str(STEPS), "--sequence-parallel")
+    expect(len(sharded) == STEPS and len(done) == 1,
+           f"{len(sharded)} step lines and {len(done)} results: rank 0 alone prints")
+    worst = max(abs(a[1] - b[1]) for a, b in zip(sharded, whole))
+    worst_val = max(abs(a[2] - b[2]) for a, b in zip(sharded, whole) if a[2] is not None)
+    expect(worst <= 1e-4 and worst_val <= 1e-4,
+           f"the losses of {np} sequence shards are {worst} (validation {worst_val}) from one "
+           "process's")
+    print(f"{np} sequence shards: {STEPS} steps within {worst:.2g} of one process "
+          f"(validation within {worst_val:.2g})")
+
+
+def usage_error_once(attn, work, np, mpi, args, message):
+    rc, stdout, stderr = run(mpi + ["-np", str(np), attn] + TINY + args +
                              ["--steps", "2", "--out", f"{work}/uneven.safetensors"])
-    message = f"attn: the batch of 4 sequences does not divide among {np} ranks"
     expect(rc == 2, f"exit status {rc}, not 2:\n{stderr}")
     expect(stderr.count(message) == 1, f"expected '{message}' once, got:\n{stderr}")
     print(stderr.strip())
+
+
+def uneven_batch(attn, work, np, mpi):
+    usage_error_once(attn, work, np, mpi, [],
+                     f"attn: the batch of 4 sequences does not divide among {np} ranks")
+
+
+def uneven_context(attn, work, np, mpi):
+    usage_error_once(attn, work, np, mpi, ["--sequence-parallel"],
+                     f"attn: the context of 32 tokens does not divide among {np} ranks")
 
 
 def rank_killed(attn, work, np, mpi):
@@ -107,7 +136,8 @@ def main():
     attn, work, mode, np, mpi = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), \
         sys.argv[5:]
     os.makedirs(work, exist_ok=True)
-    {"same-losses": same_losses, "uneven-batch": uneven_batch,
+    {"same-losses": same_losses, "sequence-parallel": sequence_parallel,
+     "uneven-batch": uneven_batch, "uneven-context": uneven_context,
      "rank-killed": rank_killed}[mode](attn, work, np, mpi)
 
 

@@ -5,7 +5,9 @@
 // Under mpirun (when built with attn_dist) the run is data-parallel: each rank computes its
 // micro-batches of every step's batch and the gradients are summed across the ranks in a fixed
 // order, so the losses are bitwise those of one process run with --micro-batches P. Rank 0 alone
-// evaluates, prints and writes the checkpoint and the curve.
+// evaluates, prints and writes the checkpoint and the curve. With --sequence-parallel each rank
+// holds a contiguous 1/P of every sequence's positions instead, and attention runs as ring
+// attention across the ranks.
 #include <malloc.h>
 #include <unistd.h>
 
@@ -37,6 +39,7 @@
 #include <mpi.h>
 
 #include "attn/dist/data_parallel.h"
+#include "attn/dist/ring_runner.h"
 #endif
 
 namespace attn::cli {
@@ -56,6 +59,7 @@ struct TrainArgs {
   nn::MatmulPrecision precision = nn::MatmulPrecision::kFp32;  // of the Linear products
   int threads = 0;
   bool json = false;
+  bool sequence_parallel = false;  // shard every sequence's positions across the ranks
 };
 
 // One row of the loss curve.
@@ -92,9 +96,19 @@ apps::GptPreset resolve(const TrainArgs& a) {
   return p;
 }
 
-// The batch must share out evenly: into the micro-batches, and those among the ranks.
-void check_shares(const train::TrainOptions& t) {
+// The batch must share out evenly: into the micro-batches, and those among the ranks; sequence
+// parallel, the context into one shard per rank.
+void check_shares(const apps::GptPreset& p, bool sequence_parallel) {
+  const train::TrainOptions& t = p.train;
   const int64_t ranks = world().size, batch = t.batch;
+  if (sequence_parallel) {
+    check_usage(built_with_mpi(), "--sequence-parallel needs attn built with MPI (attn_dist)");
+    check_usage(t.micro_batches == 0 || t.micro_batches == ranks,
+                "--sequence-parallel takes one micro-batch per rank, not ", t.micro_batches);
+    check_usage(p.model.context % ranks == 0, "the context of ", p.model.context,
+                " tokens does not divide among ", ranks, " ranks");
+    return;
+  }
   if (t.micro_batches == 0) {
     check_usage(batch % ranks == 0, "the batch of ", batch, " sequences does not divide among ",
                 ranks, " ranks");
@@ -111,6 +125,18 @@ std::unique_ptr<train::GradientReducer> make_workers() {
 #ifdef ATTN_WITH_DIST
   if (world().distributed()) return std::make_unique<dist::MpiGradientReducer>(MPI_COMM_WORLD);
 #endif
+  return nullptr;
+}
+
+// Ring attention across the ranks of a sequence-parallel run; none in a single process.
+std::unique_ptr<nn::AttentionRunner> make_ring(bool sequence_parallel) {
+#ifdef ATTN_WITH_DIST
+  if (sequence_parallel && world().distributed()) {
+    return std::make_unique<dist::RingAttentionRunner>(
+        dist::Ring{MPI_COMM_WORLD, dist::Sharding::kContiguous});
+  }
+#endif
+  (void)sequence_parallel;
   return nullptr;
 }
 
@@ -187,12 +213,13 @@ void run_train(const TrainArgs& a) {
   use_threads(a.threads);
   apply_precision(a);
   const apps::GptPreset setup = resolve(a);
-  check_shares(setup.train);
+  check_shares(setup, a.sequence_parallel);
   const std::string corpus = a.data.empty() ? data_path("moby_dick.txt") : a.data;
   const train::TextDataset data =
       train::TextDataset::from_file(corpus, 0.05, setup.model.context + 1);
   const std::unique_ptr<train::GradientReducer> workers = make_workers();
-  apps::GptTrainer trainer(setup.model, setup.train, data, workers.get());
+  const std::unique_ptr<nn::AttentionRunner> ring = make_ring(a.sequence_parallel);
+  apps::GptTrainer trainer(setup.model, setup.train, data, workers.get(), ring.get());
   if (!a.resume.empty()) trainer.resume(a.resume);
   const bool leads = world().leads();
   const std::string curve_path = a.out + ".loss.csv";
@@ -261,6 +288,9 @@ void add_train_command(CLI::App& app) {
   add_choice_option(*cmd, "--precision", args->precision, kPrecisions,
                     "of the linear layers' matrix products (default fp32); bf16: bf16 inputs, "
                     "fp32 accumulation (needs AMX or AVX512-BF16, else fp32)");
+  cmd->add_flag("--sequence-parallel", args->sequence_parallel,
+                "under mpirun: each rank holds 1/P of every sequence's positions, attention runs "
+                "as ring attention (default: each rank holds 1/P of the batch's sequences)");
   add_threads_option(*cmd, args->threads);
   add_json_flag(*cmd, args->json, "one JSON object per step, then one with the result");
   cmd->callback([args] { run_train(*args); });
