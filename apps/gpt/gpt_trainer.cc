@@ -14,6 +14,7 @@ GptTrainer::GptTrainer(const model::GptConfig& config, const train::TrainOptions
     : config_(config),
       options_(options),
       data_(data),
+      reducer_(reducer),
       sequence_attention_(sequence_attention),
       model_(config, options.seed),
       x_(static_cast<size_t>(options.batch * config.context)),
@@ -33,16 +34,21 @@ GptTrainer::GptTrainer(const model::GptConfig& config, const train::TrainOptions
              " does not divide into ", parts, " shards");
 }
 
-train::StepLoss GptTrainer::train_shard(int64_t step, train::BatchPart shard) {
+void GptTrainer::take_shard(train::BatchPart shard) {
   const int64_t B = options_.batch, T = config_.context, n = T / shard.count;
-  data_.train_batch(options_.seed, static_cast<uint64_t>(step), B, T, x_.data(), y_.data());
   shard_x_.resize(static_cast<size_t>(B * n));
   shard_y_.resize(shard_x_.size());
-  for (int64_t b = 0; b < B; ++b) {  // positions [shard·n, (shard + 1)·n) of sequence b
+  for (int64_t b = 0; b < B; ++b) {
     const int64_t from = b * T + shard.index * n;
     std::copy_n(x_.begin() + from, n, shard_x_.begin() + b * n);
     std::copy_n(y_.begin() + from, n, shard_y_.begin() + b * n);
   }
+}
+
+train::StepLoss GptTrainer::train_shard(int64_t step, train::BatchPart shard) {
+  const int64_t B = options_.batch, T = config_.context, n = T / shard.count;
+  data_.train_batch(options_.seed, static_cast<uint64_t>(step), B, T, x_.data(), y_.data());
+  take_shard(shard);
   Tensor logits = model_.forward(shard_x_, B, n, /*training=*/true, static_cast<uint64_t>(step),
                                  {.start = shard.index * n, .attention = sequence_attention_});
   train::CrossEntropyLoss loss;
@@ -69,7 +75,35 @@ train::StepLoss GptTrainer::train_step(int64_t step, train::BatchPart part) {
   return {value, B * T};
 }
 
+float GptTrainer::sharded_validation_loss() {
+  train::SingleWorker alone;
+  train::GradientReducer& workers = reducer_ != nullptr ? *reducer_ : alone;
+  const int64_t B = options_.batch, T = config_.context, E = options_.eval_batches;
+  const train::BatchPart shard{workers.rank(), workers.workers()};
+  const int64_t n = T / shard.count;
+  std::vector<double> mine(static_cast<size_t>(E));
+  for (int64_t k = 0; k < E; ++k) {
+    data_.val_batch(k, E, B, T, x_.data(), y_.data());
+    take_shard(shard);
+    const Tensor logits =
+        model_.forward(shard_x_, B, n, /*training=*/false, 0,
+                       {.start = shard.index * n, .attention = sequence_attention_});
+    train::CrossEntropyLoss loss;
+    mine[static_cast<size_t>(k)] = loss.forward(logits, shard_y_);
+  }
+  std::vector<double> all(static_cast<size_t>(shard.count * E));
+  workers.all_gather(mine, all);
+  double total = 0.0;
+  for (int64_t k = 0; k < E; ++k) {
+    double batch = 0.0;  // the shards' losses in shard order: equal token counts
+    for (int64_t w = 0; w < shard.count; ++w) batch += all[static_cast<size_t>(w * E + k)];
+    total += batch / static_cast<double>(shard.count);
+  }
+  return static_cast<float>(total / static_cast<double>(E));
+}
+
 float GptTrainer::validation_loss() {
+  if (sequence_attention_ != nullptr) return sharded_validation_loss();
   const int64_t B = options_.batch, T = config_.context;
   double total = 0.0;
   for (int64_t k = 0; k < options_.eval_batches; ++k) {

@@ -38,7 +38,8 @@ class GptTrainer : private train::TrainingTask {
     loop_.run(out, on_step);
   }
   void save(const std::string& path) { loop_.save(path); }
-  // Mean cross-entropy (nats per byte) over the fixed validation batches.
+  // Mean cross-entropy (nats per byte) over the fixed validation batches; sequence parallel,
+  // collective: each worker computes its positions and the shards' losses are averaged.
   float validation_loss();
 
   int64_t step() const { return loop_.step(); }
@@ -47,7 +48,11 @@ class GptTrainer : private train::TrainingTask {
  private:
   std::vector<nn::Parameter> parameters() override { return model_.parameters(); }
   train::StepLoss train_step(int64_t step, train::BatchPart part) override;
+  bool evaluates_together() const override { return sequence_attention_ != nullptr; }
   train::StepLoss train_shard(int64_t step, train::BatchPart shard);
+  float sharded_validation_loss();
+  // Positions [shard·T/P, (shard + 1)·T/P) of each sequence of x_ and y_ into shard_x_, shard_y_.
+  void take_shard(train::BatchPart shard);
   bool splits_batch() const override { return true; }
   train::Evaluation evaluate() override { return {validation_loss(), {}}; }
   Metadata checkpoint_metadata() override;
@@ -56,6 +61,7 @@ class GptTrainer : private train::TrainingTask {
   model::GptConfig config_;
   train::TrainOptions options_;
   const train::TextDataset& data_;
+  train::GradientReducer* reducer_;
   nn::AttentionRunner* sequence_attention_;
   model::Gpt model_;
   std::vector<int32_t> x_, y_;

@@ -119,7 +119,7 @@ StepLoss TrainingLoop::train_step() {
 Evaluation TrainingLoop::agreed_evaluation() {
   if (reducer_.workers() == 1) return task_.evaluate();
   std::array<double, 3> shared{};  // loss, whether there is an accuracy, the accuracy
-  if (reducer_.leads()) {
+  if (reducer_.leads() || task_.evaluates_together()) {
     const Evaluation e = task_.evaluate();
     shared = {e.loss, e.accuracy ? 1.0 : 0.0, e.accuracy.value_or(0.0)};
   }

@@ -66,6 +66,9 @@ class TrainingTask {
   virtual StepLoss train_step(int64_t step, BatchPart part) = 0;
   // Whether train_step can compute a part of the batch.
   virtual bool splits_batch() const { return false; }
+  // Whether evaluate() is collective, every worker taking part (e.g. a sequence-parallel
+  // forward); otherwise the leader alone evaluates. Every worker gets the leader's result.
+  virtual bool evaluates_together() const { return false; }
   virtual Evaluation evaluate() = 0;
   // The checkpoint's metadata: "kind", "config" and whatever the task needs to load the model
   // (the loop adds "step" and the optimizer's state).
