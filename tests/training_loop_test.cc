@@ -224,6 +224,17 @@ TEST(TrainingLoop, OneMicroBatchPerWorkerAndOnlyTheLeaderEvaluatesAndSaves) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/q.safetensors"));
 }
 
+TEST(TrainingLoop, EveryWorkerEvaluatesWhenTheTaskEvaluatesTogether) {
+  class Together : public PartedQuadratic {
+    bool evaluates_together() const override { return true; }
+  } task;
+  MirroredPair follower(1);
+  train::TrainingLoop loop(task, options(4, 2), &follower);
+  loop.run("", [](const train::StepReport&) {});
+  EXPECT_EQ(task.evaluations, 2u);
+  EXPECT_EQ(follower.broadcasts, 2);
+}
+
 TEST(TrainingLoop, MicroBatchesNeedATaskThatSplitsAndDivideAmongWorkers) {
   Quadratic whole;
   train::LoopOptions o = options(2, 1);
