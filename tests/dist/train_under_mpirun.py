@@ -8,7 +8,8 @@
       run resumed in one process.
   train_under_mpirun.py ATTN WORKDIR sequence-parallel P MPIEXEC...
       P ranks train the tiny GPT with --sequence-parallel (each holds 1/P of every sequence,
-      attention as ring attention): the losses are within 1e-4 of one process's.
+      attention as ring attention): the losses are within 1e-4 of one process's, also resumed
+      under mpirun from a checkpoint of one process.
   train_under_mpirun.py ATTN WORKDIR uneven-context P MPIEXEC...
       --sequence-parallel with a context that does not divide among the ranks: a usage error.
   train_under_mpirun.py ATTN WORKDIR uneven-batch P MPIEXEC...
@@ -96,8 +97,20 @@ def sequence_parallel(attn, work, np, mpi):
     expect(worst <= 1e-4 and worst_val <= 1e-4,
            f"the losses of {np} sequence shards are {worst} (validation {worst_val}) from one "
            "process's")
+
+    # Resumed at step 20 under mpirun from the checkpoint of one process, against one process.
+    train([attn], f"{work}/one20.safetensors", "--steps", "20")
+    in_one, _ = train([attn], f"{work}/one_resumed.safetensors", "--steps", str(STEPS),
+                      "--resume", f"{work}/one20.safetensors")
+    on_ranks, _ = train(mpi + ["-np", str(np), attn], f"{work}/ranks_resumed.safetensors",
+                        "--steps", str(STEPS), "--sequence-parallel",
+                        "--resume", f"{work}/one20.safetensors")
+    expect(len(on_ranks) == STEPS - 20 and on_ranks[0][0] == 21,
+           f"the resumed run did {len(on_ranks)} steps from {on_ranks[0][0]}")
+    resumed = max(abs(a[1] - b[1]) for a, b in zip(on_ranks, in_one))
+    expect(resumed <= 1e-4, f"the resumed sequence-parallel run is {resumed} from one process's")
     print(f"{np} sequence shards: {STEPS} steps within {worst:.2g} of one process "
-          f"(validation within {worst_val:.2g})")
+          f"(validation within {worst_val:.2g}); resumed within {resumed:.2g}")
 
 
 def usage_error_once(attn, work, np, mpi, args, message):
