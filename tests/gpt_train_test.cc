@@ -152,6 +152,37 @@ TEST(GptTrain, LossesAreBitwiseTheSameOnOneAndTwoThreads) {
   EXPECT_EQ(threaded_losses(data, 1), threaded_losses(data, 2));
 }
 
+// Losses of `steps` steps of the tiny preset with its batch of 4 cut into `micro_batches`.
+std::vector<float> micro_batched_losses(const train::TextDataset& data, int64_t steps,
+                                        int64_t micro_batches) {
+  apps::GptPreset p = tiny();
+  p.train.steps = steps;
+  p.train.micro_batches = micro_batches;
+  apps::GptTrainer trainer(p.model, p.train, data);
+  std::vector<float> result;
+  trainer.run("", [&](const train::StepReport& r) { result.push_back(r.loss); });
+  return result;
+}
+
+TEST(GptTrain, MicroBatchesTrackTheWholeBatchsLosses) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  const std::vector<float> whole = micro_batched_losses(data, 20, 1);
+  for (int64_t m : {2, 4}) {
+    const std::vector<float> parted = micro_batched_losses(data, 20, m);
+    ASSERT_EQ(parted.size(), whole.size());
+    for (size_t i = 0; i < whole.size(); ++i) {
+      EXPECT_NEAR(parted[i], whole[i], 1e-5) << m << " micro-batches, step " << i + 1;
+    }
+  }
+}
+
+TEST(GptTrain, BatchThatDoesNotDivideIntoMicroBatchesIsAnError) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  apps::GptPreset p = tiny();  // batch 4
+  p.train.micro_batches = 3;
+  EXPECT_THROW(apps::GptTrainer(p.model, p.train, data), Error);
+}
+
 TEST(GptTrain, Bf16ProductsTrackTheFp32Losses) {
   if (!nn::bf16_matmul_supported()) GTEST_SKIP() << "no bf16 instructions on this CPU";
   const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "attn/core/error.h"
+#include "attn/kernels/attention.h"
 #include "attn/nn/multi_head_attention.h"
 #include "attn/nn/rope.h"
 #include "attn/nn/tensor_ops.h"
@@ -207,6 +208,59 @@ TEST(MultiHeadAttention, AttentionDropoutOnlyWhenTrainingAndPerStep) {
   EXPECT_EQ(values(dropped.forward(x, train)), values(step3));
   train.step = 4;
   EXPECT_NE(values(dropped.forward(x, train)), values(step3));
+}
+
+// A runner that runs the flash kernels, doubles their output and counts its calls.
+class ScalingRunner : public nn::AttentionRunner {
+ public:
+  void forward(const AttentionParams& p) override {
+    ++forwards;
+    flash_attention_forward(p);
+    for (int64_t b = 0; b < p.batch; ++b) {
+      for (int64_t h = 0; h < p.q_heads; ++h) {
+        for (int64_t i = 0; i < p.q_len; ++i) {
+          float* row =
+              p.out + b * p.out_stride.batch + h * p.out_stride.head + i * p.out_stride.row;
+          for (int64_t d = 0; d < p.v_head_dim; ++d) row[d] *= 2.0f;
+        }
+      }
+    }
+  }
+  void backward(const AttentionParams& p, const AttentionGrads& g) override {
+    ++backwards;
+    flash_attention_backward(p, g);
+  }
+  int forwards = 0, backwards = 0;
+};
+
+TEST(MultiHeadAttention, RunnerComputesTheAttentionOfForwardAndBackward) {
+  nn::MultiHeadAttentionConfig c = base_config();
+  c.causal = true, c.fused_qkv = true;
+  nn::MultiHeadAttention kernels(c), run(c);  // same seed: same weights
+  const Tensor x = random_tensor({2, 5, 8}, 6);
+  ScalingRunner runner;
+  nn::AttentionInputs inputs;
+  inputs.runner = &runner;
+  const Tensor y = run.forward(x, inputs);
+  const Tensor y_kernels = kernels.forward(x);
+  EXPECT_EQ(runner.forwards, 1);
+  EXPECT_NE(values(y), values(y_kernels));  // the runner's doubled output went through Wo
+  const Tensor dy = random_tensor({2, 5, 8}, 7);
+  run.backward(dy);
+  EXPECT_EQ(runner.backwards, 1);
+  const Tensor y_again = run.forward(x);  // no runner: the kernels again
+  EXPECT_EQ(values(y_again), values(y_kernels));
+  EXPECT_EQ(runner.forwards, 1);
+}
+
+TEST(MultiHeadAttention, RunnerWithRopeIsRejected) {
+  nn::MultiHeadAttentionConfig c = base_config();
+  c.rope = true;
+  nn::MultiHeadAttention mha(c);
+  ScalingRunner runner;
+  nn::AttentionInputs inputs;
+  inputs.runner = &runner;
+  EXPECT_THROW(mha.forward(random_tensor({1, 4, 8}, 8), inputs), Error);
 }
 
 TEST(MultiHeadAttention, InvalidConfigurationsThrow) {

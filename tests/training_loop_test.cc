@@ -2,8 +2,10 @@
 // loss (w − target)², with an evaluation whose results the test chooses.
 #include "attn/train/training_loop.h"
 
+#include <array>
 #include <cmath>
 #include <filesystem>
+#include <span>
 #include <vector>
 
 #include "attn/core/error.h"
@@ -21,7 +23,7 @@ class Quadratic : public train::TrainingTask {
   std::vector<nn::Parameter> parameters() override {
     return {{.name = "w", .value = &w_, .grad = &grad_, .shape = {1}, .size = 1, .decay = false}};
   }
-  train::StepLoss train_step(int64_t step) override {
+  train::StepLoss train_step(int64_t step, train::BatchPart) override {
     steps_seen.push_back(step);
     const float d = w_ - 3.0f;
     grad_ += 2.0f * d;
@@ -42,6 +44,51 @@ class Quadratic : public train::TrainingTask {
 
  private:
   std::vector<double> eval_losses_;
+};
+
+// A batch of parts: part p of n has its own target p + 1 and weight 1/n, so that each part's
+// gradient differs and the sum of the parts' gradients is the whole batch's.
+class PartedQuadratic : public Quadratic {
+ public:
+  train::StepLoss train_step(int64_t step, train::BatchPart part) override {
+    parts_seen.push_back({step, part.index, part.count});
+    w_at_step = w_;
+    const float d = w_ - static_cast<float>(part.index + 1);
+    grad_ += part_gradient(w_, part);
+    last_loss = d * d;
+    return {last_loss, 10};
+  }
+  bool splits_batch() const override { return true; }
+  static float part_gradient(float w, train::BatchPart part) {
+    return 2.0f * (w - static_cast<float>(part.index + 1)) / static_cast<float>(part.count);
+  }
+
+  std::vector<std::array<int64_t, 3>> parts_seen;  // step, index, count
+  float w_at_step = 0.0f, last_loss = 0.0f;        // of the last call
+};
+
+// Worker `rank` of two whose partner computes exactly what it does: the sums double its own,
+// the gathered values repeat its own, and the broadcast leaves them as they are.
+class MirroredPair : public train::GradientReducer {
+ public:
+  explicit MirroredPair(int rank) : rank_(rank) {}
+  int workers() const override { return 2; }
+  int rank() const override { return rank_; }
+  void sum_parts(std::span<const float> parts, int64_t k, std::span<float> sum) override {
+    std::vector<float> both(parts.begin(), parts.end());
+    both.insert(both.end(), parts.begin(), parts.end());
+    train::sum_in_order(both, 2 * k, sum);
+  }
+  void all_gather(std::span<const double> mine, std::span<double> all) override {
+    std::copy(mine.begin(), mine.end(), all.begin());
+    std::copy(mine.begin(), mine.end(), all.begin() + static_cast<ptrdiff_t>(mine.size()));
+  }
+  void broadcast(std::span<double>) override { ++broadcasts; }
+
+  int broadcasts = 0;
+
+ private:
+  int rank_;
 };
 
 train::LoopOptions options(int64_t steps, int64_t eval_interval) {
@@ -137,6 +184,68 @@ TEST(TrainingLoop, ResumeRefusesACheckpointOfAnotherKind) {
   } other;
   train::TrainingLoop other_loop(other, options(2, 1));
   EXPECT_THROW(other_loop.resume(dir + "/q.safetensors"), Error);
+}
+
+TEST(TrainingLoop, MicroBatchesSumThePartsInOrderAndAverageTheirLosses) {
+  PartedQuadratic task;
+  train::LoopOptions o = options(2, 10);
+  o.micro_batches = 3;
+  o.clip = 0.0f;
+  train::TrainingLoop loop(task, o);
+  std::vector<float> losses;
+  loop.run("", [&](const train::StepReport& r) { losses.push_back(r.loss); });
+  using Seen = std::array<int64_t, 3>;
+  EXPECT_EQ(task.parts_seen,
+            (std::vector<Seen>{{0, 0, 3}, {0, 1, 3}, {0, 2, 3}, {1, 0, 3}, {1, 1, 3}, {1, 2, 3}}));
+  // Step 0 at w = 0: the parts' losses are 1, 4, 9.
+  EXPECT_FLOAT_EQ(losses[0], 14.0f / 3.0f);
+  // The gradient left by the last step: the parts' gradients added in part order.
+  const float w = task.w_at_step;
+  float expected = PartedQuadratic::part_gradient(w, {0, 3});
+  expected += PartedQuadratic::part_gradient(w, {1, 3});
+  expected += PartedQuadratic::part_gradient(w, {2, 3});
+  EXPECT_EQ(task.grad_, expected);
+}
+
+TEST(TrainingLoop, OneMicroBatchPerWorkerAndOnlyTheLeaderEvaluatesAndSaves) {
+  const std::string dir = temp_dir("training_loop_follower");
+  PartedQuadratic task;
+  MirroredPair follower(1);
+  train::TrainingLoop loop(task, options(4, 2), &follower);
+  EXPECT_EQ(loop.parts(), 2);
+  std::vector<train::StepReport> reports;
+  loop.run(dir + "/q.safetensors", [&](const train::StepReport& r) { reports.push_back(r); });
+  EXPECT_EQ(task.parts_seen.front(), (std::array<int64_t, 3>{0, 1, 2}));  // its own part only
+  EXPECT_EQ(task.parts_seen.size(), 4u);
+  EXPECT_EQ(reports.back().loss, task.last_loss);  // the mean of two equal parts
+  EXPECT_EQ(task.evaluations, 0u);
+  EXPECT_EQ(follower.broadcasts, 2);  // the leader's evaluations at steps 2 and 4
+  ASSERT_TRUE(reports[1].eval.has_value());
+  EXPECT_FALSE(std::filesystem::exists(dir + "/q.safetensors"));
+}
+
+TEST(TrainingLoop, EveryWorkerEvaluatesWhenTheTaskEvaluatesTogether) {
+  class Together : public PartedQuadratic {
+    bool evaluates_together() const override { return true; }
+  } task;
+  MirroredPair follower(1);
+  train::TrainingLoop loop(task, options(4, 2), &follower);
+  loop.run("", [](const train::StepReport&) {});
+  EXPECT_EQ(task.evaluations, 2u);
+  EXPECT_EQ(follower.broadcasts, 2);
+}
+
+TEST(TrainingLoop, MicroBatchesNeedATaskThatSplitsAndDivideAmongWorkers) {
+  Quadratic whole;
+  train::LoopOptions o = options(2, 1);
+  o.micro_batches = 2;
+  EXPECT_THROW(train::TrainingLoop(whole, o), Error);
+  PartedQuadratic parted;
+  MirroredPair worker(0);
+  o.micro_batches = 3;
+  EXPECT_THROW(train::TrainingLoop(parted, o, &worker), Error);
+  o.micro_batches = 4;
+  EXPECT_EQ(train::TrainingLoop(parted, o, &worker).parts(), 4);
 }
 
 TEST(TrainingLoop, RejectsImpossibleOptions) {

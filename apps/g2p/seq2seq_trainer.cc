@@ -110,7 +110,7 @@ const std::vector<size_t>& Seq2SeqTrainer::group_order(int64_t epoch) {
   return order_;
 }
 
-train::StepLoss Seq2SeqTrainer::train_step(int64_t step) {
+train::StepLoss Seq2SeqTrainer::train_step(int64_t step, train::BatchPart) {
   const int64_t groups = static_cast<int64_t>(groups_.size());
   const size_t group = group_order(step / groups)[static_cast<size_t>(step % groups)];
   const G2pBatch b = make_g2p_batch(vocab_, train_, groups_[group], config_.max_source_len);

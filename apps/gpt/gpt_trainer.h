@@ -1,6 +1,12 @@
 // GptTrainer — the GPT on a byte corpus as a task of the TrainingLoop: batches of a TextDataset
 // drawn from (seed, step), next-byte cross-entropy, validation on fixed batches, checkpoints of
 // kind "gpt" that resume bit-exactly. AdamW with β = (0.9, 0.95).
+//
+// The batch may be cut into micro-batches (TrainOptions::micro_batches), part p being sequences
+// [p·B/m, (p+1)·B/m) of the step's batch, and shared among the workers of a GradientReducer.
+// Sequence parallel (a `sequence_attention` runner): part p of P is instead positions
+// [p·T/P, (p+1)·T/P) of every sequence of the batch, one part per worker, the P workers computing
+// their parts at once and attention across them through the runner.
 #pragma once
 
 #include <cstdint>
@@ -17,19 +23,23 @@ namespace attn::apps {
 
 class GptTrainer : private train::TrainingTask {
  public:
-  // `data` must outlive the trainer.
+  // `data`, `reducer` (if any: the workers of a data-parallel run) and `sequence_attention` must
+  // outlive the trainer. Throws attn::Error unless the batch divides into the micro-batches, or,
+  // sequence parallel, the context into one shard per worker.
   GptTrainer(const model::GptConfig& config, const train::TrainOptions& options,
-             const train::TextDataset& data);
+             const train::TextDataset& data, train::GradientReducer* reducer = nullptr,
+             nn::AttentionRunner* sequence_attention = nullptr);
 
   // Loads parameters, optimizer state and step from a checkpoint written by save().
   void resume(const std::string& path) { loop_.resume(path); }
-  // Trains up to options.steps (or the time limit), reporting every step; saves to `out` (when
-  // not empty) after each validation and at the end.
+  // Trains up to options.steps (or the time limit), reporting every step; the leading worker
+  // saves to `out` (when not empty) after each validation and at the end.
   void run(const std::string& out, const std::function<void(const train::StepReport&)>& on_step) {
     loop_.run(out, on_step);
   }
   void save(const std::string& path) { loop_.save(path); }
-  // Mean cross-entropy (nats per byte) over the fixed validation batches.
+  // Mean cross-entropy (nats per byte) over the fixed validation batches; sequence parallel,
+  // collective: each worker computes its positions and the shards' losses are averaged.
   float validation_loss();
 
   int64_t step() const { return loop_.step(); }
@@ -37,7 +47,13 @@ class GptTrainer : private train::TrainingTask {
 
  private:
   std::vector<nn::Parameter> parameters() override { return model_.parameters(); }
-  train::StepLoss train_step(int64_t step) override;
+  train::StepLoss train_step(int64_t step, train::BatchPart part) override;
+  bool evaluates_together() const override { return sequence_attention_ != nullptr; }
+  train::StepLoss train_shard(int64_t step, train::BatchPart shard);
+  float sharded_validation_loss();
+  // Positions [shard·T/P, (shard + 1)·T/P) of each sequence of x_ and y_ into shard_x_, shard_y_.
+  void take_shard(train::BatchPart shard);
+  bool splits_batch() const override { return true; }
   train::Evaluation evaluate() override { return {validation_loss(), {}}; }
   Metadata checkpoint_metadata() override;
   void restore(const SafetensorsFile& file, const std::string& path) override;
@@ -45,9 +61,12 @@ class GptTrainer : private train::TrainingTask {
   model::GptConfig config_;
   train::TrainOptions options_;
   const train::TextDataset& data_;
+  train::GradientReducer* reducer_;
+  nn::AttentionRunner* sequence_attention_;
   model::Gpt model_;
   std::vector<int32_t> x_, y_;
-  train::TrainingLoop loop_;  // last: built on the model's parameters
+  std::vector<int32_t> shard_x_, shard_y_;  // sequence parallel: this worker's positions
+  train::TrainingLoop loop_;                // last: built on the model's parameters
 };
 
 }  // namespace attn::apps

@@ -150,7 +150,7 @@ const std::vector<size_t>& ClassifierTrainer::epoch_order(int64_t epoch) {
   return order_;
 }
 
-train::StepLoss ClassifierTrainer::train_step(int64_t step) {
+train::StepLoss ClassifierTrainer::train_step(int64_t step, train::BatchPart) {
   const std::vector<size_t>& order = epoch_order(step / steps_per_epoch_);
   const size_t first = static_cast<size_t>((step % steps_per_epoch_) * options_.batch);
   const size_t n = std::min(order.size() - first, static_cast<size_t>(options_.batch));

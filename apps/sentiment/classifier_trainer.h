@@ -76,7 +76,7 @@ class ClassifierTrainer : private train::TrainingTask {
 
  private:
   std::vector<nn::Parameter> parameters() override { return model_.parameters(); }
-  train::StepLoss train_step(int64_t step) override;
+  train::StepLoss train_step(int64_t step, train::BatchPart whole) override;
   train::Evaluation evaluate() override;
   Metadata checkpoint_metadata() override;
   void restore(const SafetensorsFile& file, const std::string& path) override;

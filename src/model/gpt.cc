@@ -80,19 +80,21 @@ Gpt::Gpt(const GptConfig& config, uint64_t seed)
 }
 
 Tensor Gpt::forward(std::span<const int32_t> tokens, int64_t batch, int64_t len, bool training,
-                    uint64_t step) {
-  ATTN_CHECK(len >= 1 && len <= config_.context, "gpt: sequence length ", len,
-             " is outside [1, context = ", config_.context, "]");
+                    uint64_t step, const SequenceShard& shard) {
+  ATTN_CHECK(len >= 1 && shard.start >= 0 && shard.start + len <= config_.context,
+             "gpt: positions [", shard.start, ", ", shard.start + len,
+             ") are outside [0, context = ", config_.context, ")");
   ATTN_CHECK(static_cast<int64_t>(tokens.size()) == batch * len, "gpt: ", tokens.size(),
              " tokens for batch ", batch, " × length ", len);
   for (int32_t t : tokens) {
     ATTN_CHECK(t >= 0 && t < config_.vocab_size, "gpt: token ", t,
                " is outside the vocabulary [0, ", config_.vocab_size, ")");
   }
-  Tensor x = pos_.forward(tok_.forward(tokens, batch, len));
+  Tensor x = pos_.forward(tok_.forward(tokens, batch, len), shard.start);
   nn::BlockInputs inputs;
   inputs.training = training;
   inputs.step = step;
+  inputs.attention = shard.attention;
   for (auto& block : blocks_) x = block->forward(x, inputs);
   return head_.forward(norm_.forward(x));
 }

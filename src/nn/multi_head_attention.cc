@@ -175,13 +175,21 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionInputs& input
   key_lengths_.assign(inputs.key_lengths.begin(), inputs.key_lengths.end());
   dropout_p_ = inputs.training ? config_.attention_dropout : 0.0f;
   step_ = inputs.step;
+  runner_ = inputs.runner;
+  ATTN_CHECK(runner_ == nullptr || !config_.rope,
+             "MultiHeadAttention: an attention runner cannot be combined with RoPE");
   project(x, src);
   apply_rope(q_, k_, /*backward=*/false);  // q, k ← RoPE(q), RoPE(k)
   // Both written whole by the kernel.
   o_ = Tensor({batch_, q_len_, config_.n_heads * config_.v_head_dim}, Tensor::Uninitialized{});
   lse_ = Tensor({batch_, config_.n_heads, q_len_}, Tensor::Uninitialized{});
-  flash_attention_forward(attention_params());  // o = dropout(softmax(scale·q·kᵀ + mask))·v
-  return wo_.forward(o_);                       // y = o·Woᵀ + bo
+  // o = dropout(softmax(scale·q·kᵀ + mask))·v
+  if (runner_ != nullptr) {
+    runner_->forward(attention_params());
+  } else {
+    flash_attention_forward(attention_params());
+  }
+  return wo_.forward(o_);  // y = o·Woᵀ + bo
 }
 
 Tensor MultiHeadAttention::backward(const Tensor& dy, Tensor* dmemory) {
@@ -200,7 +208,11 @@ Tensor MultiHeadAttention::backward(const Tensor& dy, Tensor* dmemory) {
   g.dq = gq.data, g.dq_stride = gq.stride;
   g.dk = gk.data, g.dk_stride = gk.stride;
   g.dv = gv.data, g.dv_stride = gv.stride;
-  flash_attention_backward(attention_params(), g);
+  if (runner_ != nullptr) {
+    runner_->backward(attention_params(), g);
+  } else {
+    flash_attention_backward(attention_params(), g);
+  }
   apply_rope(dq, dk, /*backward=*/true);  // q, k ← RoPE(q), RoPE(k)
   return project_back(dq, dk, dv, dmemory);
 }

@@ -52,6 +52,7 @@ Tensor TransformerBlock::attention_branch(const Tensor& in, const BlockInputs& i
   a.key_lengths = inputs.key_lengths;
   a.training = inputs.training;
   a.step = inputs.step;
+  a.runner = inputs.attention;
   Tensor y = attn_.forward(in, a);
   if (drop1_.p() == 0.0f) return y;
   return drop1_.forward(y, inputs.step, inputs.training);

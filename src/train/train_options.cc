@@ -20,6 +20,11 @@ const F kFields[] = {
      .min = 0,
      .write = ConfigWrite::kUnlessDefault},
     {"seed", &TrainOptions::seed},
+    {.name = "micro_batches",
+     .member = &TrainOptions::micro_batches,
+     .min = 0,
+     .max = 4096,
+     .write = ConfigWrite::kUnlessDefault},
 };
 
 }  // namespace
@@ -41,6 +46,7 @@ LoopOptions TrainOptions::loop(AdamWConfig adamw) const {
   LoopOptions o;
   o.steps = steps, o.lr = lr, o.min_lr = min_lr, o.warmup = warmup, o.clip = clip;
   o.adamw = adamw, o.eval_interval = eval_interval, o.time_limit = time_limit;
+  o.micro_batches = micro_batches;
   return o;
 }
 

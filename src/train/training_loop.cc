@@ -1,6 +1,7 @@
 #include "attn/train/training_loop.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 
 #include "attn/core/error.h"
@@ -17,13 +18,32 @@ bool Evaluation::better_than(const Evaluation& other) const {
   return loss < other.loss;
 }
 
-TrainingLoop::TrainingLoop(TrainingTask& task, const LoopOptions& options)
-    : task_(task), options_(options), optimizer_(task.parameters(), options.adamw) {
+namespace {
+
+std::unique_ptr<GradientReducer> single_worker_unless(const GradientReducer* reducer) {
+  if (reducer != nullptr) return nullptr;
+  return std::make_unique<SingleWorker>();
+}
+
+}  // namespace
+
+TrainingLoop::TrainingLoop(TrainingTask& task, const LoopOptions& options, GradientReducer* reducer)
+    : task_(task),
+      options_(options),
+      own_reducer_(single_worker_unless(reducer)),
+      reducer_(reducer != nullptr ? *reducer : *own_reducer_),
+      optimizer_(task.parameters(), options.adamw) {
   ATTN_CHECK(options.steps > 0, "training: steps must be at least 1, got ", options.steps);
   ATTN_CHECK(options.eval_interval > 0, "training: eval_interval must be at least 1, got ",
              options.eval_interval);
-  ATTN_CHECK(options.warmup >= 0 && options.patience >= 0,
-             "training: warmup and patience must not be negative");
+  ATTN_CHECK(options.warmup >= 0 && options.patience >= 0 && options.micro_batches >= 0,
+             "training: warmup, patience and micro_batches must not be negative");
+  const int64_t workers = reducer_.workers();
+  parts_ = options.micro_batches > 0 ? options.micro_batches : workers;
+  ATTN_CHECK(parts_ % workers == 0, "training: ", parts_, " micro-batches do not divide among ",
+             workers, " workers");
+  ATTN_CHECK(parts_ == 1 || task.splits_batch(), "training: the task cannot cut its batch into ",
+             parts_, " micro-batches");
 }
 
 void TrainingLoop::resume(const std::string& path) {
@@ -51,17 +71,74 @@ float TrainingLoop::learning_rate(int64_t step) const {
   return schedule.at(step);
 }
 
+StepLoss TrainingLoop::train_parts() {
+  const std::vector<nn::Parameter> params = task_.parameters();
+  const size_t n = nn::count_elements(params);
+  const int64_t k = parts_ / reducer_.workers(), first = reducer_.rank() * k;
+  part_grads_.resize(static_cast<size_t>(k) * n);
+  grad_sum_.resize(n);
+  std::vector<double> mine(static_cast<size_t>(k) + 1, 0.0);  // the parts' losses, then tokens
+  for (int64_t j = 0; j < k; ++j) {
+    optimizer_.zero_grad();
+    const StepLoss s = task_.train_step(step_, {first + j, parts_});
+    mine[static_cast<size_t>(j)] = s.loss;
+    mine.back() += static_cast<double>(s.tokens);
+    float* to = part_grads_.data() + static_cast<size_t>(j) * n;
+    for (const nn::Parameter& p : params) to = std::copy(p.grad, p.grad + p.size, to);
+  }
+  reducer_.sum_parts(part_grads_, k, grad_sum_);
+  const float* from = grad_sum_.data();
+  for (const nn::Parameter& p : params) {
+    std::copy(from, from + p.size, p.grad);
+    from += p.size;
+  }
+  std::vector<double> all(static_cast<size_t>(reducer_.workers()) * mine.size());
+  reducer_.all_gather(mine, all);
+  double loss = 0.0, tokens = 0.0;  // summed in part order, whatever the workers
+  for (int w = 0; w < reducer_.workers(); ++w) {
+    for (int64_t j = 0; j < k; ++j) loss += all[static_cast<size_t>(w) * mine.size() + j];
+    tokens += all[static_cast<size_t>(w + 1) * mine.size() - 1];
+  }
+  return {static_cast<float>(loss / static_cast<double>(parts_)), static_cast<int64_t>(tokens)};
+}
+
 StepLoss TrainingLoop::train_step() {
-  optimizer_.zero_grad();
-  const StepLoss result = task_.train_step(step_);
+  StepLoss result;
+  if (parts_ == 1) {
+    optimizer_.zero_grad();
+    result = task_.train_step(step_, {});
+  } else {
+    result = train_parts();
+  }
   if (options_.clip > 0) clip_grad_norm(task_.parameters(), options_.clip);
   optimizer_.step(learning_rate(step_));
   ++step_;
   return result;
 }
 
+Evaluation TrainingLoop::agreed_evaluation() {
+  if (reducer_.workers() == 1) return task_.evaluate();
+  std::array<double, 3> shared{};  // loss, whether there is an accuracy, the accuracy
+  if (reducer_.leads() || task_.evaluates_together()) {
+    const Evaluation e = task_.evaluate();
+    shared = {e.loss, e.accuracy ? 1.0 : 0.0, e.accuracy.value_or(0.0)};
+  }
+  reducer_.broadcast(shared);
+  Evaluation e{shared[0], {}};
+  if (shared[1] != 0.0) e.accuracy = shared[2];
+  return e;
+}
+
+bool TrainingLoop::agreed_out_of_time(double elapsed_s) {
+  if (options_.time_limit <= 0) return false;
+  if (reducer_.workers() == 1) return elapsed_s >= options_.time_limit;
+  std::array<double, 1> leader{elapsed_s};
+  reducer_.broadcast(leader);  // the leader's clock decides for all
+  return leader[0] >= options_.time_limit;
+}
+
 bool TrainingLoop::evaluate_into(StepReport& r) {
-  r.eval = task_.evaluate();
+  r.eval = agreed_evaluation();
   r.best = !best_ || r.eval->better_than(*best_->eval);
   if (r.best) {
     best_ = r;
@@ -105,11 +182,11 @@ void TrainingLoop::run(const std::string& out,
     loss_sum += s.loss;
     r.mean_loss = loss_sum / double(++losses_counted);
     r.elapsed_s = std::chrono::duration<double>(step_end - start).count();
-    const bool out_of_time = options_.time_limit > 0 && r.elapsed_s >= options_.time_limit;
+    const bool out_of_time = agreed_out_of_time(r.elapsed_s);
     if (step_ % options_.eval_interval == 0 || step_ == options_.steps || out_of_time) {
       go_on = evaluate_into(r) && !out_of_time;
       loss_sum = 0.0, losses_counted = 0;
-      if (!out.empty()) save(out);
+      if (!out.empty() && reducer_.leads()) save(out);
     }
     r.tokens_per_s = static_cast<double>(tokens) / std::max(train_seconds, 1e-9);
     on_step(r);

@@ -1,13 +1,16 @@
 // A two-rank job in which rank 1 fails while rank 0 waits for it: the job must end with one clear
 // message, never hang. Modes: throw (an exception), bad_input (ring attention rejects rank 1's
-// params), kill (rank 1 dies of SIGKILL).
+// params), kill (rank 1 dies of SIGKILL), train (rank 1's training step throws while rank 0 waits
+// in the gradient sum).
 #include <csignal>
 #include <string>
 #include <vector>
 
 #include "attn/core/error.h"
 #include "attn/dist/abort_on_error.h"
+#include "attn/dist/data_parallel.h"
 #include "attn/dist/ring_attention.h"
+#include "attn/train/training_loop.h"
 
 namespace {
 
@@ -26,6 +29,37 @@ void ring_with_bad_input(int rank) {
   attn::dist::ring_attention_forward(p, attn::dist::Ring{MPI_COMM_WORLD});
 }
 
+// One parameter pulled towards 1; rank 1's step 3 fails.
+class FailingTask : public attn::train::TrainingTask {
+ public:
+  explicit FailingTask(int rank) : rank_(rank) {}
+  std::vector<attn::nn::Parameter> parameters() override {
+    return {{.name = "w", .value = &w_, .grad = &grad_, .shape = {1}, .size = 1}};
+  }
+  attn::train::StepLoss train_step(int64_t step, attn::train::BatchPart) override {
+    if (rank_ == 1 && step == 3) throw attn::Error("injected failure in step 3");
+    grad_ += 2.0f * (w_ - 1.0f);
+    return {(w_ - 1.0f) * (w_ - 1.0f), 1};
+  }
+  bool splits_batch() const override { return true; }
+  attn::train::Evaluation evaluate() override { return {0.0, {}}; }
+  attn::Metadata checkpoint_metadata() override { return {{"kind", "failing"}}; }
+  void restore(const attn::SafetensorsFile&, const std::string&) override {}
+
+ private:
+  int rank_;
+  float w_ = 0.0f, grad_ = 0.0f;
+};
+
+void train_until_rank_1_fails(int rank) {
+  FailingTask task(rank);
+  attn::dist::MpiGradientReducer workers(MPI_COMM_WORLD);
+  attn::train::LoopOptions options;
+  options.steps = 10;
+  attn::train::TrainingLoop loop(task, options, &workers);
+  loop.run("", [](const attn::train::StepReport&) {});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -35,6 +69,10 @@ int main(int argc, char** argv) {
     const int rank = mpi.rank();
     if (mode == "bad_input") {
       ring_with_bad_input(rank);
+      return 0;
+    }
+    if (mode == "train") {
+      train_until_rank_1_fails(rank);
       return 0;
     }
     if (rank == 1) {

@@ -1,6 +1,13 @@
 // `attn train`: trains the GPT on a byte corpus, with a progress bar on stderr (or plain lines
 // there, or JSON lines on stdout), periodic validation, atomic checkpoints, and the loss curve as
 // CSV and PNG beside the checkpoint (OUT.loss.csv, OUT.loss.png).
+//
+// Under mpirun (when built with attn_dist) the run is data-parallel: each rank computes its
+// micro-batches of every step's batch and the gradients are summed across the ranks in a fixed
+// order, so the losses are bitwise those of one process run with --micro-batches P. Rank 0 alone
+// evaluates, prints and writes the checkpoint and the curve. With --sequence-parallel each rank
+// holds a contiguous 1/P of every sequence's positions instead, and attention runs as ring
+// attention across the ranks.
 #include <malloc.h>
 #include <unistd.h>
 
@@ -8,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -25,6 +33,14 @@
 #include "attn/viz/line_chart.h"
 #include "cli_kit.h"
 #include "commands.h"
+#include "mpi_world.h"
+
+#ifdef ATTN_WITH_DIST
+#include <mpi.h>
+
+#include "attn/dist/data_parallel.h"
+#include "attn/dist/ring_runner.h"
+#endif
 
 namespace attn::cli {
 
@@ -39,9 +55,11 @@ struct TrainArgs {
   std::optional<int64_t> steps;
   std::optional<double> time_limit;
   std::optional<uint64_t> seed;
+  std::optional<int64_t> micro_batches;
   nn::MatmulPrecision precision = nn::MatmulPrecision::kFp32;  // of the Linear products
   int threads = 0;
   bool json = false;
+  bool sequence_parallel = false;  // shard every sequence's positions across the ranks
 };
 
 // One row of the loss curve.
@@ -73,8 +91,53 @@ apps::GptPreset resolve(const TrainArgs& a) {
   if (a.steps) p.train.steps = *a.steps;
   if (a.time_limit) p.train.time_limit = *a.time_limit;
   if (a.seed) p.train.seed = *a.seed;
+  if (a.micro_batches) p.train.micro_batches = *a.micro_batches;
   ATTN_CHECK(p.train.steps > 0, "--steps must be positive, got ", p.train.steps);
   return p;
+}
+
+// The batch must share out evenly: into the micro-batches, and those among the ranks; sequence
+// parallel, the context into one shard per rank.
+void check_shares(const apps::GptPreset& p, bool sequence_parallel) {
+  const train::TrainOptions& t = p.train;
+  const int64_t ranks = world().size, batch = t.batch;
+  if (sequence_parallel) {
+    check_usage(built_with_mpi(), "--sequence-parallel needs attn built with MPI (attn_dist)");
+    check_usage(t.micro_batches == 0 || t.micro_batches == ranks,
+                "--sequence-parallel takes one micro-batch per rank, not ", t.micro_batches);
+    check_usage(p.model.context % ranks == 0, "the context of ", p.model.context,
+                " tokens does not divide among ", ranks, " ranks");
+    return;
+  }
+  if (t.micro_batches == 0) {
+    check_usage(batch % ranks == 0, "the batch of ", batch, " sequences does not divide among ",
+                ranks, " ranks");
+    return;
+  }
+  check_usage(t.micro_batches % ranks == 0, "--micro-batches = ", t.micro_batches,
+              " does not divide among ", ranks, " ranks");
+  check_usage(batch % t.micro_batches == 0, "the batch of ", batch,
+              " sequences does not divide into ", t.micro_batches, " micro-batches");
+}
+
+// The workers of a data-parallel run: the ranks of the MPI job; none in a single process.
+std::unique_ptr<train::GradientReducer> make_workers() {
+#ifdef ATTN_WITH_DIST
+  if (world().distributed()) return std::make_unique<dist::MpiGradientReducer>(MPI_COMM_WORLD);
+#endif
+  return nullptr;
+}
+
+// Ring attention across the ranks of a sequence-parallel run; none in a single process.
+std::unique_ptr<nn::AttentionRunner> make_ring(bool sequence_parallel) {
+#ifdef ATTN_WITH_DIST
+  if (sequence_parallel && world().distributed()) {
+    return std::make_unique<dist::RingAttentionRunner>(
+        dist::Ring{MPI_COMM_WORLD, dist::Sharding::kContiguous});
+  }
+#endif
+  (void)sequence_parallel;
+  return nullptr;
 }
 
 // Rows "step,loss,val_loss" written atomically beside the checkpoint.
@@ -133,7 +196,7 @@ std::vector<LossPoint> read_curve(const std::string& path, int64_t step) {
 // Applies --precision; bf16 falls back to fp32 (with a note) on a CPU without bf16 instructions.
 void apply_precision(const TrainArgs& a) {
   nn::set_matmul_precision(a.precision);
-  if (a.precision != nn::matmul_precision()) {
+  if (a.precision != nn::matmul_precision() && world().leads()) {
     progress("note: this CPU has no bf16 instructions; the products run in fp32\n");
   }
 }
@@ -150,11 +213,15 @@ void run_train(const TrainArgs& a) {
   use_threads(a.threads);
   apply_precision(a);
   const apps::GptPreset setup = resolve(a);
+  check_shares(setup, a.sequence_parallel);
   const std::string corpus = a.data.empty() ? data_path("moby_dick.txt") : a.data;
   const train::TextDataset data =
       train::TextDataset::from_file(corpus, 0.05, setup.model.context + 1);
-  apps::GptTrainer trainer(setup.model, setup.train, data);
+  const std::unique_ptr<train::GradientReducer> workers = make_workers();
+  const std::unique_ptr<nn::AttentionRunner> ring = make_ring(a.sequence_parallel);
+  apps::GptTrainer trainer(setup.model, setup.train, data, workers.get(), ring.get());
   if (!a.resume.empty()) trainer.resume(a.resume);
+  const bool leads = world().leads();
   const std::string curve_path = a.out + ".loss.csv";
   std::vector<LossPoint> curve = a.resume.empty()
                                      ? std::vector<LossPoint>{}
@@ -162,6 +229,7 @@ void run_train(const TrainArgs& a) {
   const Reporter out(a.json);
   train::ProgressPrinter progress({.total_steps = setup.train.steps, .json = a.json});
   trainer.run(a.out, [&](const train::StepReport& r) {
+    if (!leads) return;
     std::optional<float> val_loss;
     if (r.eval) val_loss = static_cast<float>(r.eval->loss);
     curve.push_back({r.step, r.loss, val_loss});
@@ -171,6 +239,7 @@ void run_train(const TrainArgs& a) {
     }
     progress(r);
   });
+  if (!leads) return;
   progress.finish();
   const train::StepReport& last = progress.last();
   std::optional<double> last_val;
@@ -180,6 +249,7 @@ void run_train(const TrainArgs& a) {
                               {"tokens_per_s", last.tokens_per_s},
                               {"precision", nn::to_string(nn::matmul_precision())}};
   if (last_val) j["val_loss"] = *last_val;
+  if (world().distributed()) j["ranks"] = world().size;
   out.result(j, format("trained %lld steps: val_loss %.4f nats/byte, %.0f tokens/s; saved %s",
                        static_cast<long long>(trainer.step()), last_val.value_or(NAN),
                        last.tokens_per_s, a.out.c_str()));
@@ -209,11 +279,18 @@ void add_train_command(CLI::App& app) {
       cmd->add_option("--time-limit", args->time_limit, "stop (and save) after this many seconds"),
       0);
   add_seed_option(*cmd, args->seed, "seed of initialisation, batches and dropout");
+  at_least(cmd->add_option("--micro-batches", args->micro_batches,
+                           "equal parts of each batch whose gradients are summed in order "
+                           "(default: 1, or one per rank under mpirun)"),
+           1);
   add_out_option(*cmd, args->out, "checkpoint to write (.safetensors)");
   cmd->add_option("--resume", args->resume, "checkpoint to continue from");
   add_choice_option(*cmd, "--precision", args->precision, kPrecisions,
                     "of the linear layers' matrix products (default fp32); bf16: bf16 inputs, "
                     "fp32 accumulation (needs AMX or AVX512-BF16, else fp32)");
+  cmd->add_flag("--sequence-parallel", args->sequence_parallel,
+                "under mpirun: each rank holds 1/P of every sequence's positions, attention runs "
+                "as ring attention (default: each rank holds 1/P of the batch's sequences)");
   add_threads_option(*cmd, args->threads);
   add_json_flag(*cmd, args->json, "one JSON object per step, then one with the result");
   cmd->callback([args] { run_train(*args); });

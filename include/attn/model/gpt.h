@@ -15,6 +15,7 @@
 
 #include "attn/core/tensor.h"
 #include "attn/infer/kv_cache.h"
+#include "attn/nn/attention_runner.h"
 #include "attn/nn/embedding.h"
 #include "attn/nn/learned_position.h"
 #include "attn/nn/linear.h"
@@ -43,13 +44,22 @@ struct GptConfig {
 // Throws attn::Error unless the sizes are positive and d_model is a multiple of n_heads.
 void validate(const GptConfig& c);
 
+// Where the tokens of a forward sit: positions [start, start + len) of their sequences, with the
+// attention computed by `attention` (null: the flash kernels on these tokens alone). A sequence
+// cut into shards held by several processes trains with each shard's start and a runner that
+// computes attention across the shards (sequence parallelism: every other layer is per-token).
+struct SequenceShard {
+  int64_t start = 0;
+  nn::AttentionRunner* attention = nullptr;
+};
+
 class Gpt {
  public:
   Gpt(const GptConfig& config, uint64_t seed);
 
   // tokens [B·T] row-major, each in [0, vocab) → logits [B, T, V]. `step` selects dropout masks.
   Tensor forward(std::span<const int32_t> tokens, int64_t batch, int64_t len, bool training,
-                 uint64_t step = 0);
+                 uint64_t step = 0, const SequenceShard& shard = {});
   // dlogits [B, T, V] of the last forward: accumulates the gradients of every parameter.
   void backward(const Tensor& dlogits);
 

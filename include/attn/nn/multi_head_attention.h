@@ -22,6 +22,7 @@
 
 #include "attn/core/attention_params.h"
 #include "attn/core/tensor.h"
+#include "attn/nn/attention_runner.h"
 #include "attn/nn/linear.h"
 #include "attn/nn/parameter.h"
 #include "attn/nn/rope.h"
@@ -52,6 +53,9 @@ struct AttentionInputs {
   std::span<const int64_t> key_lengths;  // [B]: keys j ≥ key_lengths[b] are masked; empty = none
   bool training = false;                 // attention dropout on
   uint64_t step = 0;                     // selects the attention dropout mask
+  // Computes the attention of this forward and of its backward; null: the flash kernels. Not
+  // with RoPE (a runner's rows may sit anywhere in their sequence).
+  AttentionRunner* runner = nullptr;
 };
 
 class MultiHeadAttention {
@@ -109,6 +113,7 @@ class MultiHeadAttention {
   std::vector<int64_t> key_lengths_;
   float dropout_p_ = 0.0f;  // attention dropout of the last forward (0 when not training)
   uint64_t step_ = 0;
+  AttentionRunner* runner_ = nullptr;
 };
 
 }  // namespace attn::nn

@@ -49,6 +49,7 @@ struct BlockInputs {
   std::span<const int64_t> key_lengths;  // [B]: keys t ≥ key_lengths[b] are masked; empty = none
   bool training = false;                 // dropout on
   uint64_t step = 0;                     // selects the dropout masks
+  AttentionRunner* attention = nullptr;  // computes the attention (AttentionInputs::runner)
 };
 
 class TransformerBlock {

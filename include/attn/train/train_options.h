@@ -24,6 +24,7 @@ struct TrainOptions {
   int64_t eval_batches = 8;     // validation batches per evaluation
   double time_limit = 0.0;      // seconds; > 0 stops early (and saves)
   uint64_t seed = 1;            // initialisation, batches, dropout
+  int64_t micro_batches = 0;    // equal parts of each batch (LoopOptions); 0: one per worker
 
   std::string to_json() const;
   // Parses a JSON object with any of the fields above over `defaults`; throws attn::Error on

@@ -8,10 +8,17 @@
 // step, the evaluation, and the checkpoint's metadata. Every source of randomness of a task must
 // be a pure function of (seed, step) — the batch, the dropout masks — so that a run resumed at
 // step N produces the same losses as an uninterrupted one.
+//
+// Micro-batches and data parallelism: a step's batch may be cut into equal parts whose gradients
+// are computed one after the other and summed in part order; with a GradientReducer the parts are
+// shared among workers (processes), each computing its own, and summed across them in the same
+// order, so W workers give bitwise the parameters and losses of one process computing the same W
+// parts. Only the leading worker evaluates (the others take its result) and writes checkpoints.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,12 +26,13 @@
 #include "attn/io/safetensors.h"
 #include "attn/nn/parameter.h"
 #include "attn/train/adamw.h"
+#include "attn/train/gradient_reducer.h"
 
 namespace attn::train {
 
 // What a task's step did.
 struct StepLoss {
-  float loss = 0.0f;   // the batch's mean loss
+  float loss = 0.0f;   // the batch's (or the part's) mean loss
   int64_t tokens = 0;  // tokens trained on (for tokens per second)
 };
 
@@ -41,13 +49,26 @@ inline int64_t epoch_of(int64_t step, int64_t steps_per_epoch) {
   return (step + steps_per_epoch - 1) / steps_per_epoch;
 }
 
+// Part `index` of a step's batch cut into `count` equal parts.
+struct BatchPart {
+  int64_t index = 0;
+  int64_t count = 1;
+};
+
 class TrainingTask {
  public:
   virtual ~TrainingTask() = default;
   virtual std::vector<nn::Parameter> parameters() = 0;
-  // Forward and backward of the batch of `step` (0-based): the gradients are accumulated into the
-  // parameters (zeroed by the loop before).
-  virtual StepLoss train_step(int64_t step) = 0;
+  // Forward and backward of part `part` of the batch of `step` (0-based): the gradients are
+  // accumulated into the parameters (zeroed by the loop before), scaled so that the parts'
+  // gradients sum to the whole batch's; returns the part's own mean loss. A task whose
+  // splits_batch() is false is only ever asked for the whole batch.
+  virtual StepLoss train_step(int64_t step, BatchPart part) = 0;
+  // Whether train_step can compute a part of the batch.
+  virtual bool splits_batch() const { return false; }
+  // Whether evaluate() is collective, every worker taking part (e.g. a sequence-parallel
+  // forward); otherwise the leader alone evaluates. Every worker gets the leader's result.
+  virtual bool evaluates_together() const { return false; }
   virtual Evaluation evaluate() = 0;
   // The checkpoint's metadata: "kind", "config" and whatever the task needs to load the model
   // (the loop adds "step" and the optimizer's state).
@@ -68,6 +89,7 @@ struct LoopOptions {
   double time_limit = 0.0;      // seconds; > 0 stops early (evaluates and saves)
   bool keep_best = false;       // end with the parameters of the best evaluation
   int64_t patience = 0;         // > 0: stop after this many evaluations without a better one
+  int64_t micro_batches = 0;    // parts of each step's batch; 0: one per worker
 };
 
 // What the loop reports after each step.
@@ -84,29 +106,41 @@ struct StepReport {
 
 class TrainingLoop {
  public:
-  // `task` must outlive the loop.
-  TrainingLoop(TrainingTask& task, const LoopOptions& options);
+  // `task` and `reducer` must outlive the loop. Without a reducer the loop is its only worker.
+  // Throws attn::Error unless the micro-batches divide among the workers, and, when there is
+  // more than one, the task splits its batch.
+  TrainingLoop(TrainingTask& task, const LoopOptions& options, GradientReducer* reducer = nullptr);
 
   // Loads parameters, optimizer state and step from a checkpoint written by save().
   void resume(const std::string& path);
-  // Trains up to options.steps (or the time limit, or early stopping), reporting every step;
-  // saves to `out` (when not empty) after each evaluation and at the end.
+  // Trains up to options.steps (or the time limit, or early stopping), reporting every step (on
+  // every worker); the leader saves to `out` (when not empty) after each evaluation and at the end.
   void run(const std::string& out, const std::function<void(const StepReport&)>& on_step);
   // Writes the parameters, the AdamW moments, the task's metadata and the step, atomically.
   void save(const std::string& path);
 
   int64_t step() const { return step_; }
+  // The parts each step's batch is cut into (LoopOptions::micro_batches, resolved).
+  int64_t parts() const { return parts_; }
   // The report of the best evaluation so far, if any.
   const std::optional<StepReport>& best() const { return best_; }
 
  private:
   float learning_rate(int64_t step) const;
   StepLoss train_step();
+  StepLoss train_parts();  // this worker's parts, then the sum over all workers
+  Evaluation agreed_evaluation();
+  bool agreed_out_of_time(double elapsed_s);
   bool evaluate_into(StepReport& r);  // returns false when early stopping ends the run
   void restore_best();
 
   TrainingTask& task_;
   LoopOptions options_;
+  std::unique_ptr<GradientReducer> own_reducer_;  // the single worker, when none was given
+  GradientReducer& reducer_;
+  int64_t parts_ = 1;              // of each batch, over all workers
+  std::vector<float> part_grads_;  // [parts_ / workers, parameters]: this worker's parts
+  std::vector<float> grad_sum_;    // [parameters]
   AdamW optimizer_;
   int64_t step_ = 0;  // steps done
   std::optional<StepReport> best_;
