@@ -1,6 +1,9 @@
 #include "kernels/backward_tiling.h"
 
 #include <algorithm>
+#include <utility>
+
+#include "kernels/tiling.h"
 
 namespace attn::kernels {
 
@@ -57,6 +60,25 @@ std::vector<KeyWorkItem> make_key_work_items(const AttentionParams& p, int64_t k
     }
     return (a.q_end - a.q_begin) > (b.q_end - b.q_begin);
   });
+  return items;
+}
+
+std::vector<KeyWorkItem> make_key_work_items(const std::vector<AttentionParams>& parts,
+                                             int64_t key_tile) {
+  if (parts.size() == 1) return make_key_work_items(parts[0], key_tile);
+  std::vector<KeyWorkItem> items;
+  for (size_t n = 0; n < parts.size(); ++n) {
+    for (KeyWorkItem w : make_key_work_items(parts[n], key_tile)) {
+      w.part = static_cast<int64_t>(n);
+      items.push_back(w);
+    }
+  }
+  order_by_group_cost(
+      items,
+      [](const KeyWorkItem& w) {
+        return std::pair{w.part, w.kv_head};
+      },
+      [](const KeyWorkItem& w) { return w.k_count * (w.q_end - w.q_begin); });
   return items;
 }
 

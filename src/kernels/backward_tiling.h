@@ -22,10 +22,11 @@ struct BackwardTileSizes {
 struct KeyWorkItem {
   int64_t batch;
   int64_t kv_head;
-  int64_t k_begin;  // first key of the tile
-  int64_t k_count;  // keys in the tile (≤ key_tile)
-  int64_t q_begin;  // query rows [q_begin, q_end) whose visible key range meets the tile;
-  int64_t q_end;    // q_begin == q_end when none does
+  int64_t k_begin;   // first key of the tile
+  int64_t k_count;   // keys in the tile (≤ key_tile)
+  int64_t q_begin;   // query rows [q_begin, q_end) whose visible key range meets the tile;
+  int64_t q_end;     // q_begin == q_end when none does
+  int64_t part = 0;  // which of the call's parts (problem_parts, tiling.h) it belongs to
 };
 
 // Query rows of batch b whose causal window and key length let them see a key of [k0, k1)
@@ -38,5 +39,10 @@ RowRange queries_seeing(const AttentionParams& p, int64_t b, int64_t k0, int64_t
 
 // Every key work item of p: KV head by KV head, the most expensive first within a head.
 std::vector<KeyWorkItem> make_key_work_items(const AttentionParams& p, int64_t key_tile);
+
+// Every key work item of every part, each tagged with its part; several parts are ordered as
+// the forward's items (tiling.h): (part, KV head) groups most expensive first.
+std::vector<KeyWorkItem> make_key_work_items(const std::vector<AttentionParams>& parts,
+                                             int64_t key_tile);
 
 }  // namespace attn::kernels
