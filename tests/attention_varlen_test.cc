@@ -4,6 +4,7 @@
 // partition.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -286,6 +287,16 @@ TEST(AttentionVarlen, LongSequenceBesideShortOnesIsSplitAndStartsFirst) {
   int64_t long_items = 0;
   for (const kernels::WorkItem& w : items) long_items += w.part == 30;
   EXPECT_EQ(long_items, 8 * ((4000 + 63) / 64));
+  // Handed out in this order to whichever of two threads is free first (OpenMP's dynamic
+  // schedule), the items' costs (rows × visible keys) leave the busier thread within 1% of an
+  // even split.
+  int64_t busy[2] = {0, 0}, total = 0;
+  for (const kernels::WorkItem& w : items) {
+    const int64_t cost = w.q_count * (w.key_end - w.key_begin);
+    *std::min_element(busy, busy + 2) += cost;
+    total += cost;
+  }
+  EXPECT_LE(static_cast<double>(std::max(busy[0], busy[1])), 1.01 * static_cast<double>(total) / 2);
   EXPECT_EQ(resolve_backward_plan(p, BackwardPlan::kAuto), BackwardPlan::kSplit);
   // With eight KV heads the long sequence alone makes eight items of an eighth of the work
   // each: the fused plan, as for a batch of eight (B·Hkv ≥ kFusedBackwardMinItems).

@@ -124,10 +124,55 @@ struct BackwardProblem {
   }
 };
 
+// One long sequence and kVarlenShortCount short ones, packed ([1, H, total, D]) and padded
+// ([n, H, Lq, D] with key lengths), with the params of both.
+struct VarlenProblem {
+  std::vector<int32_t> cu_seqlens;
+  std::vector<int64_t> key_lengths;
+  ForwardProblem packed, padded;
+  AttentionParams packed_params, padded_params;
+
+  static std::vector<int32_t> offsets(const BenchShape& s) {
+    std::vector<int32_t> cu{0, static_cast<int32_t>(s.len)};
+    for (int64_t i = 0; i < kVarlenShortCount; ++i) {
+      cu.push_back(cu.back() + static_cast<int32_t>(s.kv_len));
+    }
+    return cu;
+  }
+  static BenchShape packed_shape(const BenchShape& s) {
+    BenchShape p = s;
+    p.batch = 1;
+    p.len = p.kv_len = s.len + kVarlenShortCount * s.kv_len;
+    return p;
+  }
+  static BenchShape padded_shape(const BenchShape& s) {
+    BenchShape p = s;
+    p.batch = 1 + kVarlenShortCount;
+    p.kv_len = s.len;
+    return p;
+  }
+
+  explicit VarlenProblem(const BenchShape& s)
+      : cu_seqlens(offsets(s)),
+        key_lengths(static_cast<size_t>(1 + kVarlenShortCount), s.kv_len),
+        packed(packed_shape(s)),
+        padded(padded_shape(s)) {
+    key_lengths[0] = s.len;
+    packed_params = packed.params;
+    packed_params.cu_seqlens_q = packed_params.cu_seqlens_k = cu_seqlens.data();
+    packed_params.sequences = 1 + kVarlenShortCount;
+    padded_params = padded.params;
+    padded_params.key_lengths = key_lengths.data();
+    validate(packed_params);
+    validate(padded_params);
+  }
+};
+
 constexpr BenchCase kBenchCases[] = {
     {"forward", &measure_forward},
     {"decode", &measure_decode},
     {"backward", &measure_backward},
+    {"varlen", &measure_varlen},
 };
 
 }  // namespace
@@ -186,6 +231,43 @@ Measurement measure_decode(const BenchShape& shape, int reps) {
   const double bytes = static_cast<double>(shape.batch * lk * problem.cache.bytes_per_token());
   m.gflops = flops / (m.ms * 1e-3) * 1e-9;
   m.kv_gbps = bytes / (m.ms * 1e-3) * 1e-9;
+  m.peak_rss_mib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
+  return m;
+}
+
+// Median of each list of milliseconds.
+double median_of(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  return n % 2 == 1 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+}
+
+Measurement measure_varlen(const BenchShape& shape, int reps) {
+  reset_peak_rss();
+  const VarlenProblem problem(shape);
+  const AttentionParams& p = problem.packed_params;
+  const std::function<void()> runs[3] = {[&] { flash_attention_forward(p); },
+                                         [&] { flash_attention_forward(problem.padded_params); },
+                                         [&] {
+                                           for (int64_t s = 0; s < p.sequences; ++s)
+                                             flash_attention_forward(sequence_params(p, s));
+                                         }};
+  // The three in turn, run after run, so that the machine's drift falls on all of them alike.
+  double warm_up = 0.0;
+  for (const auto& run : runs) warm_up += seconds_of(run);
+  if (reps <= 0) reps = static_cast<int>(std::clamp(kBudgetSeconds / warm_up, 3.0, 15.0));
+  std::vector<double> ms[3];
+  for (int r = 0; r < reps; ++r) {
+    for (int i = 0; i < 3; ++i) ms[i].push_back(1e3 * seconds_of(runs[i]));
+  }
+  Measurement m;
+  m.reps = reps;
+  m.ms = median_of(ms[0]);
+  m.padded_ms = median_of(ms[1]);
+  m.alone_ms = median_of(ms[2]);
+  double flops = 0.0;
+  for (int64_t s = 0; s < p.sequences; ++s) flops += forward_flops(sequence_params(p, s));
+  m.gflops = flops / (m.ms * 1e-3) * 1e-9;
   m.peak_rss_mib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
   return m;
 }
