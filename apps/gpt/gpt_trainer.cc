@@ -7,11 +7,12 @@
 namespace attn::apps {
 
 GptTrainer::GptTrainer(const model::GptConfig& config, const train::TrainOptions& options,
-                       const train::TextDataset& data)
+                       const train::TextDataset& data, bool pack_documents)
     : config_(config),
       options_(options),
       data_(data),
       model_(config, options.seed),
+      pack_documents_(pack_documents),
       x_(static_cast<size_t>(options.batch * config.context)),
       y_(x_.size()),
       loop_(*this, options.loop({.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f})) {
@@ -20,8 +21,15 @@ GptTrainer::GptTrainer(const model::GptConfig& config, const train::TrainOptions
 
 train::StepLoss GptTrainer::train_step(int64_t step) {
   const int64_t B = options_.batch, T = config_.context;
-  data_.train_batch(options_.seed, static_cast<uint64_t>(step), B, T, x_.data(), y_.data());
-  Tensor logits = model_.forward(x_, B, T, /*training=*/true, static_cast<uint64_t>(step));
+  const uint64_t s = static_cast<uint64_t>(step);
+  Tensor logits;
+  if (pack_documents_) {  // [1, B·T, V]: the same tokens per step, in documents
+    data_.train_documents(options_.seed, s, B, T, x_.data(), y_.data(), documents_);
+    logits = model_.forward(x_, 1, B * T, /*training=*/true, s, documents_);
+  } else {
+    data_.train_batch(options_.seed, s, B, T, x_.data(), y_.data());
+    logits = model_.forward(x_, B, T, /*training=*/true, s);
+  }
   train::CrossEntropyLoss loss;
   const float value = loss.forward(logits, y_);
   loss.backward_in_place(logits);

@@ -17,9 +17,11 @@ namespace attn::apps {
 
 class GptTrainer : private train::TrainingTask {
  public:
-  // `data` must outlive the trainer.
+  // `data` must outlive the trainer. With pack_documents each training step is documents of
+  // different lengths packed end to end (TextDataset::train_documents), each attending only
+  // within itself; a resumed run must be given the same choice to repeat the same batches.
   GptTrainer(const model::GptConfig& config, const train::TrainOptions& options,
-             const train::TextDataset& data);
+             const train::TextDataset& data, bool pack_documents = false);
 
   // Loads parameters, optimizer state and step from a checkpoint written by save().
   void resume(const std::string& path) { loop_.resume(path); }
@@ -46,8 +48,10 @@ class GptTrainer : private train::TrainingTask {
   train::TrainOptions options_;
   const train::TextDataset& data_;
   model::Gpt model_;
+  bool pack_documents_;
   std::vector<int32_t> x_, y_;
-  train::TrainingLoop loop_;  // last: built on the model's parameters
+  std::vector<int32_t> documents_;  // offsets of the packed documents of the last step
+  train::TrainingLoop loop_;        // last: built on the model's parameters
 };
 
 }  // namespace attn::apps

@@ -42,6 +42,7 @@ struct TrainArgs {
   nn::MatmulPrecision precision = nn::MatmulPrecision::kFp32;  // of the Linear products
   int threads = 0;
   bool json = false;
+  bool pack_documents = false;
 };
 
 // One row of the loss curve.
@@ -153,7 +154,7 @@ void run_train(const TrainArgs& a) {
   const std::string corpus = a.data.empty() ? data_path("moby_dick.txt") : a.data;
   const train::TextDataset data =
       train::TextDataset::from_file(corpus, 0.05, setup.model.context + 1);
-  apps::GptTrainer trainer(setup.model, setup.train, data);
+  apps::GptTrainer trainer(setup.model, setup.train, data, a.pack_documents);
   if (!a.resume.empty()) trainer.resume(a.resume);
   const std::string curve_path = a.out + ".loss.csv";
   std::vector<LossPoint> curve = a.resume.empty()
@@ -214,6 +215,9 @@ void add_train_command(CLI::App& app) {
   add_choice_option(*cmd, "--precision", args->precision, kPrecisions,
                     "of the linear layers' matrix products (default fp32); bf16: bf16 inputs, "
                     "fp32 accumulation (needs AMX or AVX512-BF16, else fp32)");
+  cmd->add_flag("--pack-documents", args->pack_documents,
+                "train on documents of different lengths packed end to end (each step the "
+                "same tokens), attention within each document; give it again when resuming");
   add_threads_option(*cmd, args->threads);
   add_json_flag(*cmd, args->json, "one JSON object per step, then one with the result");
   cmd->callback([args] { run_train(*args); });

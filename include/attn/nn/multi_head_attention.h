@@ -50,8 +50,11 @@ struct MultiHeadAttentionConfig {
 struct AttentionInputs {
   const Tensor* memory = nullptr;        // [B, S, Cm]; required for cross-attention
   std::span<const int64_t> key_lengths;  // [B]: keys j ≥ key_lengths[b] are masked; empty = none
-  bool training = false;                 // attention dropout on
-  uint64_t step = 0;                     // selects the attention dropout mask
+  // Packed sequences (self-attention, no RoPE): x [1, T, C] holds n sequences end to end at the
+  // offsets [n + 1] (0 … T), each attending only within itself (AttentionParams' cu_seqlens).
+  std::span<const int32_t> cu_seqlens;
+  bool training = false;  // attention dropout on
+  uint64_t step = 0;      // selects the attention dropout mask
 };
 
 class MultiHeadAttention {
@@ -107,7 +110,8 @@ class MultiHeadAttention {
   Tensor o_;          // [B, T, Hq·dv]
   Tensor lse_;        // [B, Hq, T]
   std::vector<int64_t> key_lengths_;
-  float dropout_p_ = 0.0f;  // attention dropout of the last forward (0 when not training)
+  std::vector<int32_t> cu_seqlens_;  // packed sequences of the last forward, or empty
+  float dropout_p_ = 0.0f;           // attention dropout of the last forward (0 when not training)
   uint64_t step_ = 0;
 };
 
