@@ -201,6 +201,18 @@ TEST(AttentionVarlen, WeightsMatchReferenceAndAreZeroAcrossSequences) {
       }
     }
     EXPECT_LT(worst, 1e-5) << "case " << c;
+    // The mean over the heads, zero between sequences as well.
+    std::vector<float> mean(rows * p.kv_len, NAN);
+    attention_weights(p, {.row_begin = 30,
+                          .row_end = 30 + rows,
+                          .average_heads = true,
+                          .out = mean.data(),
+                          .out_stride = bhld_strides(1, rows, p.kv_len)});
+    for (int64_t e = 0; e < rows * p.kv_len; ++e) {
+      double sum = 0.0;
+      for (int64_t h = 0; h < p.q_heads; ++h) sum += w[h * rows * p.kv_len + e];
+      ASSERT_NEAR(mean[e], sum / static_cast<double>(p.q_heads), 1e-6) << "case " << c;
+    }
   }
 }
 
