@@ -69,6 +69,9 @@ Measurement measure_backward(const BenchShape& shape, int reps);
 // times the same sequences as a batch padded to Lq (key lengths set, so the padded keys are
 // skipped but the padded queries are not) and each sequence run alone, for the ratios.
 Measurement measure_varlen(const BenchShape& shape, int reps);
+// The same for the flash backward (after one untimed forward of each), with the plan of
+// shape.plan; FLOPs 2.5 × the forward's, as measure_backward.
+Measurement measure_varlen_backward(const BenchShape& shape, int reps);
 inline constexpr int64_t kVarlenShortCount = 60;
 
 // FLOPs of the forward pass: 2·(D + Dv) per unmasked query-key pair (QKᵀ and PV).

@@ -125,7 +125,7 @@ nlohmann::ordered_json case_json(const std::string& name, const BenchShape& s,
       {"peak_fraction_256", number_or_null(fraction_of(peak.gflops_256, m.gflops))},
       {"simd_target", active_simd_target()},
   };
-  if (name == "varlen") {
+  if (name == "varlen" || name == "varlen-backward") {
     line["short_sequences"] = kVarlenShortCount;
     line["padded_ms"] = m.padded_ms;
     line["alone_ms"] = m.alone_ms;
@@ -138,7 +138,7 @@ nlohmann::ordered_json case_json(const std::string& name, const BenchShape& s,
     line["read_bw_gbps"] = number_or_null(peak.read_gbps);
     line["bw_fraction"] = number_or_null(fraction_of(peak.read_gbps, m.kv_gbps));
   }
-  if (name == "backward") line["plan"] = choice_name(kPlans, s.plan);
+  if (name == "backward" || name == "varlen-backward") line["plan"] = choice_name(kPlans, s.plan);
   return line;
 }
 
@@ -237,7 +237,7 @@ void run_case(const BenchOptions& o) {
   const Peak peak = measure_peak(o, /*with_256_bit=*/true, /*with_bandwidth=*/decode);
   const Measurement m = measure(o.shape, o.reps);
   std::string text = decode ? decode_text(o, peak, m) : case_text(o, peak, m);
-  if (o.case_name == "varlen") text += varlen_text(m);
+  if (o.case_name.starts_with("varlen")) text += varlen_text(m);
   Reporter(o.json).result(case_json(o.case_name, o.shape, o, peak, m), text);
 }
 
@@ -252,7 +252,7 @@ void run_bench(BenchOptions& o, const CLI::App& cmd) {
   check_usage(o.case_name != "decode" || cmd.count("--kv-len") > 0,
               "--case decode needs --kv-len (cached tokens per sequence)");
   if (cmd.count("--kv-heads") == 0) s.kv_heads = s.heads;
-  if (cmd.count("--kv-len") == 0) s.kv_len = o.case_name == "varlen" ? 64 : s.len;
+  if (cmd.count("--kv-len") == 0) s.kv_len = o.case_name.starts_with("varlen") ? 64 : s.len;
   if (cmd.count("--dim-v") == 0) s.dim_v = s.dim;
   check_usage(s.heads % s.kv_heads == 0, "--heads ", s.heads, " is not a multiple of --kv-heads ",
               s.kv_heads);
