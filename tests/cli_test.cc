@@ -493,6 +493,25 @@ TEST_F(CliTest, BenchBackwardCountsTwoAndAHalfForwards) {
   EXPECT_NEAR(flops, 2.5 * 2 * 100 * 2 * (8 + 4), 1e-6 * flops);
 }
 
+// One sequence of 16 beside 60 of 4 (causal): the useful FLOPs, and both yardsticks timed.
+TEST_F(CliTest, BenchVarlenCasesReportTheirYardsticks) {
+  for (const std::string name : {"varlen", "varlen-backward"}) {
+    const CliRun r = run("bench --case " + name +
+                         " --heads 2 --len 16 --kv-len 4 --dim 8 --causal --threads 1 --reps 1 "
+                         "--json --no-peak");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["case"], name);
+    EXPECT_EQ(j["short_sequences"], 60);
+    EXPECT_GT(j["padded_ms"].get<double>(), 0.0);
+    EXPECT_GT(j["alone_ms"].get<double>(), 0.0);
+    // Visible pairs: 16·17/2 + 60 · 4·5/2 = 736, each 2 · (8 + 8) FLOPs per head.
+    const double flops = j["gflops"].get<double>() * j["ms"].get<double>() * 1e6;
+    const double forward = 2.0 * 736 * 2 * (8 + 8);
+    EXPECT_NEAR(flops, (name == "varlen" ? 1.0 : 2.5) * forward, 1e-6 * flops);
+  }
+}
+
 TEST_F(CliTest, BenchRejectsUnknownCase) {
   const CliRun r = run("bench --case sideways --len 8 --json --no-peak");
   EXPECT_EQ(r.status, kExitUsage);
