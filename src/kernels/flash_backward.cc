@@ -21,67 +21,6 @@
 #include "kernels/tiling.h"
 #include "kernels/workspace.h"
 
-namespace attn::kernels {
-#ifndef ATTN_KERNELS_FLASH_BACKWARD_PARTS_
-#define ATTN_KERNELS_FLASH_BACKWARD_PARTS_
-
-// The gradients of each part of problem_parts(p): g itself, or g's pointers moved to each
-// packed sequence's first query row (dout, dq) and first key (dk, dv).
-inline std::vector<AttentionGrads> grads_of_parts(const AttentionParams& p,
-                                                  const AttentionGrads& g) {
-  if (!p.is_packed()) return {g};
-  std::vector<AttentionGrads> parts;
-  for (int64_t s = 0; s < p.sequences; ++s) {
-    const int64_t row = p.cu_seqlens_q[s], key = p.cu_seqlens_k[s];
-    AttentionGrads part = g;
-    part.dout = g.dout + g.dout_stride.offset(0, 0, row, 0);
-    part.dq = g.dq + g.dq_stride.offset(0, 0, row, 0);
-    part.dk = g.dk + g.dk_stride.offset(0, 0, key, 0);
-    part.dv = g.dv + g.dv_stride.offset(0, 0, key, 0);
-    parts.push_back(part);
-  }
-  return parts;
-}
-
-// The part with the most keys (the first of them), for which the fused scratch is sized.
-inline const AttentionParams& most_keys(const std::vector<AttentionParams>& parts) {
-  return *std::max_element(
-      parts.begin(), parts.end(),
-      [](const AttentionParams& a, const AttentionParams& b) { return a.kv_len < b.kv_len; });
-}
-
-// A work item of the fused plan: one (batch, KV head) of one part.
-struct FusedItem {
-  int64_t part;
-  int64_t batch;
-  int64_t kv_head;
-};
-
-// Every fused item: for one part in (batch, KV head) order; for several, the most expensive
-// (Σ rows × visible keys of the part) first.
-inline std::vector<FusedItem> make_fused_items(const std::vector<AttentionParams>& parts) {
-  std::vector<FusedItem> items;
-  std::vector<int64_t> costs;
-  for (size_t n = 0; n < parts.size(); ++n) {
-    const AttentionParams& part = parts[n];
-    for (int64_t b = 0; b < part.batch; ++b) {
-      for (int64_t kvh = 0; kvh < part.kv_heads; ++kvh) {
-        items.push_back({.part = static_cast<int64_t>(n), .batch = b, .kv_head = kvh});
-      }
-    }
-    costs.push_back(visible_pairs(part));
-  }
-  if (parts.size() > 1) {
-    std::stable_sort(items.begin(), items.end(), [&](const FusedItem& a, const FusedItem& b) {
-      return costs[a.part] > costs[b.part];
-    });
-  }
-  return items;
-}
-
-#endif  // ATTN_KERNELS_FLASH_BACKWARD_PARTS_
-}  // namespace attn::kernels
-
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
 
