@@ -117,8 +117,8 @@ struct AttentionParams {
   const int32_t* cu_seqlens_q = nullptr;  // [sequences + 1]: 0, then cumulative query lengths
   const int32_t* cu_seqlens_k = nullptr;  // [sequences + 1]: 0, then cumulative key lengths
   int64_t sequences = 0;                  // n; q, k, v and out then have B = 1, Lq and Lk totals
-  int64_t max_seqlen_q = 0;               // longest query sequence; 0 = not given (computed)
-  int64_t max_seqlen_k = 0;               // longest key sequence; 0 = not given (computed)
+  int64_t max_seqlen_q = 0;  // longest query sequence, checked when given; 0 = not given
+  int64_t max_seqlen_k = 0;  // longest key sequence, likewise (the kernels need neither)
 
   // Set by sequence_params on the params of one packed sequence: the packed index of its first
   // query row and first key, where its dropout mask is drawn. 0 and 0 otherwise.
