@@ -21,6 +21,12 @@ std::string ProblemSpec::describe() const {
     << " add_mask=" << static_cast<int>(additive_mask) << " dropout=" << dropout_p << "/"
     << dropout_seed << " starts=(" << query_start << "," << key_start << ") mag=" << magnitude
     << " seed=" << seed;
+  if (!cu_seqlens_q.empty()) {
+    s << " cu_q=";
+    for (int32_t x : cu_seqlens_q) s << x << ",";
+    s << " cu_k=";
+    for (int32_t x : cu_seqlens_k) s << x << ",";
+  }
   return s.str();
 }
 
@@ -95,6 +101,11 @@ AttentionParams Problem::params() {
   p.dropout_seed = s.dropout_seed;
   p.query_start = s.query_start;
   p.key_start = s.key_start;
+  if (!s.cu_seqlens_q.empty()) {
+    p.cu_seqlens_q = s.cu_seqlens_q.data();
+    p.cu_seqlens_k = s.cu_seqlens_k.data();
+    p.sequences = static_cast<int64_t>(s.cu_seqlens_q.size()) - 1;
+  }
   p.alibi_slopes = slopes_.empty() ? nullptr : slopes_.data();
   p.key_lengths = key_lengths_.empty() ? nullptr : key_lengths_.data();
   if (s.bool_mask != MaskKind::kNone) {

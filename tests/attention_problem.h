@@ -32,6 +32,8 @@ struct ProblemSpec {
   int64_t query_start = 0, key_start = 0;  // a block of a longer sequence (AttentionParams)
   float magnitude = 1.0f;                  // inputs are uniform in [−magnitude, magnitude)
   uint64_t seed = 1;
+  // Packed sequences (AttentionParams' cu_seqlens): batch 1, q_len and kv_len the totals.
+  std::vector<int32_t> cu_seqlens_q, cu_seqlens_k;
 
   std::string describe() const;
 };

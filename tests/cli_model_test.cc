@@ -1,5 +1,6 @@
 // End-to-end tests of `attn train` and `attn generate`: what a user runs, and every bad input.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -46,6 +47,22 @@ TEST_F(CliModelTest, TrainJsonPrintsEveryStepThenTheThroughput) {
   EXPECT_TRUE(last.contains("val_loss"));
   EXPECT_TRUE(std::filesystem::exists(file("m.safetensors.loss.csv")));
   EXPECT_TRUE(std::filesystem::exists(file("m.safetensors.loss.png")));
+}
+
+// --pack-documents trains on other batches (documents packed end to end) of as many tokens.
+TEST_F(CliModelTest, TrainOnPackedDocumentsRunsOtherBatches) {
+  const auto first_loss = [&](const std::string& flags, const std::string& out) {
+    const CliRun r = run("train --preset tiny --steps 2 --json --out " + file(out) + flags);
+    EXPECT_EQ(r.status, 0) << r.err;
+    std::istringstream lines(r.out);
+    std::string line;
+    std::getline(lines, line);
+    return nlohmann::json::parse(line)["loss"].get<double>();
+  };
+  const double packed = first_loss(" --pack-documents", "packed.safetensors");
+  const double plain = first_loss("", "plain.safetensors");
+  EXPECT_TRUE(std::isfinite(packed));
+  EXPECT_NE(packed, plain);
 }
 
 TEST_F(CliModelTest, TrainReportsItsPrecisionAndRejectsAnUnknownOne) {

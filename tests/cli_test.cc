@@ -209,6 +209,60 @@ TEST_F(CliTest, GradientsHaveTheShapesOfQKVInBhldOrderForBlhdInputs) {
   EXPECT_LT(max_diff(read_floats(file("flash_dq.npy")), read_floats(file("bhld_dq.npy"))), 1e-6);
 }
 
+// ---------------------------------------------------------------- packed sequences
+
+TEST_F(CliTest, PackedSequencesMatchReferenceWithGradients) {
+  const Sizes s{.b = 1, .hq = 4, .hkv = 2, .lq = 30, .lk = 40};
+  write_i32(file("cu_q.npy"), {0, 7, 7, 25, 30}, {5});
+  write_i32(file("cu_k.npy"), {0, 10, 13, 33, 40}, {5});
+  expect_flash_matches_reference(qkv(s) + dout(s) + " --causal --dropout 0.2 --dropout-seed 3" +
+                                     " --cu-seqlens-q " + file("cu_q.npy") + " --cu-seqlens-k " +
+                                     file("cu_k.npy"),
+                                 {.lse = true, .weights = true, .gradients = true});
+}
+
+// Packed, each sequence's output is that of the sequence alone.
+TEST_F(CliTest, PackedSequenceIsTheSequenceAloneInBlhdLayout) {
+  const Sizes s{.b = 1, .hq = 2, .hkv = 2, .lq = 20, .lk = 20};
+  const std::string packed = qkv(s);
+  write_i32(file("cu.npy"), {0, 8, 20}, {3});
+  ASSERT_EQ(run("sdpa --q " + transposed("q.npy") + " --k " + transposed("k.npy") + " --v " +
+                transposed("v.npy") + " --layout blhd --causal --cu-seqlens-q " + file("cu.npy") +
+                " --cu-seqlens-k " + file("cu.npy") + " --out " + file("packed.npy"))
+                .status,
+            0);
+  const std::vector<float> q = read_floats(file("q.npy")), k = read_floats(file("k.npy")),
+                           v = read_floats(file("v.npy")), out = read_floats(file("packed.npy"));
+  // The second sequence: rows 8 .. 20 of each head, as its own [1, H, 12, D] problem.
+  const auto rows = [&](const std::vector<float>& x, int64_t dim) {
+    std::vector<float> part;
+    for (int64_t h = 0; h < 2; ++h) {
+      part.insert(part.end(), x.begin() + (h * 20 + 8) * dim, x.begin() + (h * 20 + 20) * dim);
+    }
+    return part;
+  };
+  write_npy(file("q2.npy"), rows(q, s.d).data(), {1, 2, 12, s.d});
+  write_npy(file("k2.npy"), rows(k, s.d).data(), {1, 2, 12, s.d});
+  write_npy(file("v2.npy"), rows(v, s.dv).data(), {1, 2, 12, s.dv});
+  ASSERT_EQ(run("sdpa --q " + file("q2.npy") + " --k " + file("k2.npy") + " --v " + file("v2.npy") +
+                " --causal --out " + file("alone.npy"))
+                .status,
+            0);
+  EXPECT_EQ(max_diff(rows(out, s.dv), read_floats(file("alone.npy"))), 0.0);
+}
+
+TEST_F(CliTest, RejectsBadPackedSequences) {
+  const Sizes s{.b = 1, .lq = 30, .lk = 40};
+  write_i32(file("cu_q.npy"), {0, 7, 30}, {3});
+  write_i32(file("cu_k.npy"), {0, 10, 39}, {3});
+  const std::string cu = " --cu-seqlens-q " + file("cu_q.npy") + " --cu-seqlens-k ";
+  expect_rejected(qkv(s) + cu + file("cu_k.npy"), "must equal total keys Lk=40");
+  write_i32(file("cu_k3.npy"), {0, 40}, {2});
+  expect_rejected(qkv(s) + cu + file("cu_k3.npy"), "--cu-seqlens-k");
+  expect_rejected(qkv(s) + " --cu-seqlens-q " + file("cu_q.npy"), "together");
+  expect_rejected(qkv(Sizes{.b = 2, .lq = 30, .lk = 40}) + cu + file("cu_k.npy"), "batch of one");
+}
+
 TEST_F(CliTest, RejectsDoutOfTheWrongShape) {
   const Sizes s;
   write_npy(file("dout.npy"), random_floats(s.b * s.hq * s.lq * s.d, 1).data(),
@@ -437,6 +491,25 @@ TEST_F(CliTest, BenchBackwardCountsTwoAndAHalfForwards) {
   // The forward's 2 · 100 · 2 · (8 + 4) FLOPs of BenchCasePrintsOneJsonLineWithEveryField, × 2.5.
   const double flops = j["gflops"].get<double>() * j["ms"].get<double>() * 1e6;
   EXPECT_NEAR(flops, 2.5 * 2 * 100 * 2 * (8 + 4), 1e-6 * flops);
+}
+
+// One sequence of 16 beside 60 of 4 (causal): the useful FLOPs, and both yardsticks timed.
+TEST_F(CliTest, BenchVarlenCasesReportTheirYardsticks) {
+  for (const std::string name : {"varlen", "varlen-backward"}) {
+    const CliRun r = run("bench --case " + name +
+                         " --heads 2 --len 16 --kv-len 4 --dim 8 --causal --threads 1 --reps 1 "
+                         "--json --no-peak");
+    ASSERT_EQ(r.status, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["case"], name);
+    EXPECT_EQ(j["short_sequences"], 60);
+    EXPECT_GT(j["padded_ms"].get<double>(), 0.0);
+    EXPECT_GT(j["alone_ms"].get<double>(), 0.0);
+    // Visible pairs: 16·17/2 + 60 · 4·5/2 = 736, each 2 · (8 + 8) FLOPs per head.
+    const double flops = j["gflops"].get<double>() * j["ms"].get<double>() * 1e6;
+    const double forward = 2.0 * 736 * 2 * (8 + 8);
+    EXPECT_NEAR(flops, (name == "varlen" ? 1.0 : 2.5) * forward, 1e-6 * flops);
+  }
 }
 
 TEST_F(CliTest, BenchRejectsUnknownCase) {

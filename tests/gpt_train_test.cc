@@ -1,6 +1,7 @@
 // The GPT and its trainer: learning, bit-exact resume, checkpoints, generation, bad input.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -28,11 +29,11 @@ struct Interrupted {};
 // interrupted (like a killed process) after step `stop` if given.
 std::vector<float> losses(const train::TextDataset& data, int64_t steps, const std::string& out,
                           const std::string& resume = "", int64_t stop = 0,
-                          float attn_dropout = 0.0f) {
+                          float attn_dropout = 0.0f, bool pack_documents = false) {
   apps::GptPreset p = tiny();
   p.train.steps = steps;
   p.model.attn_dropout = attn_dropout;
-  apps::GptTrainer trainer(p.model, p.train, data);
+  apps::GptTrainer trainer(p.model, p.train, data, pack_documents);
   if (!resume.empty()) trainer.resume(resume);
   std::vector<float> result;
   try {
@@ -49,6 +50,60 @@ TEST(GptTrain, LossFallsOnTheCorpus) {
   const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
   const std::vector<float> l = losses(data, 20, "");
   EXPECT_LT(l.back(), l.front() - 0.8f);  // from ~5.5 (uniform over bytes) towards ~3
+}
+
+TEST(GptTrain, LossFallsOnPackedDocuments) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  const std::vector<float> l = losses(data, 20, "", "", 0, 0.1f, /*pack_documents=*/true);
+  EXPECT_LT(l.back(), l.front() - 0.8f);
+  // Another packing of the same number of tokens: not the batches of the plain run.
+  EXPECT_NE(l, losses(data, 20, "", "", 0, 0.1f));
+}
+
+// Each step packs batch·len tokens in documents of [len/8, len] tokens, the last one cut to fit,
+// the same for the same (seed, step).
+TEST(GptTrain, PackedDocumentsFillTheBatch) {
+  const train::TextDataset data = train::TextDataset::from_file(kCorpus, 0.05, 33);
+  std::vector<int32_t> x(4 * 32), y(4 * 32), offsets, again;
+  data.train_documents(1, 7, 4, 32, x.data(), y.data(), offsets);
+  ASSERT_GE(offsets.size(), 5u);
+  EXPECT_EQ(offsets.front(), 0);
+  EXPECT_EQ(offsets.back(), 4 * 32);
+  for (size_t d = 0; d + 2 < offsets.size(); ++d) {
+    EXPECT_GE(offsets[d + 1] - offsets[d], 4);
+    EXPECT_LE(offsets[d + 1] - offsets[d], 32);
+  }
+  data.train_documents(1, 7, 4, 32, x.data(), y.data(), again);
+  EXPECT_EQ(offsets, again);
+  for (size_t t = 0; t + 1 < x.size(); ++t) {
+    const bool last_of_document =
+        std::find(offsets.begin(), offsets.end(), static_cast<int32_t>(t + 1)) != offsets.end();
+    if (!last_of_document) {
+      EXPECT_EQ(y[t], x[t + 1]) << t;  // the next byte within a document
+    }
+  }
+}
+
+// Two documents packed give each the logits it gets alone (positions restart, attention stays
+// within the document), even when together they exceed the context.
+TEST(GptTrain, PackedDocumentsGiveTheLogitsOfEachAlone) {
+  apps::GptPreset p = tiny();
+  model::Gpt gpt(p.model, 5);
+  const int64_t n = p.model.context, total = n + 7;
+  std::vector<int32_t> tokens(static_cast<size_t>(total));
+  for (int64_t t = 0; t < total; ++t) tokens[t] = static_cast<int32_t>((t * 37 + 11) % 256);
+  const std::vector<int32_t> documents = {0, static_cast<int32_t>(n), static_cast<int32_t>(total)};
+  const Tensor packed = gpt.forward(tokens, 1, total, false, 0, documents);
+  const int64_t V = p.model.vocab_size;
+  for (int d = 0; d < 2; ++d) {
+    const int64_t first = documents[d], len = documents[d + 1] - documents[d];
+    const Tensor alone = gpt.forward(std::span(tokens).subspan(first, len), 1, len, false);
+    for (int64_t i = 0; i < len * V; ++i) {
+      ASSERT_NEAR(packed.data()[first * V + i], alone.data()[i], 1e-4) << d << " " << i;
+    }
+  }
+  const std::vector<int32_t> too_long = {0, static_cast<int32_t>(total)};
+  EXPECT_THROW(gpt.forward(tokens, 1, total, false, 0, too_long), Error);
 }
 
 TEST(GptTrain, ResumedRunIsBitExact) {

@@ -1,6 +1,7 @@
 // MultiHeadAttention: gradients of every projection and of the inputs for each configuration
 // (separate or fused projections, GQA, dk ≠ dv, RoPE, causal, key padding, cross-attention),
 // and the forward against a hand-wired reference.
+#include <algorithm>
 #include <cmath>
 
 #include "attn/core/error.h"
@@ -172,6 +173,45 @@ TEST(MultiHeadAttention, PaddedKeysDoNotAffectTheOutput) {
   const Tensor y2 = mha.forward(x, inputs);
   for (int64_t i = 0; i < 3 * 8; ++i) EXPECT_EQ(y.data()[i], y2.data()[i]);
   for (int64_t i = 5 * 8; i < 10 * 8; ++i) EXPECT_EQ(y.data()[i], y2.data()[i]);
+}
+
+// Two sequences packed in x [1, 9, C] (cu_seqlens 0, 4, 9) give each sequence's output and dx
+// as if it ran alone.
+TEST(MultiHeadAttention, PackedSequencesAreEachSequenceAlone) {
+  nn::MultiHeadAttentionConfig c = base_config();
+  c.causal = true, c.fused_qkv = true;
+  nn::MultiHeadAttention mha(c);
+  const std::vector<int32_t> offsets = {0, 4, 9};
+  nn::AttentionInputs packed;
+  packed.cu_seqlens = offsets;
+  const Tensor x = random_tensor({1, 9, 8}, 4), dy = random_tensor({1, 9, 8}, 5);
+  const Tensor y = mha.forward(x, packed);
+  const Tensor dx = mha.backward(dy);
+  for (int s = 0; s < 2; ++s) {
+    const int64_t first = offsets[s], len = offsets[s + 1] - offsets[s];
+    Tensor xs({1, len, 8}), dys({1, len, 8});
+    std::copy_n(x.data() + first * 8, len * 8, xs.data());
+    std::copy_n(dy.data() + first * 8, len * 8, dys.data());
+    const Tensor ys = mha.forward(xs);
+    const Tensor dxs = mha.backward(dys);
+    for (int64_t i = 0; i < len * 8; ++i) {
+      EXPECT_NEAR(y.data()[first * 8 + i], ys.data()[i], 1e-6) << s << " " << i;
+      EXPECT_NEAR(dx.data()[first * 8 + i], dxs.data()[i], 1e-6) << s << " " << i;
+    }
+  }
+}
+
+TEST(MultiHeadAttention, PackedSequencesNeedOneBatchOfSelfAttentionWithoutRope) {
+  nn::MultiHeadAttentionConfig c = base_config();
+  c.rope = true;
+  nn::MultiHeadAttention with_rope(c);
+  const std::vector<int32_t> offsets = {0, 4, 9};
+  nn::AttentionInputs packed;
+  packed.cu_seqlens = offsets;
+  EXPECT_THROW(with_rope.forward(random_tensor({1, 9, 8}, 4), packed), Error);
+  nn::MultiHeadAttention plain(base_config());
+  EXPECT_THROW(plain.forward(random_tensor({2, 9, 8}, 4), packed), Error);
+  EXPECT_THROW(plain.forward(random_tensor({1, 8, 8}, 4), packed), Error);
 }
 
 TEST(MultiHeadAttention, CausalOutputIgnoresLaterTokens) {

@@ -10,18 +10,22 @@ namespace attn::apps {
 
 GptTrainer::GptTrainer(const model::GptConfig& config, const train::TrainOptions& options,
                        const train::TextDataset& data, train::GradientReducer* reducer,
-                       nn::AttentionRunner* sequence_attention)
+                       nn::AttentionRunner* sequence_attention, bool pack_documents)
     : config_(config),
       options_(options),
       data_(data),
       reducer_(reducer),
       sequence_attention_(sequence_attention),
       model_(config, options.seed),
+      pack_documents_(pack_documents),
       x_(static_cast<size_t>(options.batch * config.context)),
       y_(x_.size()),
       loop_(*this, options.loop({.beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f}), reducer) {
   train::validate(options);
   const int64_t parts = loop_.parts();
+  ATTN_CHECK(!pack_documents || (parts == 1 && sequence_attention == nullptr),
+             "packed documents train one part per step: not with ", parts,
+             " micro-batches or workers, nor sequence parallel");
   if (sequence_attention == nullptr) {
     ATTN_CHECK(options.batch % parts == 0, "training options: batch = ", options.batch,
                " does not divide into ", parts, " micro-batches");
@@ -58,8 +62,22 @@ train::StepLoss GptTrainer::train_shard(int64_t step, train::BatchPart shard) {
   return {value, B * n};
 }
 
+// The whole batch as documents packed end to end: logits [1, B·T, V] of the same number of tokens.
+train::StepLoss GptTrainer::train_documents(int64_t step) {
+  const int64_t B = options_.batch, T = config_.context;
+  const uint64_t s = static_cast<uint64_t>(step);
+  data_.train_documents(options_.seed, s, B, T, x_.data(), y_.data(), documents_);
+  Tensor logits = model_.forward(x_, 1, B * T, /*training=*/true, s, {}, documents_);
+  train::CrossEntropyLoss loss;
+  const float value = loss.forward(logits, y_);
+  loss.backward_in_place(logits);
+  model_.backward(logits);
+  return {value, B * T};
+}
+
 train::StepLoss GptTrainer::train_step(int64_t step, train::BatchPart part) {
   if (sequence_attention_ != nullptr) return train_shard(step, part);
+  if (pack_documents_) return train_documents(step);
   const int64_t B = options_.batch / part.count, T = config_.context;
   data_.train_batch(options_.seed, static_cast<uint64_t>(step), options_.batch, T, x_.data(),
                     y_.data());

@@ -25,10 +25,13 @@ class GptTrainer : private train::TrainingTask {
  public:
   // `data`, `reducer` (if any: the workers of a data-parallel run) and `sequence_attention` must
   // outlive the trainer. Throws attn::Error unless the batch divides into the micro-batches, or,
-  // sequence parallel, the context into one shard per worker.
+  // sequence parallel, the context into one shard per worker. With pack_documents each training
+  // step is documents of different lengths packed end to end (TextDataset::train_documents),
+  // each attending only within itself (one part per step: neither micro-batches nor sequence
+  // parallelism); a resumed run must be given the same choice to repeat the same batches.
   GptTrainer(const model::GptConfig& config, const train::TrainOptions& options,
              const train::TextDataset& data, train::GradientReducer* reducer = nullptr,
-             nn::AttentionRunner* sequence_attention = nullptr);
+             nn::AttentionRunner* sequence_attention = nullptr, bool pack_documents = false);
 
   // Loads parameters, optimizer state and step from a checkpoint written by save().
   void resume(const std::string& path) { loop_.resume(path); }
@@ -50,6 +53,7 @@ class GptTrainer : private train::TrainingTask {
   train::StepLoss train_step(int64_t step, train::BatchPart part) override;
   bool evaluates_together() const override { return sequence_attention_ != nullptr; }
   train::StepLoss train_shard(int64_t step, train::BatchPart shard);
+  train::StepLoss train_documents(int64_t step);
   float sharded_validation_loss();
   // Positions [shard·T/P, (shard + 1)·T/P) of each sequence of x_ and y_ into shard_x_, shard_y_.
   void take_shard(train::BatchPart shard);
@@ -64,8 +68,10 @@ class GptTrainer : private train::TrainingTask {
   train::GradientReducer* reducer_;
   nn::AttentionRunner* sequence_attention_;
   model::Gpt model_;
+  bool pack_documents_;
   std::vector<int32_t> x_, y_;
   std::vector<int32_t> shard_x_, shard_y_;  // sequence parallel: this worker's positions
+  std::vector<int32_t> documents_;          // offsets of the packed documents of the last step
   train::TrainingLoop loop_;                // last: built on the model's parameters
 };
 

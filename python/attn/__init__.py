@@ -2,6 +2,7 @@
 
     attn.scaled_dot_product_attention(q, k, v, ...)   PyTorch's signature and semantics
     attn.flash_attn_func(q, k, v, ...)                 FlashAttention's
+    attn.flash_attn_varlen_func(q, k, v, cu_q, cu_k, ...)  its packed variable-length form
     attn.torch.MultiheadAttention                      a drop-in for torch.nn.MultiheadAttention
     attn.KVCache, attn.decode_attention                generation against a KV cache
     attn.Gpt, attn.Llama                               models: logits and generation
@@ -22,7 +23,12 @@ from ._attn import (
     simd_target,
     supported_simd_targets,
 )
-from .functional import attention_weights, flash_attn_func, scaled_dot_product_attention
+from .functional import (
+    attention_weights,
+    flash_attn_func,
+    flash_attn_varlen_func,
+    scaled_dot_product_attention,
+)
 from .inference import KVCache, apply_rope, decode_attention
 
 __version__ = _attn.version()
@@ -44,7 +50,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "__version__", "scaled_dot_product_attention", "flash_attn_func", "attention_weights",
+    "__version__", "scaled_dot_product_attention", "flash_attn_func", "flash_attn_varlen_func",
+    "attention_weights",
     "KVCache", "decode_attention", "apply_rope", "Gpt", "Llama", "set_num_threads",
     "get_num_threads", "simd_target", "supported_simd_targets", "dropout_keep_mask",
 ]

@@ -24,11 +24,16 @@ class Spec:
     dropout_p: float = 0.0
     seed: int = 0
     offset: int = 0
+    cu_seqlens_q: Any = None  # NumPy int32 [n + 1]: packed sequences (with cu_seqlens_k)
+    cu_seqlens_k: Any = None
+    max_seqlen_q: int = 0  # 0: not given
+    max_seqlen_k: int = 0
 
     def as_tuple(self):
         return (self.blhd, self.bool_mask, self.additive_mask, self.alibi, self.scale,
                 self.softcap, self.causal, self.top_left, self.window_left, self.window_right,
-                self.dropout_p, self.seed, self.offset)
+                self.dropout_p, self.seed, self.offset, self.cu_seqlens_q, self.cu_seqlens_k,
+                self.max_seqlen_q, self.max_seqlen_k)
 
 
 def check_scale(scale, name="scale"):

@@ -78,6 +78,48 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     return out, lse, probs
 
 
+def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
+                           dropout_p=0.0, softmax_scale=None, causal=False,
+                           window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
+                           deterministic=False, return_attn_probs=False):
+    """FlashAttention's flash_attn_varlen_func: n sequences packed end to end without padding,
+    q [total_q, H, D], k [total_k, Hk, D], v [total_k, Hk, Dv] → out [total_q, H, Dv].
+
+    Sequence i has the query rows cu_seqlens_q[i] .. cu_seqlens_q[i + 1] and the keys
+    cu_seqlens_k[i] .. cu_seqlens_k[i + 1] (int32 [n + 1], from 0 to the totals) and attends
+    only within itself; causal, window_size and ALiBi (slopes [H]) are aligned bottom-right
+    within each sequence, as in flash_attn_func. max_seqlen_q / max_seqlen_k must be at least
+    the longest sequences (0: not checked). float32 only. The dropout mask is that of the
+    packed [1, H, total_q, total_k] problem. With return_attn_probs, returns (out,
+    softmax_lse [H, total_q], probs [n, H, max_seqlen_q, max_seqlen_k]): each sequence's
+    softmax weights, zero-padded, a dropped weight negated.
+    """
+    del deterministic  # attn's backward is deterministic for any thread count
+    kind = _arrays.kind_of(q, k, v)
+    if _arrays.float_dtype(q, k, v) != np.float32:
+        raise TypeError("flash_attn_varlen_func: expected float32 inputs (the float64 reference "
+                        "does not take packed sequences)")
+    for x, name in zip((q, k, v), ("q", "k", "v")):
+        if x.ndim != 3:
+            raise ValueError(f"{name}: expected [total, heads, headdim], got shape "
+                             f"{tuple(x.shape)}")
+    left, right = (int(w) for w in window_size)
+    spec = Spec(blhd=True, scale=check_scale(softmax_scale, "softmax_scale"),
+                softcap=float(softcap), causal=bool(causal), window_left=left,
+                window_right=right, cu_seqlens_q=_offsets(cu_seqlens_q, "cu_seqlens_q"),
+                cu_seqlens_k=_offsets(cu_seqlens_k, "cu_seqlens_k"),
+                max_seqlen_q=int(max_seqlen_q), max_seqlen_k=int(max_seqlen_k))
+    spec.alibi = _alibi(alibi_slopes, np.float32)
+    spec.dropout_p = check_dropout(dropout_p)
+    if spec.dropout_p > 0:
+        spec.seed = draw_seed(kind)
+    q4, k4, v4 = (x[None] for x in (q, k, v))  # [1, total, H, D] views
+    out, lse = _run(kind, q4, k4, v4, spec, want_lse=return_attn_probs)
+    if not return_attn_probs:
+        return out[0]
+    return out[0], lse[0], _varlen_probs(kind, q4, k4, v4, out, lse, spec)
+
+
 def attention_weights(query, key, value=None, attn_mask=None, is_causal=False, scale=None,
                       enable_gqa=False, rows=None, average_heads=False):
     """The softmax weights of scaled_dot_product_attention (same arguments, no dropout):
@@ -278,6 +320,33 @@ def _weights_and_keep(qn, kn, vn, on, ln, spec, per_batch_alibi):
     keep = _attn.dropout_keep(b, h, lq, lk, spec.dropout_p, spec.seed, spec.offset,
                               per_batch_alibi)
     return w, keep
+
+
+def _offsets(cu, name):
+    """Packed sequences' offsets as a contiguous NumPy int32 array [n + 1]."""
+    if _arrays.is_tensor(cu):
+        _arrays.check_tensor(cu, name)
+    c = _arrays.as_numpy(cu, name)
+    if c.ndim != 1 or not np.issubdtype(c.dtype, np.integer):
+        raise ValueError(f"{name}: expected a 1-D integer array of n + 1 offsets, got "
+                         f"{c.dtype} of shape {c.shape}")
+    if c.size and (c.min() < 0 or c.max() > np.iinfo(np.int32).max):
+        raise ValueError(f"{name}: offsets must fit int32")
+    return np.ascontiguousarray(c, dtype=np.int32)
+
+
+def _varlen_probs(kind, q4, k4, v4, out4, lse, spec):
+    """flash_attn_varlen_func's probs: the packed weights [1, H, total_q, total_k] cut into
+    each sequence's block, [n, H, max_seqlen_q, max_seqlen_k], dropped weights negated."""
+    w = _probs("numpy", q4, k4, v4, out4, lse, spec)[0]
+    cq, ck = spec.cu_seqlens_q, spec.cu_seqlens_k
+    mq = max(spec.max_seqlen_q, int(np.diff(cq).max()))
+    mk = max(spec.max_seqlen_k, int(np.diff(ck).max()))
+    probs = np.zeros((len(cq) - 1, w.shape[0], mq, mk), dtype=w.dtype)
+    for i in range(len(cq) - 1):
+        block = w[:, cq[i]:cq[i + 1], ck[i]:ck[i + 1]]
+        probs[i, :, :block.shape[1], :block.shape[2]] = block
+    return _arrays.wrap_like(kind, probs)
 
 
 def _probs(kind, q, k, v, out, lse, spec):

@@ -128,6 +128,33 @@ AttentionCall::AttentionCall(const py::handle& q, const py::handle& k, const py:
   read_options(spec);
   read_masks(spec[1], spec[2]);
   read_alibi(spec[3]);
+  read_packed(spec);
+}
+
+void AttentionCall::read_packed(const py::tuple& spec) {
+  if (spec[13].is_none() && spec[14].is_none()) return;
+  ATTN_CHECK(!spec[13].is_none() && !spec[14].is_none(),
+             "cu_seqlens_q and cu_seqlens_k must be given together");
+  const auto offsets = [](const py::handle& obj, const char* name) {
+    if (!py::isinstance<py::array_t<int32_t>>(obj)) {
+      throw py::type_error(std::string(name) + ": expected an int32 array");
+    }
+    auto a = py::array_t<int32_t, py::array::c_style>::ensure(obj);
+    expect_ndim(a, 1, name);
+    return a;
+  };
+  cu_seqlens_q_ = offsets(spec[13], "cu_seqlens_q");
+  cu_seqlens_k_ = offsets(spec[14], "cu_seqlens_k");
+  ATTN_CHECK(cu_seqlens_q_.shape(0) == cu_seqlens_k_.shape(0) && cu_seqlens_q_.shape(0) >= 2,
+             "cu_seqlens_q and cu_seqlens_k: expected the same number n + 1 >= 2 of offsets, got ",
+             cu_seqlens_q_.shape(0), " and ", cu_seqlens_k_.shape(0));
+  ATTN_CHECK(alibi_batches_ == 0, "alibi_slopes: packed sequences take slopes of shape [",
+             p_.q_heads, "]");
+  p_.cu_seqlens_q = cu_seqlens_q_.data();
+  p_.cu_seqlens_k = cu_seqlens_k_.data();
+  p_.sequences = cu_seqlens_q_.shape(0) - 1;
+  p_.max_seqlen_q = spec[15].cast<int64_t>();
+  p_.max_seqlen_k = spec[16].cast<int64_t>();
 }
 
 void AttentionCall::read_options(const py::tuple& spec) {

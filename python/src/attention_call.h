@@ -8,6 +8,9 @@
 //   alibi         None or float32 slopes [Hq] or [B, Hq]
 //   scale         None (1/sqrt(D)) or a float
 //   softcap, causal, top_left, window_left, window_right, dropout_p, seed, offset
+//   cu_seqlens_q  None or int32 offsets [n + 1] of packed sequences (AttentionParams), with
+//   cu_seqlens_k  the same for the keys; q, k, v then have B = 1 and the total lengths
+//   max_seqlen_q, max_seqlen_k  ints, 0 when not given
 // Slopes of shape [B, Hq] run the kernels one batch at a time (AttentionParams takes [Hq]); the
 // dropout stream of batch b is then offset ^ (b << 32), so that batches still differ.
 #pragma once
@@ -18,7 +21,7 @@
 
 namespace attn::python {
 
-constexpr size_t kSpecFields = 13;
+constexpr size_t kSpecFields = 17;
 
 // A 4-D float32 array indexed [b, h, l, d] whatever its layout.
 struct View4 {
@@ -60,11 +63,13 @@ class AttentionCall {
   void read_options(const py::tuple& spec);
   void read_masks(const py::handle& bool_mask, const py::handle& additive_mask);
   void read_alibi(const py::handle& alibi);
+  void read_packed(const py::tuple& spec);
 
   bool blhd_ = false;
   View4 q_, k_, v_, out_;
   py::object lse_ = py::none();
   py::array bool_mask_, additive_mask_, alibi_;
+  py::array_t<int32_t> cu_seqlens_q_, cu_seqlens_k_;
   int64_t alibi_batches_ = 0;  // B for [B, Hq] slopes, else 0
   int64_t alibi_batch_stride_ = 0;
   AttentionParams p_;

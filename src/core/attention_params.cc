@@ -13,6 +13,43 @@ void check_size(int64_t value, const char* name) {
   ATTN_CHECK(value > 0, "attention: ", name, " must be positive, got ", value);
 }
 
+// Offsets cu[0..n] start at 0, never decrease and end at `total`; max_len, when given, is at
+// least the longest sequence.
+void check_offsets(const int32_t* cu, int64_t n, int64_t total, int64_t max_len, const char* name,
+                   const char* total_name) {
+  ATTN_CHECK(cu[0] == 0, "attention: ", name, "[0] must be 0, got ", cu[0]);
+  int64_t longest = 0;
+  for (int64_t s = 0; s < n; ++s) {
+    ATTN_CHECK(cu[s + 1] >= cu[s], "attention: ", name, " decreases at ", s + 1, " (", cu[s],
+               " then ", cu[s + 1], ")");
+    longest = std::max<int64_t>(longest, cu[s + 1] - cu[s]);
+  }
+  ATTN_CHECK(cu[n] == total, "attention: ", name, "[", n, "] = ", cu[n], " must equal ", total_name,
+             "=", total);
+  ATTN_CHECK(max_len == 0 || max_len >= longest, "attention: the maximum length given with ", name,
+             " is ", max_len, " but a sequence has ", longest);
+}
+
+void validate_packed(const AttentionParams& p) {
+  ATTN_CHECK(p.cu_seqlens_q && p.cu_seqlens_k,
+             "attention: cu_seqlens_q and cu_seqlens_k must be given together");
+  ATTN_CHECK(p.sequences > 0, "attention: packed sequences need sequences > 0, got ", p.sequences);
+  ATTN_CHECK(p.batch == 1,
+             "attention: packed sequences (cu_seqlens) need a batch of one, got B=", p.batch);
+  ATTN_CHECK(!p.key_lengths, "attention: key_lengths cannot be combined with cu_seqlens");
+  check_offsets(p.cu_seqlens_q, p.sequences, p.q_len, p.max_seqlen_q, "cu_seqlens_q",
+                "total queries Lq");
+  check_offsets(p.cu_seqlens_k, p.sequences, p.kv_len, p.max_seqlen_k, "cu_seqlens_k",
+                "total keys Lk");
+}
+
+const uint8_t* moved(const uint8_t* mask, const Strides4& s, int64_t row, int64_t key) {
+  return mask ? mask + s.offset(0, 0, row, key) : nullptr;
+}
+const float* moved(const float* mask, const Strides4& s, int64_t row, int64_t key) {
+  return mask ? mask + s.offset(0, 0, row, key) : nullptr;
+}
+
 }  // namespace
 
 AttentionParams attention_params(const ConstTensorView4& q, const ConstTensorView4& k,
@@ -61,6 +98,7 @@ void validate(const AttentionParams& p) {
                  " is outside [0, Lk=", p.kv_len, "]");
     }
   }
+  if (p.cu_seqlens_q || p.cu_seqlens_k) validate_packed(p);
   if (p.alibi_slopes) {
     for (int64_t h = 0; h < p.q_heads; ++h) {
       ATTN_CHECK(std::isfinite(p.alibi_slopes[h]), "attention: alibi slope of head ", h,
@@ -80,6 +118,31 @@ KeyRange visible_keys(const AttentionParams& p, int64_t b, int64_t i) {
   const int64_t right = p.right_bound();
   if (right >= 0) end = std::min<int64_t>(end, pos + right + 1);
   return {begin, std::max(begin, end)};
+}
+
+AttentionParams sequence_params(const AttentionParams& p, int64_t s) {
+  const int64_t row = p.cu_seqlens_q[s], key = p.cu_seqlens_k[s];
+  AttentionParams seq = p;
+  seq.q = p.q + p.q_stride.offset(0, 0, row, 0);
+  seq.k = p.k + p.k_stride.offset(0, 0, key, 0);
+  seq.v = p.v + p.v_stride.offset(0, 0, key, 0);
+  if (p.out) seq.out = p.out + p.out_stride.offset(0, 0, row, 0);
+  if (p.lse) seq.lse = p.lse + p.lse_stride.offset(0, 0, row, 0);
+  seq.bool_mask = moved(p.bool_mask, p.bool_mask_stride, row, key);
+  seq.additive_mask = moved(p.additive_mask, p.additive_mask_stride, row, key);
+  seq.q_len = p.sequence_q_len(s);
+  seq.kv_len = p.sequence_kv_len(s);
+  seq.cu_seqlens_q = seq.cu_seqlens_k = nullptr;
+  seq.sequences = seq.max_seqlen_q = seq.max_seqlen_k = 0;
+  seq.packed_row_begin = p.packed_row_begin + row;
+  seq.packed_key_begin = p.packed_key_begin + key;
+  return seq;
+}
+
+int64_t sequence_of_row(const AttentionParams& p, int64_t i) {
+  // The last sequence starting at or before i: empty sequences before it start there too.
+  const int32_t* end = p.cu_seqlens_q + p.sequences + 1;
+  return std::upper_bound(p.cu_seqlens_q, end, static_cast<int32_t>(i)) - p.cu_seqlens_q - 1;
 }
 
 }  // namespace attn

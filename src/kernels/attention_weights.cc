@@ -73,11 +73,43 @@ void WeightsOfTile(const AttentionParams& p, const WeightsRequest& r, const Work
   }
 }
 
-void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r) {
-  // Work items over (batch, query tile); heads run inside so averaging has one owner per output.
+// The request of each part of problem_parts(p): r itself, or, with packed sequences, the rows
+// of r inside each sequence (counted within it; an empty range when none is) and r.out moved to
+// the sequence's first such row and first key. The keys of other sequences, which the parts do
+// not write, are zeroed here.
+std::vector<WeightsRequest> RequestsOfParts(const AttentionParams& p, const WeightsRequest& r) {
+  if (!p.is_packed()) return {r};
+  const int64_t heads = r.average_heads ? 1 : p.q_heads;
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t i = r.row_begin; i < r.row_end; ++i) {
+      for (int64_t j = 0; j < p.kv_len; ++j)
+        r.out[r.out_stride.offset(0, h, i - r.row_begin, j)] = 0;
+    }
+  }
+  std::vector<WeightsRequest> parts;
+  for (int64_t s = 0; s < p.sequences; ++s) {
+    const int64_t first = p.cu_seqlens_q[s], len = p.sequence_q_len(s);
+    WeightsRequest part = r;
+    part.row_begin = std::clamp<int64_t>(r.row_begin - first, 0, len);
+    part.row_end = std::clamp<int64_t>(r.row_end - first, 0, len);
+    if (part.row_begin < part.row_end) {
+      part.out = r.out +
+                 r.out_stride.offset(0, 0, first + part.row_begin - r.row_begin, p.cu_seqlens_k[s]);
+    }
+    parts.push_back(part);
+  }
+  return parts;
+}
+
+void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& request) {
+  // Work items over (part, batch, query tile); heads run inside so averaging has one owner per
+  // output.
   const TileSizes sizes{.query_tile = kQueryTile, .key_tile = kKeyTile};
+  const std::vector<AttentionParams> parts = problem_parts(p);
+  const std::vector<WeightsRequest> requests = RequestsOfParts(p, request);
   std::vector<WorkItem> items;
-  for (const WorkItem& w : make_work_items(p, sizes.query_tile)) {
+  for (const WorkItem& w : make_work_items(parts, sizes.query_tile)) {
+    const WeightsRequest& r = requests[w.part];
     if (w.head == 0 && w.q_begin + w.q_count > r.row_begin && w.q_begin < r.row_end) {
       items.push_back(w);
     }
@@ -87,13 +119,14 @@ void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r)
   const int threads = omp_get_max_threads();
   auto scratch = aligned_array<std::byte>(static_cast<size_t>(per_thread * threads));
   const int64_t count = static_cast<int64_t>(items.size());
-  const float head_weight = r.average_heads ? 1.0f / static_cast<float>(p.q_heads) : 1.0f;
+  const float head_weight = request.average_heads ? 1.0f / static_cast<float>(p.q_heads) : 1.0f;
 #pragma omp parallel num_threads(threads)
   {
     ScratchArena arena = SliceArena(scratch.get(), per_thread, omp_get_thread_num());
     WeightsScratch s = carve(arena);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < count; ++n) {
+      const WeightsRequest& r = requests[items[n].part];
       for (int64_t h = 0; h < p.q_heads; ++h) {
         WorkItem w = items[n];
         w.head = h;
@@ -102,7 +135,8 @@ void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& r)
         const int64_t end = std::min(w.q_begin + w.q_count, r.row_end);
         w.q_begin = begin;
         w.q_count = end - begin;
-        WeightsOfTile(p, r, w, sizes.key_tile, head_weight, r.average_heads && h > 0, s);
+        WeightsOfTile(parts[w.part], r, w, sizes.key_tile, head_weight, r.average_heads && h > 0,
+                      s);
       }
     }
   }

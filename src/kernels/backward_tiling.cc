@@ -1,6 +1,9 @@
 #include "kernels/backward_tiling.h"
 
 #include <algorithm>
+#include <utility>
+
+#include "kernels/tiling.h"
 
 namespace attn::kernels {
 
@@ -57,6 +60,66 @@ std::vector<KeyWorkItem> make_key_work_items(const AttentionParams& p, int64_t k
     }
     return (a.q_end - a.q_begin) > (b.q_end - b.q_begin);
   });
+  return items;
+}
+
+std::vector<KeyWorkItem> make_key_work_items(const std::vector<AttentionParams>& parts,
+                                             int64_t key_tile) {
+  if (parts.size() == 1) return make_key_work_items(parts[0], key_tile);
+  std::vector<KeyWorkItem> items;
+  for (size_t n = 0; n < parts.size(); ++n) {
+    for (KeyWorkItem w : make_key_work_items(parts[n], key_tile)) {
+      w.part = static_cast<int64_t>(n);
+      items.push_back(w);
+    }
+  }
+  order_by_group_cost(
+      items,
+      [](const KeyWorkItem& w) {
+        return std::pair{w.part, w.kv_head};
+      },
+      [](const KeyWorkItem& w) { return w.k_count * (w.q_end - w.q_begin); });
+  return items;
+}
+
+std::vector<AttentionGrads> grads_of_parts(const AttentionParams& p, const AttentionGrads& g) {
+  if (!p.is_packed()) return {g};
+  std::vector<AttentionGrads> parts;
+  for (int64_t s = 0; s < p.sequences; ++s) {
+    const int64_t row = p.cu_seqlens_q[s], key = p.cu_seqlens_k[s];
+    AttentionGrads part = g;
+    part.dout = g.dout + g.dout_stride.offset(0, 0, row, 0);
+    part.dq = g.dq + g.dq_stride.offset(0, 0, row, 0);
+    part.dk = g.dk + g.dk_stride.offset(0, 0, key, 0);
+    part.dv = g.dv + g.dv_stride.offset(0, 0, key, 0);
+    parts.push_back(part);
+  }
+  return parts;
+}
+
+const AttentionParams& most_keys(const std::vector<AttentionParams>& parts) {
+  return *std::max_element(
+      parts.begin(), parts.end(),
+      [](const AttentionParams& a, const AttentionParams& b) { return a.kv_len < b.kv_len; });
+}
+
+std::vector<FusedItem> make_fused_items(const std::vector<AttentionParams>& parts) {
+  std::vector<FusedItem> items;
+  std::vector<int64_t> costs;
+  for (size_t n = 0; n < parts.size(); ++n) {
+    const AttentionParams& part = parts[n];
+    for (int64_t b = 0; b < part.batch; ++b) {
+      for (int64_t kvh = 0; kvh < part.kv_heads; ++kvh) {
+        items.push_back({.part = static_cast<int64_t>(n), .batch = b, .kv_head = kvh});
+      }
+    }
+    costs.push_back(visible_pairs(part));
+  }
+  if (parts.size() > 1) {
+    std::stable_sort(items.begin(), items.end(), [&](const FusedItem& a, const FusedItem& b) {
+      return costs[a.part] > costs[b.part];
+    });
+  }
   return items;
 }
 

@@ -41,8 +41,8 @@ struct DropoutTile {
 
 HWY_INLINE DropoutTile MakeDropoutTile(const AttentionParams& p, int64_t b, int64_t h) {
   DropoutKeys keys = dropout_keys(p.dropout_seed, p.dropout_offset, b, h);
-  keys.row_start = p.query_start;
-  keys.col_start = p.key_start;
+  keys.row_start = p.query_start + p.packed_row_begin;
+  keys.col_start = p.key_start + p.packed_key_begin;
   return {keys, dropout_threshold(p.dropout_p), p.dropout_scale()};
 }
 

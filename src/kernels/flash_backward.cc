@@ -29,12 +29,21 @@ namespace attn::kernels::HWY_NAMESPACE {
 // loop's barrier, dK and dV, one work item per (batch, KV head, key tile). Each thread's scratch
 // slice is sized for the larger pass.
 void FlashBackwardAllItems(const AttentionParams& p, const AttentionGrads& g, float* rows) {
-  const BackwardArgs a{
-      .p = &p, .g = &g, .delta = rows, .row_norm = rows + p.batch * p.q_heads * p.q_len};
+  const std::vector<AttentionParams> parts = problem_parts(p);
+  const std::vector<AttentionGrads> part_grads = grads_of_parts(p, g);
+  std::vector<BackwardArgs> args;
+  for (size_t n = 0; n < parts.size(); ++n) {
+    // A part's rows sit at its first query row: Hq · cu_seqlens_q[n] rows in, when packed.
+    const int64_t first = p.is_packed() ? p.q_heads * p.cu_seqlens_q[n] : 0;
+    args.push_back({.p = &parts[n],
+                    .g = &part_grads[n],
+                    .delta = rows + first,
+                    .row_norm = rows + p.batch * p.q_heads * p.q_len + first});
+  }
   const TileSizes query_sizes{.query_tile = kQueryTile, .key_tile = kKeyTile};
   const BackwardTileSizes key_sizes;
-  const std::vector<WorkItem> query_items = make_work_items(p, query_sizes.query_tile);
-  const std::vector<KeyWorkItem> key_items = make_key_work_items(p, key_sizes.key_tile);
+  const std::vector<WorkItem> query_items = make_work_items(parts, query_sizes.query_tile);
+  const std::vector<KeyWorkItem> key_items = make_key_work_items(parts, key_sizes.key_tile);
   const auto carve_query = [&](ScratchArena& arena) {
     return CarveQueryScratch(arena, p.head_dim, p.v_head_dim, query_sizes);
   };
@@ -52,24 +61,29 @@ void FlashBackwardAllItems(const AttentionParams& p, const AttentionGrads& g, fl
     QueryScratch qs = carve_query(query_arena);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < query_count; ++n) {
-      QueryWorkItemGradients(a, query_items[n], query_sizes.key_tile, qs);
+      QueryWorkItemGradients(args[query_items[n].part], query_items[n], query_sizes.key_tile, qs);
     }
     ScratchArena key_arena = SliceArena(scratch.get(), per_thread, omp_get_thread_num());
     KeyScratch ks = carve_key(key_arena);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < key_count; ++n) {
-      KeyWorkItemGradients(a, key_items[n], key_sizes.query_tile, ks);
+      KeyWorkItemGradients(args[key_items[n].part], key_items[n], key_sizes.query_tile, ks);
     }
   }
 }
 
 // The fused plan: one work item per (batch, KV head) (fused_backward-inl.h). Each thread's
 // scratch holds its item's packed keys, gradient sums and the visited rows' P and dP.
+// With packed sequences an item is (sequence, KV head), ordered most expensive first; the
+// scratch is carved for the sequence with the most keys and each item uses its own tiles of it.
 void FlashBackwardFusedItems(const AttentionParams& p, const AttentionGrads& g) {
-  const BackwardArgs a{.p = &p, .g = &g, .delta = nullptr, .row_norm = nullptr};
+  const std::vector<AttentionParams> parts = problem_parts(p);
+  const std::vector<AttentionGrads> part_grads = grads_of_parts(p, g);
   const BackwardTileSizes sizes;
-  const int64_t items = p.batch * p.kv_heads;
-  const auto carve = [&](ScratchArena& arena) { return CarveFusedScratch(arena, p, sizes); };
+  const std::vector<FusedItem> fused_items = make_fused_items(parts);
+  const int64_t items = static_cast<int64_t>(fused_items.size());
+  const AttentionParams& longest = most_keys(parts);
+  const auto carve = [&](ScratchArena& arena) { return CarveFusedScratch(arena, longest, sizes); };
   const int64_t per_thread = ScratchBytes(carve);
   const int threads =
       static_cast<int>(std::clamp<int64_t>(items, 1, omp_get_max_threads()));  // none idle
@@ -80,15 +94,22 @@ void FlashBackwardFusedItems(const AttentionParams& p, const AttentionGrads& g) 
     FusedScratch s = carve(arena);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < items; ++n) {
-      FusedWorkItemGradients(a, n / p.kv_heads, n % p.kv_heads, sizes, s);
+      const FusedItem& item = fused_items[n];
+      const AttentionParams& part = parts[item.part];
+      const BackwardArgs a{
+          .p = &part, .g = &part_grads[item.part], .delta = nullptr, .row_norm = nullptr};
+      s.tiles = (part.kv_len + sizes.key_tile - 1) / sizes.key_tile;
+      FusedWorkItemGradients(a, item.batch, item.kv_head, sizes, s);
     }
   }
 }
 
 // Bytes of one thread's scratch of the fused plan (fused_backward_scratch_bytes).
 int64_t FusedScratchBytes(const AttentionParams& p) {
-  return ScratchBytes(
-      [&](ScratchArena& arena) { CarveFusedScratch(arena, p, BackwardTileSizes{}); });
+  const std::vector<AttentionParams> parts = problem_parts(p);
+  return ScratchBytes([&](ScratchArena& arena) {
+    CarveFusedScratch(arena, most_keys(parts), BackwardTileSizes{});
+  });
 }
 
 }  // namespace attn::kernels::HWY_NAMESPACE
@@ -119,12 +140,25 @@ int64_t fused_backward_scratch_bytes(const AttentionParams& p) {
   return HWY_DYNAMIC_DISPATCH(kernels::FusedScratchBytes)(p);
 }
 
+// B·Hkv ≥ kFusedBackwardMinItems; with packed sequences, whose items differ in cost, the
+// same in costs: the costliest (sequence, KV head) is at most 1/kFusedBackwardMinItems of all.
+static bool enough_fused_items(const AttentionParams& p) {
+  if (!p.is_packed()) return p.batch * p.kv_heads >= kFusedBackwardMinItems;
+  int64_t total = 0, most = 0;
+  for (const AttentionParams& part : kernels::problem_parts(p)) {
+    const int64_t cost = kernels::visible_pairs(part);
+    total += cost * p.kv_heads;
+    most = std::max(most, cost);
+  }
+  return total > 0 && most * kFusedBackwardMinItems <= total;
+}
+
 // From the shapes alone, never the thread count, so that the result is the same for any number
 // of threads.
 BackwardPlan resolve_backward_plan(const AttentionParams& p, BackwardPlan plan) {
   if (plan != BackwardPlan::kAuto) return plan;
-  const bool fused = p.batch * p.kv_heads >= kFusedBackwardMinItems &&
-                     fused_backward_scratch_bytes(p) <= kFusedBackwardMaxScratchBytes;
+  const bool fused =
+      enough_fused_items(p) && fused_backward_scratch_bytes(p) <= kFusedBackwardMaxScratchBytes;
   return fused ? BackwardPlan::kFused : BackwardPlan::kSplit;
 }
 

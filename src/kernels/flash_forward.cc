@@ -17,9 +17,11 @@
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
 
+// The items of every part of the call (one, or one per packed sequence) in one parallel loop.
 void FlashForwardAllItems(const AttentionParams& p) {
   const TileSizes sizes{.query_tile = kQueryTile, .key_tile = kKeyTile};
-  const std::vector<WorkItem> items = make_work_items(p, sizes.query_tile);
+  const std::vector<AttentionParams> parts = problem_parts(p);
+  const std::vector<WorkItem> items = make_work_items(parts, sizes.query_tile);
   const auto carve = [&](ScratchArena& a) {
     return CarveForwardScratch(a, p.head_dim, p.v_head_dim, sizes);
   };
@@ -32,7 +34,9 @@ void FlashForwardAllItems(const AttentionParams& p) {
     ScratchArena arena = SliceArena(scratch.get(), per_thread, omp_get_thread_num());
     ForwardScratch s = carve(arena);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t n = 0; n < count; ++n) FlashForwardItem(p, items[n], sizes.key_tile, s);
+    for (int64_t n = 0; n < count; ++n) {
+      FlashForwardItem(parts[items[n].part], items[n], sizes.key_tile, s);
+    }
   }
 }
 

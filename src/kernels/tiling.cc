@@ -1,6 +1,7 @@
 #include "kernels/tiling.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace attn::kernels {
 
@@ -34,6 +35,44 @@ std::vector<WorkItem> make_work_items(const AttentionParams& p, int64_t query_ti
     return (a.key_end - a.key_begin) > (b.key_end - b.key_begin);
   });
   return items;
+}
+
+std::vector<AttentionParams> problem_parts(const AttentionParams& p) {
+  if (!p.is_packed()) return {p};
+  std::vector<AttentionParams> parts;
+  for (int64_t s = 0; s < p.sequences; ++s) parts.push_back(sequence_params(p, s));
+  return parts;
+}
+
+std::vector<WorkItem> make_work_items(const std::vector<AttentionParams>& parts,
+                                      int64_t query_tile) {
+  if (parts.size() == 1) return make_work_items(parts[0], query_tile);
+  std::vector<WorkItem> items;
+  for (size_t n = 0; n < parts.size(); ++n) {
+    for (WorkItem w : make_work_items(parts[n], query_tile)) {
+      w.part = static_cast<int64_t>(n);
+      items.push_back(w);
+    }
+  }
+  const auto cost = [](const WorkItem& w) { return w.q_count * (w.key_end - w.key_begin); };
+  order_by_group_cost(
+      items,
+      [](const WorkItem& w) {
+        return std::pair{w.part, w.head};
+      },
+      cost);
+  return items;
+}
+
+int64_t visible_pairs(const AttentionParams& p) {
+  int64_t pairs = 0;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    for (int64_t i = 0; i < p.q_len; ++i) {
+      const KeyRange range = visible_keys(p, b, i);
+      pairs += range.end - range.begin;
+    }
+  }
+  return pairs;
 }
 
 bool key_block_fully_visible(const AttentionParams& p, const WorkItem& item, int64_t k0,

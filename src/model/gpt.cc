@@ -79,9 +79,35 @@ Gpt::Gpt(const GptConfig& config, uint64_t seed)
   }
 }
 
+namespace {
+
+// The position of each token of documents packed at `offsets` (from 0 to len): 0, 1, … within
+// each document. Throws unless the offsets are in order and no document exceeds the context.
+std::vector<int32_t> document_positions(std::span<const int32_t> offsets, int64_t len,
+                                        int64_t context) {
+  ATTN_CHECK(offsets.size() >= 2 && offsets.front() == 0 && offsets.back() == len,
+             "gpt: document offsets must run from 0 to the length ", len);
+  std::vector<int32_t> positions;
+  positions.reserve(static_cast<size_t>(len));
+  for (size_t d = 0; d + 1 < offsets.size(); ++d) {
+    const int64_t n = offsets[d + 1] - offsets[d];
+    ATTN_CHECK(n >= 0 && n <= context, "gpt: document ", d, " has ", n,
+               " tokens, outside [0, context = ", context, "]");
+    for (int32_t t = 0; t < n; ++t) positions.push_back(t);
+  }
+  return positions;
+}
+
+}  // namespace
+
 Tensor Gpt::forward(std::span<const int32_t> tokens, int64_t batch, int64_t len, bool training,
-                    uint64_t step, const SequenceShard& shard) {
-  ATTN_CHECK(len >= 1 && shard.start >= 0 && shard.start + len <= config_.context,
+                    uint64_t step, const SequenceShard& shard,
+                    std::span<const int32_t> documents) {
+  const bool packed = !documents.empty();
+  ATTN_CHECK(!packed || batch == 1, "gpt: packed documents need a batch of one, got ", batch);
+  ATTN_CHECK(!packed || (shard.start == 0 && shard.attention == nullptr),
+             "gpt: packed documents are not taken with a sequence shard");
+  ATTN_CHECK(len >= 1 && shard.start >= 0 && (packed || shard.start + len <= config_.context),
              "gpt: positions [", shard.start, ", ", shard.start + len,
              ") are outside [0, context = ", config_.context, ")");
   ATTN_CHECK(static_cast<int64_t>(tokens.size()) == batch * len, "gpt: ", tokens.size(),
@@ -90,8 +116,11 @@ Tensor Gpt::forward(std::span<const int32_t> tokens, int64_t batch, int64_t len,
     ATTN_CHECK(t >= 0 && t < config_.vocab_size, "gpt: token ", t,
                " is outside the vocabulary [0, ", config_.vocab_size, ")");
   }
-  Tensor x = pos_.forward(tok_.forward(tokens, batch, len), shard.start);
+  Tensor x = tok_.forward(tokens, batch, len);
+  x = packed ? pos_.forward(x, document_positions(documents, len, config_.context))
+             : pos_.forward(x, shard.start);
   nn::BlockInputs inputs;
+  inputs.cu_seqlens = documents;
   inputs.training = training;
   inputs.step = step;
   inputs.attention = shard.attention;

@@ -17,6 +17,16 @@ Tensor LearnedPositionalEmbedding::forward(const Tensor& x, int64_t start) {
              start, ", ", start + len, ") exceed max_len ", max_len());
   std::vector<int32_t> positions(batch * len);
   for (int64_t i = 0; i < batch * len; ++i) positions[i] = static_cast<int32_t>(start + i % len);
+  return forward(x, positions);
+}
+
+Tensor LearnedPositionalEmbedding::forward(const Tensor& x, std::span<const int32_t> positions) {
+  ATTN_CHECK(x.shape().size() == 3 && x.dim(2) == table_.dim(),
+             "LearnedPositionalEmbedding: expected x [B, T, ", table_.dim(), "]");
+  const int64_t batch = x.dim(0), len = x.dim(1);
+  ATTN_CHECK(static_cast<int64_t>(positions.size()) == batch * len,
+             "LearnedPositionalEmbedding: ", positions.size(), " positions for ", batch * len,
+             " tokens");
   // y = x + table[positions]
   Tensor y = table_.forward(positions, batch, len);
   add_into(y, x);

@@ -58,6 +58,19 @@ void check_inputs(const MultiHeadAttentionConfig& c, const Tensor& x, const Tens
   }
 }
 
+// Packed sequences: self-attention without RoPE or key lengths, a batch of one, offsets from 0
+// to T (their order is checked by the kernel's validation).
+void check_packed(const MultiHeadAttentionConfig& c, const Tensor& x, const AttentionInputs& in) {
+  if (in.cu_seqlens.empty()) return;
+  ATTN_CHECK(!c.cross_attention && !c.rope && in.key_lengths.empty(),
+             "MultiHeadAttention: packed sequences need self-attention without RoPE or key "
+             "lengths");
+  ATTN_CHECK(x.dim(0) == 1,
+             "MultiHeadAttention: packed sequences need x [1, T, C], got B = ", x.dim(0));
+  ATTN_CHECK(in.cu_seqlens.size() >= 2 && in.cu_seqlens.back() == x.dim(1),
+             "MultiHeadAttention: the packed sequences' offsets must end at T = ", x.dim(1));
+}
+
 }  // namespace
 
 MultiHeadAttention::MultiHeadAttention(const MultiHeadAttentionConfig& config)
@@ -162,6 +175,10 @@ AttentionParams MultiHeadAttention::attention_params() {
   p.causal = c.causal;
   p.causal_align = CausalAlign::kTopLeft;
   p.key_lengths = key_lengths_.empty() ? nullptr : key_lengths_.data();
+  if (!cu_seqlens_.empty()) {
+    p.cu_seqlens_q = p.cu_seqlens_k = cu_seqlens_.data();
+    p.sequences = static_cast<int64_t>(cu_seqlens_.size()) - 1;
+  }
   p.dropout_p = dropout_p_;
   p.dropout_seed = derive_seed(c.seed, 5);
   p.dropout_offset = step_;
@@ -170,14 +187,18 @@ AttentionParams MultiHeadAttention::attention_params() {
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionInputs& inputs) {
   check_inputs(config_, x, inputs.memory, inputs.key_lengths);
+  check_packed(config_, x, inputs);
   const Tensor& src = config_.cross_attention ? *inputs.memory : x;
   batch_ = x.dim(0), q_len_ = x.dim(1), kv_len_ = src.dim(1);
   key_lengths_.assign(inputs.key_lengths.begin(), inputs.key_lengths.end());
+  cu_seqlens_.assign(inputs.cu_seqlens.begin(), inputs.cu_seqlens.end());
   dropout_p_ = inputs.training ? config_.attention_dropout : 0.0f;
   step_ = inputs.step;
   runner_ = inputs.runner;
   ATTN_CHECK(runner_ == nullptr || !config_.rope,
              "MultiHeadAttention: an attention runner cannot be combined with RoPE");
+  ATTN_CHECK(runner_ == nullptr || cu_seqlens_.empty(),
+             "MultiHeadAttention: an attention runner cannot be combined with packed sequences");
   project(x, src);
   apply_rope(q_, k_, /*backward=*/false);  // q, k ← RoPE(q), RoPE(k)
   // Both written whole by the kernel.

@@ -50,6 +50,7 @@ TransformerBlock::TransformerBlock(const TransformerBlockConfig& config)
 Tensor TransformerBlock::attention_branch(const Tensor& in, const BlockInputs& inputs) {
   AttentionInputs a;
   a.key_lengths = inputs.key_lengths;
+  a.cu_seqlens = inputs.cu_seqlens;
   a.training = inputs.training;
   a.step = inputs.step;
   a.runner = inputs.attention;

@@ -30,12 +30,31 @@ struct QkvView {
   const In* v;
 };
 
+// The keys [key_begin, key_end) that query i of batch b belongs with (batch b's keys; with
+// packed sequences, its own sequence's keys) and its position among them (counted from
+// key_begin).
+struct QueryPlace {
+  int64_t pos;
+  int64_t key_begin;
+  int64_t key_end;
+};
+inline QueryPlace query_place(const AttentionParams& p, int64_t b, int64_t i) {
+  if (!p.is_packed()) return {i + p.query_offset(b), 0, p.keys_of(b)};
+  const int64_t s = sequence_of_row(p, i);
+  const int64_t len_q = p.sequence_q_len(s), len_k = p.sequence_kv_len(s);
+  const int64_t align = p.causal_align == CausalAlign::kBottomRight ? len_k - len_q : 0;
+  const int64_t local = i - p.cu_seqlens_q[s];
+  return {local + align + p.query_start - p.key_start, p.cu_seqlens_k[s], p.cu_seqlens_k[s + 1]};
+}
+
 // Is key j hidden from query i of (batch b, query head h)? Each masking option in turn.
 inline bool is_masked(const AttentionParams& p, int64_t b, int64_t h, int64_t i, int64_t j) {
-  if (j >= p.keys_of(b)) return true;                                  // padding
-  const int64_t pos = i + p.query_offset(b);                           // query's position
-  if (p.window_left >= 0 && j < pos - p.window_left) return true;      // too far left
-  if (p.right_bound() >= 0 && j > pos + p.right_bound()) return true;  // future (causal)
+  const QueryPlace place = query_place(p, b, i);
+  if (j < place.key_begin || j >= place.key_end) return true;            // padding, other sequence
+  const int64_t pos = place.pos;                                         // query's position
+  const int64_t key = j - place.key_begin;                               // key's position
+  if (p.window_left >= 0 && key < pos - p.window_left) return true;      // too far left
+  if (p.right_bound() >= 0 && key > pos + p.right_bound()) return true;  // future (causal)
   if (p.bool_mask && !p.bool_mask[p.bool_mask_stride.offset(b, h, i, j)]) return true;
   return false;
 }
@@ -63,8 +82,8 @@ RowScores<Acc> row_scores(const AttentionParams& p, const QkvView<In>& x, int64_
     Acc score = r.scaled[j];
     if (p.softcap > 0) score = Acc(p.softcap) * std::tanh(score / Acc(p.softcap));
     if (p.alibi_slopes) {
-      const int64_t pos = i + p.query_offset(b);
-      score -= Acc(p.alibi_slopes[h]) * Acc(std::llabs(pos - j));
+      const QueryPlace place = query_place(p, b, i);
+      score -= Acc(p.alibi_slopes[h]) * Acc(std::llabs(place.pos - (j - place.key_begin)));
     }
     if (p.additive_mask) score += Acc(p.additive_mask[p.additive_mask_stride.offset(b, h, i, j)]);
     r.scores[j] = is_masked(p, b, h, i, j) ? kMinusInf<Acc> : score;
@@ -98,8 +117,8 @@ std::vector<Acc> dropout_factors(const AttentionParams& p, int64_t b, int64_t h,
   std::vector<Acc> f(p.kv_len, Acc(1));
   if (!p.has_dropout()) return f;
   DropoutKeys keys = dropout_keys(p.dropout_seed, p.dropout_offset, b, h);
-  keys.row_start = p.query_start;
-  keys.col_start = p.key_start;
+  keys.row_start = p.query_start + p.packed_row_begin;
+  keys.col_start = p.key_start + p.packed_key_begin;
   const uint32_t threshold = dropout_threshold(p.dropout_p);
   const uint32_t row = dropout_row_hash(keys, i);
   const Acc kept = Acc(1) / (Acc(1) - Acc(p.dropout_p));

@@ -1,5 +1,6 @@
 #include "attn/train/text_dataset.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -47,6 +48,21 @@ void TextDataset::train_batch(uint64_t seed, uint64_t step, int64_t batch, int64
   for (int64_t b = 0; b < batch; ++b) {
     const uint64_t start = nn::counter_hash(seed, step, static_cast<uint64_t>(b)) % starts;
     window(static_cast<int64_t>(start), len, x + b * len, y + b * len);
+  }
+}
+
+void TextDataset::train_documents(uint64_t seed, uint64_t step, int64_t batch, int64_t len,
+                                  int32_t* x, int32_t* y, std::vector<int32_t>& offsets) const {
+  const uint64_t starts = static_cast<uint64_t>(split_ - len);  // windows inside the train split
+  const int64_t shortest = std::max<int64_t>(1, len / 8), total = batch * len;
+  offsets.assign(1, 0);
+  for (uint64_t k = 0; offsets.back() < total; ++k) {
+    const uint64_t draw = nn::counter_hash(seed, step, 2 * k);
+    const int64_t drawn = shortest + static_cast<int64_t>(draw % (len - shortest + 1));
+    const int64_t n = std::min(drawn, total - offsets.back());
+    const uint64_t start = nn::counter_hash(seed, step, 2 * k + 1) % starts;
+    window(static_cast<int64_t>(start), n, x + offsets.back(), y + offsets.back());
+    offsets.push_back(static_cast<int32_t>(offsets.back() + n));
   }
 }
 

@@ -75,10 +75,73 @@ struct DecodeProblem {
   }
 };
 
+// The forward params of a bench problem.
+AttentionParams& forward_params(ForwardProblem& p) { return p.params; }
+AttentionParams& forward_params(BackwardProblem& p) { return p.forward.params; }
+
+// One long sequence and kVarlenShortCount short ones, packed ([1, H, total, D]) and padded
+// ([n, H, Lq, D] with key lengths), with the params of both. Problem: ForwardProblem, or
+// BackwardProblem for the backward's buffers as well.
+template <typename Problem>
+struct VarlenProblem {
+  std::vector<int32_t> cu_seqlens;
+  std::vector<int64_t> key_lengths;
+  Problem packed, padded;
+  AttentionParams packed_params, padded_params;
+
+  static std::vector<int32_t> offsets(const BenchShape& s) {
+    std::vector<int32_t> cu{0, static_cast<int32_t>(s.len)};
+    for (int64_t i = 0; i < kVarlenShortCount; ++i) {
+      cu.push_back(cu.back() + static_cast<int32_t>(s.kv_len));
+    }
+    return cu;
+  }
+  static BenchShape packed_shape(const BenchShape& s) {
+    BenchShape p = s;
+    p.batch = 1;
+    p.len = p.kv_len = s.len + kVarlenShortCount * s.kv_len;
+    return p;
+  }
+  static BenchShape padded_shape(const BenchShape& s) {
+    BenchShape p = s;
+    p.batch = 1 + kVarlenShortCount;
+    p.kv_len = s.len;
+    return p;
+  }
+
+  explicit VarlenProblem(const BenchShape& s)
+      : cu_seqlens(offsets(s)),
+        key_lengths(static_cast<size_t>(1 + kVarlenShortCount), s.kv_len),
+        packed(packed_shape(s)),
+        padded(padded_shape(s)) {
+    key_lengths[0] = s.len;
+    packed_params = forward_params(packed);
+    packed_params.cu_seqlens_q = packed_params.cu_seqlens_k = cu_seqlens.data();
+    packed_params.sequences = 1 + kVarlenShortCount;
+    padded_params = forward_params(padded);
+    padded_params.key_lengths = key_lengths.data();
+    validate(packed_params);
+    validate(padded_params);
+  }
+};
+
+// g moved to packed sequence s of p (dout and dq to its first row, dk and dv to its first key).
+AttentionGrads sequence_grads(const AttentionParams& p, const AttentionGrads& g, int64_t s) {
+  const int64_t row = p.cu_seqlens_q[s], key = p.cu_seqlens_k[s];
+  AttentionGrads part = g;
+  part.dout = g.dout + g.dout_stride.offset(0, 0, row, 0);
+  part.dq = g.dq + g.dq_stride.offset(0, 0, row, 0);
+  part.dk = g.dk + g.dk_stride.offset(0, 0, key, 0);
+  part.dv = g.dv + g.dv_stride.offset(0, 0, key, 0);
+  return part;
+}
+
 constexpr BenchCase kBenchCases[] = {
     {"forward", &measure_forward},
     {"decode", &measure_decode},
     {"backward", &measure_backward},
+    {"varlen", &measure_varlen},
+    {"varlen-backward", &measure_varlen_backward},
 };
 
 }  // namespace
@@ -180,6 +243,75 @@ Measurement measure_decode(const BenchShape& shape, int reps) {
   const double bytes = static_cast<double>(shape.batch * lk * problem.cache.bytes_per_token());
   m.gflops = flops / (m.ms * 1e-3) * 1e-9;
   m.kv_gbps = bytes / (m.ms * 1e-3) * 1e-9;
+  m.peak_rss_mib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
+  return m;
+}
+
+// Median of each list of milliseconds.
+double median_of(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  return n % 2 == 1 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+}
+
+// Times the packed, padded and one-by-one runs in turn, run after run, so that the machine's
+// drift falls on all three alike; their medians go to m.ms, m.padded_ms and m.alone_ms.
+void time_in_turn(const std::function<void()> (&runs)[3], int reps, Measurement& m) {
+  double warm_up = 0.0;
+  for (const auto& run : runs) warm_up += seconds_of(run);
+  if (reps <= 0) reps = static_cast<int>(std::clamp(kBudgetSeconds / warm_up, 3.0, 15.0));
+  std::vector<double> ms[3];
+  for (int r = 0; r < reps; ++r) {
+    for (int i = 0; i < 3; ++i) ms[i].push_back(1e3 * seconds_of(runs[i]));
+  }
+  m.reps = reps;
+  m.ms = median_of(ms[0]);
+  m.padded_ms = median_of(ms[1]);
+  m.alone_ms = median_of(ms[2]);
+}
+
+// FLOPs of the forward of every packed sequence of p.
+double packed_forward_flops(const AttentionParams& p) {
+  double flops = 0.0;
+  for (int64_t s = 0; s < p.sequences; ++s) flops += forward_flops(sequence_params(p, s));
+  return flops;
+}
+
+Measurement measure_varlen(const BenchShape& shape, int reps) {
+  reset_peak_rss();
+  const VarlenProblem<ForwardProblem> problem(shape);
+  const AttentionParams& p = problem.packed_params;
+  const std::function<void()> runs[3] = {[&] { flash_attention_forward(p); },
+                                         [&] { flash_attention_forward(problem.padded_params); },
+                                         [&] {
+                                           for (int64_t s = 0; s < p.sequences; ++s)
+                                             flash_attention_forward(sequence_params(p, s));
+                                         }};
+  Measurement m;
+  time_in_turn(runs, reps, m);
+  m.gflops = packed_forward_flops(p) / (m.ms * 1e-3) * 1e-9;
+  m.peak_rss_mib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
+  return m;
+}
+
+Measurement measure_varlen_backward(const BenchShape& shape, int reps) {
+  reset_peak_rss();
+  VarlenProblem<BackwardProblem> problem(shape);
+  const AttentionParams& p = problem.packed_params;
+  const AttentionGrads& g = problem.packed.grads;
+  flash_attention_forward(p);  // once: the backward needs out and lse
+  flash_attention_forward(problem.padded_params);
+  const std::function<void()> runs[3] = {
+      [&] { flash_attention_backward(p, g); },
+      [&] { flash_attention_backward(problem.padded_params, problem.padded.grads); },
+      [&] {
+        for (int64_t s = 0; s < p.sequences; ++s) {
+          flash_attention_backward(sequence_params(p, s), sequence_grads(p, g, s));
+        }
+      }};
+  Measurement m;
+  time_in_turn(runs, reps, m);
+  m.gflops = 2.5 * packed_forward_flops(p) / (m.ms * 1e-3) * 1e-9;
   m.peak_rss_mib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
   return m;
 }

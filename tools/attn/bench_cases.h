@@ -39,6 +39,8 @@ struct Measurement {
   double peak_rss_mib = 0.0;  // the process's peak resident memory after the case
   int reps = 0;               // timed runs behind the median
   double kv_gbps = 0.0;       // decode: bytes of K and V read per second (each byte once); else 0
+  double padded_ms = 0.0;     // varlen: the same sequences as a zero-padded batch; else 0
+  double alone_ms = 0.0;      // varlen: each sequence run alone, one call after another; else 0
 };
 
 // A case: measures `shape` with `reps` timed runs (0: as many as fit in a couple of seconds).
@@ -81,6 +83,16 @@ Measurement measure_decode(const BenchShape& shape, int reps);
 // FLOPs are 2.5 × the forward's (FlashAttention's convention: the five GEMMs QKᵀ, dV, dP, dQ and
 // dK, none of the recomputation counted).
 Measurement measure_backward(const BenchShape& shape, int reps);
+
+// Flash forward of packed sequences (cu_seqlens): one sequence of Lq tokens beside
+// kVarlenShortCount sequences of Lk tokens each, Hq, Hkv, D, Dv and causal from `shape`. Also
+// times the same sequences as a batch padded to Lq (key lengths set, so the padded keys are
+// skipped but the padded queries are not) and each sequence run alone, for the ratios.
+Measurement measure_varlen(const BenchShape& shape, int reps);
+// The same for the flash backward (after one untimed forward of each), with the plan of
+// shape.plan; FLOPs 2.5 × the forward's, as measure_backward.
+Measurement measure_varlen_backward(const BenchShape& shape, int reps);
+inline constexpr int64_t kVarlenShortCount = 60;
 
 // FLOPs of the forward pass: 2·(D + Dv) per unmasked query-key pair (QKᵀ and PV).
 double forward_flops(const AttentionParams& p);

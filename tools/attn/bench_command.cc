@@ -135,6 +135,11 @@ nlohmann::ordered_json case_json(const std::string& name, const BenchShape& s,
       {"peak_fraction_256", number_or_null(fraction_of(peak.gflops_256, m.gflops))},
       {"simd_target", active_simd_target()},
   };
+  if (name == "varlen" || name == "varlen-backward") {
+    line["short_sequences"] = kVarlenShortCount;
+    line["padded_ms"] = m.padded_ms;
+    line["alone_ms"] = m.alone_ms;
+  }
   if (name == "decode") {
     line["kv_dtype"] = choice_name(kKvDtypes, s.kv_dtype);
     line["layout"] = choice_name(kLayouts, s.layout);
@@ -143,7 +148,7 @@ nlohmann::ordered_json case_json(const std::string& name, const BenchShape& s,
     line["read_bw_gbps"] = number_or_null(peak.read_gbps);
     line["bw_fraction"] = number_or_null(fraction_of(peak.read_gbps, m.kv_gbps));
   }
-  if (name == "backward") line["plan"] = choice_name(kPlans, s.plan);
+  if (name == "backward" || name == "varlen-backward") line["plan"] = choice_name(kPlans, s.plan);
   return line;
 }
 
@@ -226,14 +231,24 @@ std::string case_text(const BenchOptions& o, const Peak& peak, const Measurement
       gflops_text(peak.gflops).c_str(), m.peak_rss_mib);
 }
 
+// The varlen case adds its yardsticks: the padded batch and the sequences one at a time.
+std::string varlen_text(const Measurement& m) {
+  return format(
+      "; %lld sequences of Lk beside one of Lq: padded batch %.3f ms (packed takes %.2fx its "
+      "time), each sequence alone %.3f ms (%.2fx)",
+      static_cast<long long>(kVarlenShortCount), m.padded_ms, m.ms / m.padded_ms, m.alone_ms,
+      m.ms / m.alone_ms);
+}
+
 // One case named by --case.
 void run_case(const BenchOptions& o) {
   const BenchCaseFn measure = find_case(o.case_name);
   const bool decode = o.case_name == "decode";
   const Peak peak = measure_peak(o, /*with_256_bit=*/true, /*with_bandwidth=*/decode);
   const Measurement m = measure(o.shape, o.reps);
-  Reporter(o.json).result(case_json(o.case_name, o.shape, o, peak, m),
-                          decode ? decode_text(o, peak, m) : case_text(o, peak, m));
+  std::string text = decode ? decode_text(o, peak, m) : case_text(o, peak, m);
+  if (o.case_name.starts_with("varlen")) text += varlen_text(m);
+  Reporter(o.json).result(case_json(o.case_name, o.shape, o, peak, m), text);
 }
 
 nlohmann::ordered_json ring_json(const BenchOptions& o, const RingMeasurement& m) {
@@ -306,7 +321,7 @@ void run_bench(BenchOptions& o, const CLI::App& cmd) {
   check_usage(o.case_name != "decode" || cmd.count("--kv-len") > 0,
               "--case decode needs --kv-len (cached tokens per sequence)");
   if (cmd.count("--kv-heads") == 0) s.kv_heads = s.heads;
-  if (cmd.count("--kv-len") == 0) s.kv_len = s.len;
+  if (cmd.count("--kv-len") == 0) s.kv_len = o.case_name.starts_with("varlen") ? 64 : s.len;
   if (cmd.count("--dim-v") == 0) s.dim_v = s.dim;
   check_usage(s.heads % s.kv_heads == 0, "--heads ", s.heads, " is not a multiple of --kv-heads ",
               s.kv_heads);
@@ -342,8 +357,11 @@ void add_bench_command(CLI::App& app) {
   size("--heads", s.heads, "query heads Hq (default 8)");
   size("--kv-heads", s.kv_heads, "key/value heads Hkv (default Hq)");
   size("--len", s.len,
-       "query length Lq (ring: of the whole sequence; decode: new tokens per sequence, default 1)");
-  size("--kv-len", s.kv_len, "key length Lk (default Lq; decode: cached tokens per sequence)");
+       "query length Lq (ring: of the whole sequence; decode: new tokens per sequence, default 1; "
+       "varlen: the long sequence)");
+  size("--kv-len", s.kv_len,
+       "key length Lk (default Lq; decode: cached tokens per sequence; varlen: each of the 60 "
+       "short sequences, default 64)");
   size("--dim", s.dim, "head dim D of Q and K (default 64)");
   size("--dim-v", s.dim_v, "head dim Dv of V (default D)");
   cmd->add_flag("--causal", s.causal, "causal mask, bottom-right aligned")->needs(case_option);

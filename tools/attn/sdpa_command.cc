@@ -266,6 +266,11 @@ void add_sdpa_command(CLI::App& app) {
                   "[B, Hq, Lq, Lk]");
   cmd->add_option("--key-lengths", o->files.key_lengths, "valid keys of each batch, int [B]");
   cmd->add_option("--alibi", o->files.alibi, "ALiBi slopes, float [Hq]");
+  cmd->add_option("--cu-seqlens-q", o->files.cu_seqlens_q,
+                  "packed sequences: int32 offsets [n + 1] of their query rows in q (B = 1); "
+                  "each sequence attends only within itself");
+  cmd->add_option("--cu-seqlens-k", o->files.cu_seqlens_k,
+                  "packed sequences: int32 offsets [n + 1] of their keys in k and v");
   cmd->add_option("--dout", o->files.dout,
                   "gradient of the output [B, Hq, Lq, Dv] (this order for either layout)");
   cmd->add_option("--dq", o->dq, "gradient of q, written [B, Hq, Lq, D]; needs --dout");

@@ -1,6 +1,7 @@
 #include "sdpa_inputs.h"
 
 #include <array>
+#include <climits>
 #include <cmath>
 #include <sstream>
 
@@ -142,6 +143,38 @@ std::vector<float> load_dout(const std::string& path, const std::vector<int64_t>
   return a.to_float32();
 }
 
+// Reads the offsets of packed sequences, int [n + 1] with n ≥ 1; their values are checked by
+// the kernels' validation (start 0, non-decreasing, end at the total length).
+std::vector<int32_t> load_offsets(const std::string& flag, const std::string& path) {
+  const NpyArray a = read_input(flag, path);
+  const std::string name = flag + " " + path;
+  ATTN_CHECK(is_int(a.dtype), name, ": expected int32 or int64, got ", dtype_name(a.dtype));
+  ATTN_CHECK(a.shape.size() == 1 && a.shape[0] >= 2, name,
+             ": expected the offsets [n + 1] of n >= 1 sequences, got shape ",
+             shape_string(a.shape));
+  std::vector<int32_t> offsets;
+  for (int64_t x : a.to_int64()) {
+    ATTN_CHECK(x >= 0 && x <= INT32_MAX, name, ": offset ", x, " is outside [0, 2^31)");
+    offsets.push_back(static_cast<int32_t>(x));
+  }
+  return offsets;
+}
+
+// Reads --cu-seqlens-q and --cu-seqlens-k, which come together, with B = 1 packed inputs.
+void load_packed(const SdpaFiles& files, SdpaInputs& in) {
+  if (files.cu_seqlens_q.empty() && files.cu_seqlens_k.empty()) return;
+  ATTN_CHECK(!files.cu_seqlens_q.empty() && !files.cu_seqlens_k.empty(),
+             "--cu-seqlens-q and --cu-seqlens-k must be given together");
+  ATTN_CHECK(in.q.batch == 1, "--cu-seqlens-q: packed sequences need q, k and v with a batch of ",
+             "one, got B=", in.q.batch, " (", in.q.name, ")");
+  ATTN_CHECK(in.key_lengths.empty(), "--key-lengths cannot be combined with --cu-seqlens-q/-k");
+  in.cu_seqlens_q = load_offsets("--cu-seqlens-q", files.cu_seqlens_q);
+  in.cu_seqlens_k = load_offsets("--cu-seqlens-k", files.cu_seqlens_k);
+  ATTN_CHECK(in.cu_seqlens_q.size() == in.cu_seqlens_k.size(), "--cu-seqlens-k ",
+             files.cu_seqlens_k, ": ", in.cu_seqlens_k.size(), " offsets, but --cu-seqlens-q has ",
+             in.cu_seqlens_q.size());
+}
+
 }  // namespace
 
 SdpaInputs load_sdpa_inputs(const SdpaFiles& files) {
@@ -158,6 +191,7 @@ SdpaInputs load_sdpa_inputs(const SdpaFiles& files) {
   if (!files.dout.empty()) {
     in.dout = load_dout(files.dout, {in.q.batch, in.q.heads, in.q.len, in.v.dim});
   }
+  load_packed(files, in);
   return in;
 }
 
@@ -174,6 +208,11 @@ AttentionParams bind_inputs(const SdpaInputs& in) {
   p.additive_mask_stride = in.mask_stride;
   p.key_lengths = in.key_lengths.empty() ? nullptr : in.key_lengths.data();
   p.alibi_slopes = in.alibi_slopes.empty() ? nullptr : in.alibi_slopes.data();
+  if (!in.cu_seqlens_q.empty()) {
+    p.cu_seqlens_q = in.cu_seqlens_q.data();
+    p.cu_seqlens_k = in.cu_seqlens_k.data();
+    p.sequences = static_cast<int64_t>(in.cu_seqlens_q.size()) - 1;
+  }
   return p;
 }
 

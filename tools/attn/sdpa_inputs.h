@@ -23,6 +23,7 @@ struct SdpaFiles {
   std::string key_lengths;  // int32/int64 [B]
   std::string alibi;        // float [Hq]
   std::string dout;         // float [B, Hq, Lq, Dv] (always this order): dL/dout, for gradients
+  std::string cu_seqlens_q, cu_seqlens_k;  // int [n + 1]: packed sequences (B = 1)
   Layout layout = Layout::kBhld;
 };
 
@@ -44,6 +45,8 @@ struct SdpaInputs {
   std::vector<int64_t> key_lengths;  // [B] or empty
   std::vector<float> alibi_slopes;   // [Hq] or empty
   std::vector<float> dout;           // [B, Hq, Lq, Dv] contiguous, or empty
+  // Packed sequences: the offsets [n + 1] of each, or both empty.
+  std::vector<int32_t> cu_seqlens_q, cu_seqlens_k;
 };
 
 // Reads every given file and checks each shape, dtype and value against the others; throws

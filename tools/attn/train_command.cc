@@ -60,6 +60,7 @@ struct TrainArgs {
   int threads = 0;
   bool json = false;
   bool sequence_parallel = false;  // shard every sequence's positions across the ranks
+  bool pack_documents = false;
 };
 
 // One row of the loss curve.
@@ -214,12 +215,17 @@ void run_train(const TrainArgs& a) {
   apply_precision(a);
   const apps::GptPreset setup = resolve(a);
   check_shares(setup, a.sequence_parallel);
+  check_usage(!a.pack_documents || (world().size == 1 && !a.sequence_parallel &&
+                                    setup.train.micro_batches <= 1),
+              "--pack-documents trains one part per step: not under mpirun, with "
+              "--sequence-parallel or with --micro-batches");
   const std::string corpus = a.data.empty() ? data_path("moby_dick.txt") : a.data;
   const train::TextDataset data =
       train::TextDataset::from_file(corpus, 0.05, setup.model.context + 1);
   const std::unique_ptr<train::GradientReducer> workers = make_workers();
   const std::unique_ptr<nn::AttentionRunner> ring = make_ring(a.sequence_parallel);
-  apps::GptTrainer trainer(setup.model, setup.train, data, workers.get(), ring.get());
+  apps::GptTrainer trainer(setup.model, setup.train, data, workers.get(), ring.get(),
+                           a.pack_documents);
   if (!a.resume.empty()) trainer.resume(a.resume);
   const bool leads = world().leads();
   const std::string curve_path = a.out + ".loss.csv";
@@ -291,6 +297,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--sequence-parallel", args->sequence_parallel,
                 "under mpirun: each rank holds 1/P of every sequence's positions, attention runs "
                 "as ring attention (default: each rank holds 1/P of the batch's sequences)");
+  cmd->add_flag("--pack-documents", args->pack_documents,
+                "train on documents of different lengths packed end to end (each step the "
+                "same tokens), attention within each document; give it again when resuming");
   add_threads_option(*cmd, args->threads);
   add_json_flag(*cmd, args->json, "one JSON object per step, then one with the result");
   cmd->callback([args] { run_train(*args); });

@@ -29,6 +29,17 @@
 // is a pure function of (dropout_seed, dropout_offset, b, h, i, j) (attn/core/dropout_mask.h), so
 // it does not depend on the tiling, the SIMD target or the thread count, and the backward pass
 // regenerates exactly the mask of the forward.
+//
+// Packed sequences of different lengths (cu_seqlens_q / cu_seqlens_k, as FlashAttention's
+// flash_attn_varlen_func): q, k, v and out hold one batch (B = 1) whose rows are n sequences
+// end to end, Lq and Lk being the totals. Sequence s has the query rows
+// [cu_seqlens_q[s], cu_seqlens_q[s + 1]) and the keys [cu_seqlens_k[s], cu_seqlens_k[s + 1]),
+// and attends only within itself: every option applies to each sequence as to a batch of its
+// own (causal and window alignment from its own lengths, ALiBi distances and positions counted
+// from its first query and first key). Masks are indexed by the packed rows and keys
+// ([.., Lq, Lk]), and so is the dropout mask (M[0, h, i, j], i and j packed indices), so the
+// packed call is exactly the block-diagonal part of one attention over the packed tensors.
+// key_lengths cannot be combined with packed sequences.
 #pragma once
 
 #include <algorithm>
@@ -102,6 +113,18 @@ struct AttentionParams {
   int64_t query_start = 0;
   int64_t key_start = 0;
 
+  // ---- packed variable-length sequences (see the file comment); all unset for a plain call
+  const int32_t* cu_seqlens_q = nullptr;  // [sequences + 1]: 0, then cumulative query lengths
+  const int32_t* cu_seqlens_k = nullptr;  // [sequences + 1]: 0, then cumulative key lengths
+  int64_t sequences = 0;                  // n; q, k, v and out then have B = 1, Lq and Lk totals
+  int64_t max_seqlen_q = 0;  // longest query sequence, checked when given; 0 = not given
+  int64_t max_seqlen_k = 0;  // longest key sequence, likewise (the kernels need neither)
+
+  // Set by sequence_params on the params of one packed sequence: the packed index of its first
+  // query row and first key, where its dropout mask is drawn. 0 and 0 otherwise.
+  int64_t packed_row_begin = 0;
+  int64_t packed_key_begin = 0;
+
   // ---- derived values (read-only helpers)
   float effective_scale() const {
     return scale.has_value() ? *scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
@@ -122,6 +145,10 @@ struct AttentionParams {
   }
   bool has_window() const { return window_left >= 0 || right_bound() >= 0; }
   bool has_dropout() const { return dropout_p > 0.0f; }
+  bool is_packed() const { return cu_seqlens_q != nullptr; }
+  // Query rows and keys of packed sequence s.
+  int64_t sequence_q_len(int64_t s) const { return cu_seqlens_q[s + 1] - cu_seqlens_q[s]; }
+  int64_t sequence_kv_len(int64_t s) const { return cu_seqlens_k[s + 1] - cu_seqlens_k[s]; }
   // Factor of the kept weights, 1/(1 − p).
   float dropout_scale() const { return 1.0f / (1.0f - dropout_p); }
 };
@@ -145,5 +172,14 @@ struct KeyRange {
   int64_t end;
 };
 KeyRange visible_keys(const AttentionParams& p, int64_t b, int64_t i);
+
+// The ordinary (not packed) params of packed sequence s of p: B = 1, Lq and Lk the sequence's
+// lengths, the pointers of q, k, v, out, lse and the masks moved to its first row and key,
+// packed_row_begin and packed_key_begin set for its dropout mask. Running it alone computes
+// exactly the sequence's part of p. p must be packed and valid; a length may be 0.
+AttentionParams sequence_params(const AttentionParams& p, int64_t s);
+
+// The sequence of packed p that query row i belongs to.
+int64_t sequence_of_row(const AttentionParams& p, int64_t i);
 
 }  // namespace attn

@@ -58,8 +58,13 @@ class Gpt {
   Gpt(const GptConfig& config, uint64_t seed);
 
   // tokens [B·T] row-major, each in [0, vocab) → logits [B, T, V]. `step` selects dropout masks.
+  // With `documents` (offsets [n + 1] from 0 to T), B = 1 and the tokens are n documents packed
+  // end to end, each at most `context` long: positions restart at each document and attention
+  // stays within it, so each document's logits are those it would get alone; T may then exceed
+  // the context.
   Tensor forward(std::span<const int32_t> tokens, int64_t batch, int64_t len, bool training,
-                 uint64_t step = 0, const SequenceShard& shard = {});
+                 uint64_t step = 0, const SequenceShard& shard = {},
+                 std::span<const int32_t> documents = {});
   // dlogits [B, T, V] of the last forward: accumulates the gradients of every parameter.
   void backward(const Tensor& dlogits);
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "attn/core/tensor.h"
@@ -20,6 +21,8 @@ class LearnedPositionalEmbedding {
 
   // x [B, T, C] with start + T ≤ max_len.
   Tensor forward(const Tensor& x, int64_t start = 0);
+  // x [B, T, C] with its own position for each token: positions [B·T], each < max_len.
+  Tensor forward(const Tensor& x, std::span<const int32_t> positions);
   Tensor backward(const Tensor& dy);  // → dx = dy; accumulates dtable
 
   std::vector<Parameter> parameters();  // "weight" [max_len, C] (decayed)

@@ -51,10 +51,13 @@ struct MultiHeadAttentionConfig {
 struct AttentionInputs {
   const Tensor* memory = nullptr;        // [B, S, Cm]; required for cross-attention
   std::span<const int64_t> key_lengths;  // [B]: keys j ≥ key_lengths[b] are masked; empty = none
-  bool training = false;                 // attention dropout on
-  uint64_t step = 0;                     // selects the attention dropout mask
+  // Packed sequences (self-attention, no RoPE): x [1, T, C] holds n sequences end to end at the
+  // offsets [n + 1] (0 … T), each attending only within itself (AttentionParams' cu_seqlens).
+  std::span<const int32_t> cu_seqlens;
+  bool training = false;  // attention dropout on
+  uint64_t step = 0;      // selects the attention dropout mask
   // Computes the attention of this forward and of its backward; null: the flash kernels. Not
-  // with RoPE (a runner's rows may sit anywhere in their sequence).
+  // with RoPE (a runner's rows may sit anywhere in their sequence), nor with packed sequences.
   AttentionRunner* runner = nullptr;
 };
 
@@ -111,7 +114,8 @@ class MultiHeadAttention {
   Tensor o_;          // [B, T, Hq·dv]
   Tensor lse_;        // [B, Hq, T]
   std::vector<int64_t> key_lengths_;
-  float dropout_p_ = 0.0f;  // attention dropout of the last forward (0 when not training)
+  std::vector<int32_t> cu_seqlens_;  // packed sequences of the last forward, or empty
+  float dropout_p_ = 0.0f;           // attention dropout of the last forward (0 when not training)
   uint64_t step_ = 0;
   AttentionRunner* runner_ = nullptr;
 };

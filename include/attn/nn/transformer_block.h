@@ -47,6 +47,7 @@ struct TransformerBlockConfig {
 // Per-call inputs beside x.
 struct BlockInputs {
   std::span<const int64_t> key_lengths;  // [B]: keys t ≥ key_lengths[b] are masked; empty = none
+  std::span<const int32_t> cu_seqlens;   // packed sequences in x [1, T, C] (AttentionInputs)
   bool training = false;                 // dropout on
   uint64_t step = 0;                     // selects the dropout masks
   AttentionRunner* attention = nullptr;  // computes the attention (AttentionInputs::runner)

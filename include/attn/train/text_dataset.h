@@ -22,6 +22,11 @@ class TextDataset {
   // Training batch of `step`: inputs x [batch, len] and next-byte targets y [batch, len].
   void train_batch(uint64_t seed, uint64_t step, int64_t batch, int64_t len, int32_t* x,
                    int32_t* y) const;
+  // Training batch of `step` as documents packed end to end (Gpt::forward's `documents`):
+  // batch·len tokens in documents of lengths drawn in [len/8, len] (the last one cut to fit),
+  // each a window at its own offset; x and y [batch·len], the documents' offsets [n + 1].
+  void train_documents(uint64_t seed, uint64_t step, int64_t batch, int64_t len, int32_t* x,
+                       int32_t* y, std::vector<int32_t>& offsets) const;
   // Validation batch k of a fixed, evenly spaced set: the same windows on every call.
   void val_batch(int64_t k, int64_t num_batches, int64_t batch, int64_t len, int32_t* x,
                  int32_t* y) const;
