@@ -33,7 +33,7 @@ std::vector<float> losses(const train::TextDataset& data, int64_t steps, const s
   apps::GptPreset p = tiny();
   p.train.steps = steps;
   p.model.attn_dropout = attn_dropout;
-  apps::GptTrainer trainer(p.model, p.train, data, pack_documents);
+  apps::GptTrainer trainer(p.model, p.train, data, nullptr, nullptr, pack_documents);
   if (!resume.empty()) trainer.resume(resume);
   std::vector<float> result;
   try {
@@ -93,7 +93,7 @@ TEST(GptTrain, PackedDocumentsGiveTheLogitsOfEachAlone) {
   std::vector<int32_t> tokens(static_cast<size_t>(total));
   for (int64_t t = 0; t < total; ++t) tokens[t] = static_cast<int32_t>((t * 37 + 11) % 256);
   const std::vector<int32_t> documents = {0, static_cast<int32_t>(n), static_cast<int32_t>(total)};
-  const Tensor packed = gpt.forward(tokens, 1, total, false, 0, documents);
+  const Tensor packed = gpt.forward(tokens, 1, total, false, 0, {}, documents);
   const int64_t V = p.model.vocab_size;
   for (int d = 0; d < 2; ++d) {
     const int64_t first = documents[d], len = documents[d + 1] - documents[d];
@@ -103,7 +103,7 @@ TEST(GptTrain, PackedDocumentsGiveTheLogitsOfEachAlone) {
     }
   }
   const std::vector<int32_t> too_long = {0, static_cast<int32_t>(total)};
-  EXPECT_THROW(gpt.forward(tokens, 1, total, false, 0, too_long), Error);
+  EXPECT_THROW(gpt.forward(tokens, 1, total, false, 0, {}, too_long), Error);
 }
 
 TEST(GptTrain, ResumedRunIsBitExact) {
