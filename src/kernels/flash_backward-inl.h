@@ -398,7 +398,7 @@ HWY_INLINE void QueryWorkItemGradients(const BackwardArgs& a, const WorkItem& w,
   const float scale = p.effective_scale();
   for (int64_t i = 0; i < w.q_count; ++i) {
     const int64_t row = RowIndex(p, w.batch, w.head, w.q_begin + i);
-    const float norm = g.partial_keys ? 1.0f : s.row_sum[i] > 0.0f ? 1.0f / s.row_sum[i] : 0.0f;
+    const float norm = g.partial_keys ? 1.0f : s.row_sum[i] == 0.0f ? 0.0f : 1.0f / s.row_sum[i];
     a.delta[row] = g.partial_keys ? s.delta[i] : s.delta[i] + s.defect[i] * norm;
     a.row_norm[row] = norm;
     float* dq = g.dq + g.dq_stride.offset(w.batch, w.head, w.q_begin + i, 0);

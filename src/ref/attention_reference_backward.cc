@@ -105,7 +105,7 @@ void backward_row(const AttentionParams& p, const float* dout, const Strides4& d
   std::vector<Acc> Z = P;
   ref::scale_in_place(Z, f);  // step 2b
   std::vector<Acc> o(p.v_head_dim);
-  ref::weighted_values(p, x, b, h, Z, o.data());  // step 3
+  ref::weighted_values(p, x, b, h, i, Z, o.data());  // step 3
   const std::vector<Acc> dO = dout_row<Acc>(p, dout, dout_stride, b, h, i);
   std::vector<Acc> dP = backward_weighted_values(p, b, h, Z, dO, g);
   ref::scale_in_place(dP, f);
