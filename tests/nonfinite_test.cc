@@ -13,6 +13,7 @@
 #include "attn/core/simd_target.h"
 #include "attn/kernels/attention.h"
 #include "attn/ref/attention_reference.h"
+#include "backward_problem.h"
 #include "decode_problem.h"
 #include "gtest/gtest.h"
 
@@ -211,6 +212,37 @@ TEST(NonFinite, FullyMaskedRowStaysZeroBesideNaNValues) {
   for (int64_t c = 0; c < p.v_head_dim; ++c) EXPECT_EQ(out[120 * p.v_head_dim + c], 0.0f);
   EXPECT_EQ(problem.lse()[120], -kInf);
   EXPECT_TRUE(std::isnan(out[119 * p.v_head_dim]));
+}
+
+// The backward of a NaN row: its dq, and dk and dv of every key it sees, are NaN in both plans
+// and in the reference; rows that see no NaN keep finite dq.
+TEST(NonFinite, BackwardOfNaNRowReachesItsGradients) {
+  for (BackwardPlan plan : {BackwardPlan::kSplit, BackwardPlan::kFused}) {
+    BackwardProblem problem(causal_spec(false));
+    problem.set_plan(plan);
+    const AttentionParams p = problem.params();
+    write_poison(p, {'q', 100, 3, kNaN});
+    const AttentionGrads g = problem.grads();
+    const ReferenceGrads ref = attention_reference_backward(p, g.dout, g.dout_stride);
+    run_flash_backward(problem);
+    const std::vector<float> dq = problem.dq_bhld(), dk = problem.dk_bhld(), dv = problem.dv_bhld();
+    for (int64_t h = 0; h < p.q_heads; ++h) {
+      for (int64_t i = 0; i < p.q_len; ++i) {
+        const int64_t at = (h * p.q_len + i) * p.head_dim;
+        EXPECT_EQ(std::isnan(dq[at]), i == 100) << h << " " << i;
+        EXPECT_EQ(std::isnan(ref.dq[at]), i == 100) << h << " " << i;
+      }
+    }
+    for (int64_t j = 0; j <= 100; ++j) {
+      EXPECT_TRUE(std::isnan(dk[j * p.head_dim]) && std::isnan(ref.dk[j * p.head_dim])) << j;
+      EXPECT_TRUE(std::isnan(dv[j * p.v_head_dim]) && std::isnan(ref.dv[j * p.v_head_dim])) << j;
+    }
+    // The reference gives the keys the row cannot see nothing; the flash backward may give NaN
+    // to those of the key tiles the row visits (docs/DESIGN.md), never to the tiles beyond.
+    for (int64_t j = 101; j < p.kv_len; ++j) {
+      EXPECT_TRUE(std::isfinite(ref.dk[j * p.head_dim]) && std::isfinite(ref.dv[j * p.v_head_dim]));
+    }
+  }
 }
 
 // The KV cache refuses non-finite keys and values on append, so only the queries can carry one.
