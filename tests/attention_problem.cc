@@ -21,6 +21,7 @@ std::string ProblemSpec::describe() const {
     << " add_mask=" << static_cast<int>(additive_mask) << " dropout=" << dropout_p << "/"
     << dropout_seed << " starts=(" << query_start << "," << key_start << ") mag=" << magnitude
     << " seed=" << seed;
+  if (scale) s << " scale=" << *scale;
   return s.str();
 }
 
