@@ -123,8 +123,7 @@ int64_t fused_backward_scratch_bytes(const AttentionParams& p) {
 // of threads.
 BackwardPlan resolve_backward_plan(const AttentionParams& p, BackwardPlan plan) {
   if (plan != BackwardPlan::kAuto) return plan;
-  const bool small = p.batch * p.q_heads * p.q_len * p.kv_len <= kFusedBackwardMaxSmallScores;
-  const bool fused = (p.batch * p.kv_heads >= kFusedBackwardMinItems || small) &&
+  const bool fused = p.batch * p.kv_heads >= kFusedBackwardMinItems &&
                      fused_backward_scratch_bytes(p) <= kFusedBackwardMaxScratchBytes;
   return fused ? BackwardPlan::kFused : BackwardPlan::kSplit;
 }

@@ -20,11 +20,10 @@ void flash_attention_forward(const AttentionParams& p);
 // How the flash backward divides its work. Both plans hold the same error rule and give bitwise
 // identical results for any number of threads; kAuto chooses from the shapes alone.
 enum class BackwardPlan {
-  kAuto,   // kFused when B·Hkv ≥ kFusedBackwardMinItems or the problem has at most
-           // kFusedBackwardMaxSmallScores scores, and the fused plan's scratch per thread
+  kAuto,   // kFused when B·Hkv ≥ kFusedBackwardMinItems and the fused plan's scratch per thread
            // (fused_backward_scratch_bytes) is at most kFusedBackwardMaxScratchBytes, else kSplit
   kSplit,  // two passes: dQ per (batch, query head, query tile), then dK and dV per (batch, KV
-           // head, key tile); S and dP are computed in both (7 tile GEMMs), in many small items
+           // head, key tile); S and dP are computed in both (8 tile GEMMs), in many small items
   kFused,  // one pass per (batch, KV head), which owns dK, dV and its group's dq: S and dP
            // computed once (5 tile GEMMs), ~1.3x faster; B·Hkv items only, and a per-thread
            // scratch that grows with Lk (the head's packed keys and one query tile's P, dP and
@@ -32,10 +31,6 @@ enum class BackwardPlan {
 };
 // kAuto takes kFused from this many (batch, KV head) pairs on ...
 inline constexpr int64_t kFusedBackwardMinItems = 8;
-// ... or for a problem of at most this many scores (B·Hq·Lq·Lk), too little work to spread over
-// threads; the fused plan is also the more accurate one there, its dq using the corrected Δ'
-// (flash_backward-inl.h), which only the dK/dV pass of the split plan sees ...
-inline constexpr int64_t kFusedBackwardMaxSmallScores = int64_t{1} << 15;
 // ... while its scratch per thread stays within this (Lk up to ~20k keys at D = Dv = 128).
 inline constexpr int64_t kFusedBackwardMaxScratchBytes = int64_t{64} << 20;
 
