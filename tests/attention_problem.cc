@@ -27,6 +27,7 @@ std::string ProblemSpec::describe() const {
     s << " cu_k=";
     for (int32_t x : cu_seqlens_k) s << x << ",";
   }
+  if (scale) s << " scale=" << *scale;
   return s.str();
 }
 

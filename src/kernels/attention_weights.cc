@@ -61,8 +61,12 @@ void WeightsOfTile(const AttentionParams& p, const WeightsRequest& r, const Work
     for (int64_t j = 0; j < keys; ++j) {
       float* row = s.scores + j * padded;
       for (int64_t i = 0; i < padded; i += N) {
-        const VF prob = SoftmaxExp(df, hn::Sub(hn::Load(df, row + i), hn::Load(df, s.lse + i)));
-        hn::Store(visible ? prob : hn::Zero(df), df, row + i);
+        // A masked key's weight is 0 even in a NaN row (where exp(−inf − NaN) is NaN).
+        const VF score = hn::Load(df, row + i);
+        const VF prob = SoftmaxExp(df, hn::Sub(score, hn::Load(df, s.lse + i)));
+        hn::Store(
+            visible ? hn::IfThenZeroElse(hn::Eq(score, hn::Set(df, kNegInf)), prob) : hn::Zero(df),
+            df, row + i);
       }
       for (int64_t i = 0; i < w.q_count; ++i) {
         float& dst =

@@ -462,7 +462,10 @@ HWY_INLINE void MergeChunks(const DecodeParams& p, int64_t b, int64_t h, int64_t
   const int64_t G = p.q_heads / p.cache.kv_heads, R = G * p.q_len, dv = p.cache.v_row;
   for (int64_t r = 0; r < R; ++r) {
     float max = kDecodeNegInf;
-    for (int64_t c = 0; c < chunks; ++c) max = std::max(max, m[c * R + r]);
+    for (int64_t c = 0; c < chunks; ++c) {
+      const float mc = m[c * R + r];
+      if (mc > max || std::isnan(mc)) max = mc;  // a NaN m (NaN or +inf score) must survive
+    }
     float sum = 0.0f;
     std::fill(acc, acc + dv, 0.0f);
     if (max != kDecodeNegInf) {
@@ -476,12 +479,13 @@ HWY_INLINE void MergeChunks(const DecodeParams& p, int64_t b, int64_t h, int64_t
         }
       }
     }
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    // sum is 0 (nothing visible), ≥ 1, or NaN (a NaN or +inf score: a NaN row).
+    const float inv = sum == 0.0f ? 0.0f : 1.0f / sum;
     const int64_t head = h * G + r % G, i = r / G;
     float* out = p.out + p.out_stride.offset(b, head, i, 0);
     for (int64_t c = 0; c < p.cache.v_head_dim; ++c) out[c * p.out_stride.col] = acc[c] * inv;
     if (p.lse) {
-      p.lse[p.lse_stride.offset(b, head, i, 0)] = sum > 0.0f ? max + std::log(sum) : kDecodeNegInf;
+      p.lse[p.lse_stride.offset(b, head, i, 0)] = sum == 0.0f ? kDecodeNegInf : max + std::log(sum);
     }
   }
 }

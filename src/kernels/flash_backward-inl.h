@@ -20,7 +20,8 @@
 // Every GEMM is the forward's micro-kernel (tile_gemm-inl.h). dQ needs the sum over all key
 // tiles, dK and dV over all query tiles; splitting them into two passes gives every gradient
 // element one owner (no atomics, bitwise the same for any thread count) at the price of
-// recomputing S and dP in both: 7 tile GEMMs where the textbook backward has 5.
+// recomputing S and dP in both: 7 tile GEMMs where the textbook backward has 5 (8 with dq's
+// correction below).
 //
 // The dQ pass runs first and leaves two numbers per row for the dK/dV pass:
 // - 1 / Σ_j exp(s_j − lse). The saved lse is rounded to a float, which scales a whole row of P
@@ -28,9 +29,13 @@
 // - Δ' = Δ + Σ_j P_j (dP_j − Δ). Δ comes from the forward's O, whose rounding differs from that of
 //   the recomputed P, so Σ_j P_j (dP_j − Δ), exactly 0 in the textbook, is ε-sized but not 0,
 //   and it reaches dk through every row. With Δ' the rows of dS sum to 0 with the recomputed P
-//   (the dK error measured on the tests' sweep drops up to tenfold; dq, summed before Δ' is
-//   known, keeps Δ). Δ is summed like the dP GEMM (fused multiply-adds over c in order), so a
-//   row that sees a single key gets dP − Δ = 0 exactly.
+//   (the dK error measured on the tests' sweep drops up to tenfold). Δ is summed like the dP
+//   GEMM (fused multiply-adds over c in order), so a row that sees a single key gets dP − Δ = 0
+//   exactly. dq, summed before Δ' is known, is corrected at the end: with c = Δ' − Δ,
+//   dq = scale · (Σ_j dS_j k_j − c · Σ_j P_j softcap'_j k_j), the second sum one more tile GEMM
+//   (8 where the textbook has 5). Without it dq was up to 7x the error of an autograd-style fp32
+//   backward (whose Δ = Σ_j P_j dP_j is consistent with its own P), and unbounded where dq is
+//   exactly 0 (a row that sees one kept key under dropout).
 #if defined(ATTN_KERNELS_FLASH_BACKWARD_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTN_KERNELS_FLASH_BACKWARD_INL_H_
 #undef ATTN_KERNELS_FLASH_BACKWARD_INL_H_
@@ -261,6 +266,7 @@ struct QueryScratch {
   float* dout_t;    // dOᵀ [Dv][padded]
   float* out_t;     // Oᵀ [Dv][padded]
   float* dq_t;      // dQᵀ accumulator [D][padded]
+  float* pk_t;      // (P·K)ᵀ accumulator [D][padded]: Σ_j P_j k_j, for dq's correction to Δ'
   float* scores;    // Sᵀ then Pᵀ [key_tile][padded]
   float* dprobs;    // dPᵀ then dSᵀ [key_tile][padded]
   float* cap_grad;  // softcap' [key_tile][padded]
@@ -281,6 +287,7 @@ HWY_INLINE QueryScratch CarveQueryScratch(ScratchArena& a, int64_t d, int64_t dv
   s.dout_t = a.take<float>(dv * padded);
   s.out_t = a.take<float>(dv * padded);
   s.dq_t = a.take<float>(d * padded);
+  s.pk_t = a.take<float>(d * padded);
   s.scores = a.take<float>(sizes.key_tile * padded);
   s.dprobs = a.take<float>(sizes.key_tile * padded);
   s.cap_grad = a.take<float>(sizes.key_tile * padded);
@@ -332,10 +339,36 @@ HWY_INLINE void PackQueryItem(const AttentionParams& p, const AttentionGrads& g,
   s.dropout = MakeDropoutTile(p, w.batch, w.head);
 }
 
+// (P·K)ᵀ += Kᵀ · (P ∘ softcap')ᵀ over the key block at k [keys rows]: the sum dq's correction
+// to Δ' needs. P ∘ softcap' overwrites P in s.scores.
+HWY_INLINE void AddProbWeightedKeys(const AttentionParams& p, const float* k, int64_t keys,
+                                    QueryScratch& s) {
+  const int64_t padded = s.tile.padded;
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  if (p.softcap > 0) {
+    for (int64_t at = 0; at < keys * padded; at += N) {
+      hn::Store(hn::Mul(hn::Load(df, s.scores + at), hn::Load(df, s.cap_grad + at)), df,
+                s.scores + at);
+    }
+  }
+  TileGemm({.a = k,
+            .a_row = p.k_stride.col,
+            .a_k = p.k_stride.row,
+            .b = s.scores,
+            .b_row = padded,
+            .depth = keys,
+            .c = s.pk_t,
+            .c_row = padded,
+            .accumulate = true},
+           p.head_dim, padded / N);
+}
+
 // One key block [k0, k0 + keys): P and dS of the block (dP = dO·Vᵀ, masked and scaled with
-// dropout), the rows' sums of P and of P ∘ (dP − Δ) grow, and dQᵀ += Kᵀ · dSᵀ.
-HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, int64_t k0, int64_t keys,
-                                  QueryScratch& s) {
+// dropout), the rows' sums of P and of P ∘ (dP − Δ) grow, dQᵀ += Kᵀ · dSᵀ and, unless the keys
+// are partial, (P·K)ᵀ += Kᵀ · (P ∘ softcap')ᵀ.
+HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, bool partial_keys, int64_t k0,
+                                  int64_t keys, QueryScratch& s) {
   const QueryTile& t = s.tile;
   const int64_t padded = t.padded;
   const int64_t vecs = padded / static_cast<int64_t>(hn::Lanes(DF()));
@@ -381,6 +414,7 @@ HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, int64_t k0, int64_t 
             .c_row = padded,
             .accumulate = true},
            p.head_dim, vecs);
+  if (!partial_keys) AddProbWeightedKeys(p, k, keys, s);
 }
 
 // The whole dQ of one query tile: key blocks in order, then dq = scale · dQᵀ / Σ_j P written
@@ -392,18 +426,22 @@ HWY_INLINE void QueryWorkItemGradients(const BackwardArgs& a, const WorkItem& w,
   PackQueryItem(p, g, w, s);
   const int64_t padded = s.tile.padded;
   std::fill(s.dq_t, s.dq_t + p.head_dim * padded, 0.0f);
+  std::fill(s.pk_t, s.pk_t + p.head_dim * padded, 0.0f);
   for (int64_t k0 = w.key_begin; k0 < w.key_end; k0 += key_tile) {
-    QueryItemKeyBlock(p, k0, std::min(key_tile, w.key_end - k0), s);
+    QueryItemKeyBlock(p, g.partial_keys, k0, std::min(key_tile, w.key_end - k0), s);
   }
   const float scale = p.effective_scale();
   for (int64_t i = 0; i < w.q_count; ++i) {
     const int64_t row = RowIndex(p, w.batch, w.head, w.q_begin + i);
-    const float norm = g.partial_keys ? 1.0f : s.row_sum[i] > 0.0f ? 1.0f / s.row_sum[i] : 0.0f;
-    a.delta[row] = g.partial_keys ? s.delta[i] : s.delta[i] + s.defect[i] * norm;
+    const float norm = g.partial_keys ? 1.0f : s.row_sum[i] == 0.0f ? 0.0f : 1.0f / s.row_sum[i];
+    // dq summed with Δ; with Δ' = Δ + c it is dq − c · Σ_j P_j k_j (c = 0 with partial keys).
+    const float c = g.partial_keys ? 0.0f : s.defect[i] * norm;
+    a.delta[row] = s.delta[i] + c;
     a.row_norm[row] = norm;
     float* dq = g.dq + g.dq_stride.offset(w.batch, w.head, w.q_begin + i, 0);
     for (int64_t d = 0; d < p.head_dim; ++d) {
-      dq[d * g.dq_stride.col] = s.dq_t[d * padded + i] * (scale * norm);
+      const float sum = s.dq_t[d * padded + i] - c * s.pk_t[d * padded + i];
+      dq[d * g.dq_stride.col] = sum * (scale * norm);
     }
   }
 }

@@ -103,24 +103,91 @@ HWY_INLINE void RescaleOutput(ForwardScratch& s, int64_t padded, int64_t dv) {
   }
 }
 
-// out[i][c] = Oᵀ[c][i] / l[i] (times 1/(1 − p) with dropout) and lse[i] = m[i] + log l[i]; a row
-// with l = 0 (nothing visible) gets 0 and −inf.
+// out[i][c] = Oᵀ[c][i] / l[i] (times 1/(1 − p) with dropout) and lse[i] = m[i] + log l[i]. l is
+// 0 (no visible key: the row gets 0 and −inf, whatever Oᵀ holds), ≥ 1, or NaN (a NaN or +inf
+// score: NaN and NaN).
 HWY_INLINE void WriteOutputRows(const ForwardScratch& s, int64_t padded) {
   const AttentionParams& p = *s.tile.p;
   const WorkItem& w = s.tile.item;
   const float factor = p.has_dropout() ? p.dropout_scale() : 1.0f;
   for (int64_t i = 0; i < w.q_count; ++i) {
     const float l = s.row_sum[i];
-    const float inv = l > 0.0f ? factor / l : 0.0f;
     float* out = p.out + p.out_stride.offset(w.batch, w.head, w.q_begin + i, 0);
     for (int64_t c = 0; c < p.v_head_dim; ++c) {
-      out[c * p.out_stride.col] = s.out_t[c * padded + i] * inv;
+      out[c * p.out_stride.col] = l == 0.0f ? 0.0f : s.out_t[c * padded + i] * (factor / l);
     }
     if (p.lse) {
       p.lse[p.lse_stride.offset(w.batch, w.head, w.q_begin + i, 0)] =
-          l > 0.0f ? s.row_max[i] + std::log(l) : kNegInf;
+          l == 0.0f ? kNegInf : s.row_max[i] + std::log(l);
     }
   }
+}
+
+// Whether the `keys` value rows at v (row stride `row`, column stride `col`, dv columns) are all
+// finite: x · 0 is ±0 for a finite x and NaN otherwise, and OR keeps any NaN's exponent bits.
+HWY_INLINE bool ValuesFinite(const float* v, int64_t row, int64_t col, int64_t keys, int64_t dv) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const VF zero = hn::Zero(df);
+  VF bits = zero;
+  float tail = 0.0f;
+  for (int64_t j = 0; j < keys; ++j) {
+    const float* x = v + j * row;
+    int64_t c = 0;
+    if (col == 1) {
+      for (; c + N <= dv; c += N) bits = hn::Or(bits, hn::Mul(hn::LoadU(df, x + c), zero));
+    }
+    for (; c < dv; ++c) tail += x[c * col] * 0.0f;
+  }
+  return tail == 0.0f && hn::AllTrue(df, hn::Eq(hn::Abs(bits), zero));
+}
+
+// Oᵀ += Vᵀ·Pᵀ over the keys [k0, k0 + keys) that each row sees (its key range and the bool mask)
+// only. For a block holding a non-finite value: a masked key's weight is 0, and 0 · NaN in the
+// GEMM would reach rows that cannot see the key.
+HWY_INLINE void AddVisibleValues(ForwardScratch& s, int64_t k0, int64_t keys) {
+  const QueryTile& t = s.tile;
+  const AttentionParams& p = *t.p;
+  const WorkItem& w = t.item;
+  for (int64_t j = 0; j < keys; ++j) {
+    const int64_t key = k0 + j;
+    const float* v = p.v + p.v_stride.offset(w.batch, t.kv_head, key, 0);
+    for (int64_t i = 0; i < w.q_count; ++i) {
+      if (key < t.key_begin[i] || key >= t.key_end[i]) continue;
+      if (p.bool_mask &&
+          !p.bool_mask[p.bool_mask_stride.offset(w.batch, w.head, w.q_begin + i, key)]) {
+        continue;
+      }
+      const float weight = s.scores[j * t.padded + i];
+      for (int64_t c = 0; c < p.v_head_dim; ++c) {
+        s.out_t[c * t.padded + i] += weight * v[c * p.v_stride.col];
+      }
+    }
+  }
+}
+
+// Oᵀ += Vᵀ·Pᵀ for the key block [k0, k0 + keys): one GEMM, unless a row may not see every key of
+// the block and the block holds a non-finite value (AddVisibleValues).
+HWY_INLINE void AddBlockValues(ForwardScratch& s, int64_t k0, int64_t keys) {
+  const AttentionParams& p = *s.tile.p;
+  const WorkItem& w = s.tile.item;
+  const float* v = p.v + p.v_stride.offset(w.batch, s.tile.kv_head, k0, 0);
+  const bool partial = p.bool_mask || !key_block_fully_visible(p, w, k0, keys);
+  if (partial && !ValuesFinite(v, p.v_stride.row, p.v_stride.col, keys, p.v_head_dim)) {
+    AddVisibleValues(s, k0, keys);
+    return;
+  }
+  const int64_t padded = s.tile.padded;
+  const GemmArgs gemm{.a = v,
+                      .a_row = p.v_stride.col,
+                      .a_k = p.v_stride.row,
+                      .b = s.scores,
+                      .b_row = padded,
+                      .depth = keys,
+                      .c = s.out_t,
+                      .c_row = padded,
+                      .accumulate = true};
+  TileGemm(gemm, p.v_head_dim, padded / static_cast<int64_t>(hn::Lanes(DF())));
 }
 
 // The whole flash forward of one work item.
@@ -140,16 +207,7 @@ HWY_INLINE void FlashForwardItem(const AttentionParams& p, const WorkItem& w, in
       DropoutQueriesInLanes(dropout, w.q_begin, padded, k0, keys, 1.0f, s.scores);
     }
     if (k0 != w.key_begin) RescaleOutput(s, padded, p.v_head_dim);
-    const GemmArgs gemm{.a = p.v + p.v_stride.offset(w.batch, s.tile.kv_head, k0, 0),
-                        .a_row = p.v_stride.col,
-                        .a_k = p.v_stride.row,
-                        .b = s.scores,
-                        .b_row = padded,
-                        .depth = keys,
-                        .c = s.out_t,
-                        .c_row = padded,
-                        .accumulate = true};
-    TileGemm(gemm, p.v_head_dim, padded / static_cast<int64_t>(hn::Lanes(DF())));
+    AddBlockValues(s, k0, keys);
   }
   WriteOutputRows(s, padded);
 }

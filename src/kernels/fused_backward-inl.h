@@ -281,7 +281,7 @@ HWY_INLINE void FinishRowTerms(const AttentionGrads& g, const FusedVisit& v, Fus
       s.row_sum[r] = 1.0f;
       continue;
     }
-    const float norm = s.row_sum[r] > 0.0f ? 1.0f / s.row_sum[r] : 0.0f;
+    const float norm = s.row_sum[r] == 0.0f ? 0.0f : 1.0f / s.row_sum[r];
     s.row_sum[r] = norm;
     s.delta[r] += s.defect[r] * norm;
   }

@@ -67,7 +67,8 @@ std::vector<Acc> backward_softmax_softcap(const AttentionParams& p, const ref::R
   for (int64_t c = 0; c < p.v_head_dim; ++c) delta += dO[c] * o[c];
   std::vector<Acc> dt(p.kv_len);
   for (int64_t j = 0; j < p.kv_len; ++j) {
-    dt[j] = P[j] * (dP[j] - delta);  // masked keys: P_j = 0
+    // A masked key gets nothing from the row, even where Δ is NaN (0 · NaN).
+    dt[j] = r.scores[j] == ref::kMinusInf<Acc> ? Acc(0) : P[j] * (dP[j] - delta);
     if (p.softcap > 0) {
       const Acc th = std::tanh(r.scaled[j] / Acc(p.softcap));
       dt[j] *= Acc(1) - th * th;  // d/dt of c · tanh(t / c)
@@ -105,7 +106,7 @@ void backward_row(const AttentionParams& p, const float* dout, const Strides4& d
   std::vector<Acc> Z = P;
   ref::scale_in_place(Z, f);  // step 2b
   std::vector<Acc> o(p.v_head_dim);
-  ref::weighted_values(p, x, b, h, Z, o.data());  // step 3
+  ref::weighted_values(p, x, b, h, i, Z, o.data());  // step 3
   const std::vector<Acc> dO = dout_row<Acc>(p, dout, dout_stride, b, h, i);
   std::vector<Acc> dP = backward_weighted_values(p, b, h, Z, dO, g);
   ref::scale_in_place(dP, f);

@@ -91,22 +91,26 @@ RowScores<Acc> row_scores(const AttentionParams& p, const QkvView<In>& x, int64_
   return r;
 }
 
-// Step 2: softmax in place; returns the log-sum-exp (−inf when every key is masked, and then
-// every weight is 0).
+// Step 2: softmax in place; returns the log-sum-exp. Every weight is 0 and the lse −inf when every
+// score is −inf (masked). A NaN or +inf score makes the row NaN: the weights of its keys whose
+// score is above −inf and the lse are NaN; a masked key's weight stays 0.
 template <typename Acc>
 Acc softmax_in_place(std::vector<Acc>& s) {
   Acc max = kMinusInf<Acc>;
-  for (Acc x : s) max = std::max(max, x);
+  for (Acc x : s) {
+    if (x > max || std::isnan(x)) max = x;  // std::max would drop a NaN
+    if (std::isnan(max)) break;
+  }
   if (max == kMinusInf<Acc>) {
     std::fill(s.begin(), s.end(), Acc(0));
     return kMinusInf<Acc>;
   }
   Acc sum = 0;
   for (Acc& x : s) {
-    x = std::exp(x - max);
+    x = x == kMinusInf<Acc> ? Acc(0) : std::exp(x - max);  // exp(inf − inf) is NaN
     sum += x;
   }
-  for (Acc& x : s) x /= sum;
+  for (Acc& x : s) x = x == Acc(0) ? x : x / sum;  // 0 / NaN would be NaN
   return max + std::log(sum);
 }
 
@@ -134,14 +138,20 @@ void scale_in_place(std::vector<Acc>& x, const std::vector<Acc>& f) {
   for (size_t j = 0; j < x.size(); ++j) x[j] *= f[j];
 }
 
-// Step 3: out_i = Σ_j w_j · v_j, into out_row [Dv].
+// Step 3: out_i = Σ_j w_j · v_j over the keys j that query i sees, into out_row [Dv]. A masked key
+// is left out of the sum rather than weighted 0, so a non-finite v_j reaches only the rows that
+// see key j (through 0 · NaN even where w_j rounds to 0).
 template <typename Acc, typename In>
 void weighted_values(const AttentionParams& p, const QkvView<In>& x, int64_t b, int64_t h,
-                     const std::vector<Acc>& w, Acc* out_row) {
+                     int64_t i, const std::vector<Acc>& w, Acc* out_row) {
   const int64_t kvh = p.kv_head_of(h);
+  std::vector<char> seen(p.kv_len);
+  for (int64_t j = 0; j < p.kv_len; ++j) seen[j] = !is_masked(p, b, h, i, j);
   for (int64_t c = 0; c < p.v_head_dim; ++c) {
     Acc sum = 0;
-    for (int64_t j = 0; j < p.kv_len; ++j) sum += w[j] * Acc(x.v[p.v_stride.offset(b, kvh, j, c)]);
+    for (int64_t j = 0; j < p.kv_len; ++j) {
+      if (seen[j]) sum += w[j] * Acc(x.v[p.v_stride.offset(b, kvh, j, c)]);
+    }
     out_row[c] = sum;
   }
 }
@@ -164,8 +174,9 @@ void attention_rows(const AttentionParams& p, const QkvView<In>& x, std::vector<
         const Acc row_lse = softmax_in_place(s);
         if (lse) (*lse)[row] = row_lse;
         if (weights) std::copy(s.begin(), s.end(), weights->begin() + row * p.kv_len);
+        if (row_lse == kMinusInf<Acc>) continue;  // no visible key: output 0
         scale_in_place(s, dropout_factors<Acc>(p, b, h, i));
-        weighted_values(p, x, b, h, s, out.data() + row * p.v_head_dim);
+        weighted_values(p, x, b, h, i, s, out.data() + row * p.v_head_dim);
       }
     }
   }

@@ -23,7 +23,7 @@ enum class BackwardPlan {
   kAuto,   // kFused when B·Hkv ≥ kFusedBackwardMinItems and the fused plan's scratch per thread
            // (fused_backward_scratch_bytes) is at most kFusedBackwardMaxScratchBytes, else kSplit
   kSplit,  // two passes: dQ per (batch, query head, query tile), then dK and dV per (batch, KV
-           // head, key tile); S and dP are computed in both (7 tile GEMMs), in many small items
+           // head, key tile); S and dP are computed in both (8 tile GEMMs), in many small items
   kFused,  // one pass per (batch, KV head), which owns dK, dV and its group's dq: S and dP
            // computed once (5 tile GEMMs), ~1.3x faster; B·Hkv items only, and a per-thread
            // scratch that grows with Lk (the head's packed keys and one query tile's P, dP and
