@@ -175,15 +175,27 @@ struct ProbAndGrad {
 
 // One vector of a tile: P = exp(S − lse) · norm into scores, and dS = P ∘ (dP − Δ) [∘ cap_grad]
 // into dprobs (which holds dP); cap_grad is null without softcap. A masked score (−inf) gives
-// P = 0 and dS = 0.
+// P = 0 and dS = 0, also in a NaN row (whose lse and Δ are NaN): a key the row cannot see gets
+// nothing from it, as in the reference.
 HWY_INLINE ProbAndGrad ProbAndScoreGrad(VF lse, VF norm, VF delta, const float* cap_grad,
                                         float* scores, float* dprobs) {
   const DF df;
-  const VF prob = hn::Mul(SoftmaxExp(df, hn::Sub(hn::Load(df, scores), lse)), norm);
-  const VF grad = hn::Mul(prob, hn::Sub(hn::Load(df, dprobs), delta));
+  const VF score = hn::Load(df, scores);
+  const auto masked = hn::Eq(score, hn::Set(df, kNegInf));
+  const VF prob = hn::IfThenZeroElse(masked, hn::Mul(SoftmaxExp(df, hn::Sub(score, lse)), norm));
+  const VF grad = hn::IfThenZeroElse(masked, hn::Mul(prob, hn::Sub(hn::Load(df, dprobs), delta)));
   hn::Store(prob, df, scores);
-  hn::Store(cap_grad ? hn::Mul(grad, hn::Load(df, cap_grad)) : grad, df, dprobs);
+  hn::Store(cap_grad ? hn::IfThenZeroElse(masked, hn::Mul(grad, hn::Load(df, cap_grad))) : grad,
+            df, dprobs);
   return {prob, grad};
+}
+
+// Phase 1 of the fused backward keeps a masked entry's probability as −0.0, which no
+// exponential gives (they are +0 or more, or NaN), so that phase 2 still knows it is masked.
+HWY_INLINE auto MaskedProbs(DF df, VF probs) {
+  const hn::RebindToSigned<DF> di;
+  const auto sign_only = hn::Set(di, static_cast<int32_t>(0x80000000u));
+  return hn::RebindMask(df, hn::Eq(hn::BitCast(di, probs), sign_only));
 }
 
 }  // namespace attn::kernels::HWY_NAMESPACE

@@ -263,10 +263,14 @@ HWY_INLINE void FusedPhase1(const BackwardArgs& a, int64_t tile, const KeyWorkIt
     VF sum = hn::Zero(df), defect = hn::Zero(df);
     for (int64_t j = 0; j < kp; j += N) {
       const int64_t at = r * kp + j;
-      const VF prob = SoftmaxExp(df, hn::Sub(hn::Load(df, probs + at), lse));
+      const VF score = hn::Load(df, probs + at);
+      const auto masked = hn::Eq(score, hn::Set(df, kNegInf));  // stored as −0.0 (MaskedProbs)
+      const VF prob = hn::IfThenElse(masked, hn::Set(df, -0.0f),
+                                     SoftmaxExp(df, hn::Sub(score, lse)));
       hn::Store(prob, df, probs + at);
       sum = hn::Add(sum, prob);
-      defect = hn::Add(defect, hn::Mul(prob, hn::Sub(hn::Load(df, dprobs + at), delta)));
+      defect = hn::Add(defect, hn::IfThenZeroElse(
+                                   masked, hn::Mul(prob, hn::Sub(hn::Load(df, dprobs + at), delta))));
     }
     s.row_sum[r] += hn::GetLane(hn::SumOfLanes(df, sum));
     s.defect[r] += hn::GetLane(hn::SumOfLanes(df, defect));
@@ -298,9 +302,12 @@ HWY_INLINE void NormalisedProbsAndScoreGrads(const AttentionParams& p, const Fus
     const VF norm = hn::Set(df, s.row_sum[r]), delta = hn::Set(df, s.delta[r]);
     for (int64_t j = 0; j < vt.kp; j += N) {
       const int64_t at = r * vt.kp + j;
-      const VF prob = hn::Mul(hn::Load(df, vt.probs + at), norm);
+      const VF stored = hn::Load(df, vt.probs + at);
+      const auto masked = MaskedProbs(df, stored);  // P = 0 and dS = 0 even in a NaN row
+      const VF prob = hn::IfThenZeroElse(masked, hn::Mul(stored, norm));
       VF grad = hn::Mul(prob, hn::Sub(hn::Load(df, vt.dprobs + at), delta));
       if (p.softcap > 0) grad = hn::Mul(grad, hn::Load(df, vt.cap_grad + at));
+      grad = hn::IfThenZeroElse(masked, grad);
       hn::Store(grad, df, vt.dprobs + at);
       hn::Store(prob, df, vt.probs + at);
     }
