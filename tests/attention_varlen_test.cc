@@ -62,17 +62,6 @@ ProblemSpec packed_case(int which) {
 }
 constexpr int kPackedCases = 12;
 
-// A copy of g moved to sequence s of p, as the kernel's parts see it.
-AttentionGrads sequence_grads(const AttentionParams& p, const AttentionGrads& g, int64_t s) {
-  const int64_t row = p.cu_seqlens_q[s], key = p.cu_seqlens_k[s];
-  AttentionGrads part = g;
-  part.dout = g.dout + g.dout_stride.offset(0, 0, row, 0);
-  part.dq = g.dq + g.dq_stride.offset(0, 0, row, 0);
-  part.dk = g.dk + g.dk_stride.offset(0, 0, key, 0);
-  part.dv = g.dv + g.dv_stride.offset(0, 0, key, 0);
-  return part;
-}
-
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }

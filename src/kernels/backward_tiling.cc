@@ -82,18 +82,28 @@ std::vector<KeyWorkItem> make_key_work_items(const std::vector<AttentionParams>&
   return items;
 }
 
+}  // namespace attn::kernels
+
+namespace attn {
+
+AttentionGrads sequence_grads(const AttentionParams& p, const AttentionGrads& g, int64_t s) {
+  const int64_t row = p.cu_seqlens_q[s], key = p.cu_seqlens_k[s];
+  AttentionGrads part = g;
+  part.dout = g.dout + g.dout_stride.offset(0, 0, row, 0);
+  part.dq = g.dq + g.dq_stride.offset(0, 0, row, 0);
+  part.dk = g.dk + g.dk_stride.offset(0, 0, key, 0);
+  part.dv = g.dv + g.dv_stride.offset(0, 0, key, 0);
+  return part;
+}
+
+}  // namespace attn
+
+namespace attn::kernels {
+
 std::vector<AttentionGrads> grads_of_parts(const AttentionParams& p, const AttentionGrads& g) {
   if (!p.is_packed()) return {g};
   std::vector<AttentionGrads> parts;
-  for (int64_t s = 0; s < p.sequences; ++s) {
-    const int64_t row = p.cu_seqlens_q[s], key = p.cu_seqlens_k[s];
-    AttentionGrads part = g;
-    part.dout = g.dout + g.dout_stride.offset(0, 0, row, 0);
-    part.dq = g.dq + g.dq_stride.offset(0, 0, row, 0);
-    part.dk = g.dk + g.dk_stride.offset(0, 0, key, 0);
-    part.dv = g.dv + g.dv_stride.offset(0, 0, key, 0);
-    parts.push_back(part);
-  }
+  for (int64_t s = 0; s < p.sequences; ++s) parts.push_back(sequence_grads(p, g, s));
   return parts;
 }
 

@@ -67,6 +67,10 @@ struct AttentionGrads {
 // for any number of threads (each gradient element has one owner; no atomics).
 void flash_attention_backward(const AttentionParams& p, const AttentionGrads& g);
 
+// g moved to packed sequence s of p (dout and dq to its first row, dk and dv to its first key):
+// with sequence_params(p, s), the backward of that sequence alone.
+AttentionGrads sequence_grads(const AttentionParams& p, const AttentionGrads& g, int64_t s);
+
 // Which attention weights to recompute, and where to write them.
 struct WeightsRequest {
   int64_t row_begin = 0;       // first query row
