@@ -18,6 +18,7 @@
 
 #include "attn/core/error.h"
 #include "attn/ref/attention_reference.h"
+#include "kernels/widened_inputs.h"
 #include "ref/reference_steps.h"
 
 namespace attn {
@@ -117,6 +118,10 @@ template <typename Acc>
 GradsOf<Acc> backward_rows(const AttentionParams& p, const float* dout,
                            const Strides4& dout_stride) {
   validate(p);
+  if (p.input_type != ElementType::kF32) {  // the rounded inputs, widened exactly
+    const WidenedProblem w = widen_problem(p, /*read_out=*/false);
+    return backward_rows<Acc>(w.params, dout, dout_stride);
+  }
   ATTN_CHECK(dout != nullptr, "attention backward: dout is missing");
   GradsOf<Acc> g;
   g.dq.assign(p.batch * p.q_heads * p.q_len * p.head_dim, 0);
