@@ -48,7 +48,9 @@ struct NaiveGrads {
 };
 
 // The backward of attention_reference computed in float: the plain fp32 twin whose error against
-// attention_reference_backward sets the tolerance of the flash backward.
+// attention_reference_backward sets the tolerance of the flash backward. With a bf16 or f16
+// output type, the recomputed output is rounded to it before Δ = Σ dO ∘ O, as an implementation
+// in that precision reads its stored output.
 NaiveGrads attention_naive_backward_fp32(const AttentionParams& p, const float* dout,
                                          const Strides4& dout_stride);
 
