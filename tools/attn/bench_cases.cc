@@ -4,6 +4,7 @@
 #include <chrono>
 #include <vector>
 
+#include "attn/core/element_type.h"
 #include "attn/core/peak_rss.h"
 #include "attn/core/tensor.h"
 #include "attn/kernels/attention.h"
@@ -35,9 +36,18 @@ void fill_uniform(Tensor& t, uint64_t seed) {
   }
 }
 
-// The inputs and outputs of one forward case, and the params that view them.
+// The 16-bit patterns of t rounded to type t16.
+std::vector<uint16_t> rounded(const Tensor& t, ElementType t16) {
+  std::vector<uint16_t> bits(t.size());
+  for (size_t i = 0; i < t.size(); ++i) bits[i] = from_float(t.data()[i], t16);
+  return bits;
+}
+
+// The inputs and outputs of one forward case, and the params that view them. With a 16-bit
+// dtype, q, k, v and out are in that type (q16, k16, v16, out16), rounded from the float tensors.
 struct ForwardProblem {
   Tensor q, k, v, out;
+  std::vector<uint16_t> q16, k16, v16, out16;
   AttentionParams params;
 
   explicit ForwardProblem(const BenchShape& s)
@@ -53,7 +63,21 @@ struct ForwardProblem {
     p.causal = s.causal;
     p.dropout_p = s.dropout;
     p.dropout_seed = 1;
+    if (s.dtype != ElementType::kF32) use_16bit(s.dtype);
     validate(p);
+  }
+
+  void use_16bit(ElementType t) {
+    q16 = rounded(q, t);
+    k16 = rounded(k, t);
+    v16 = rounded(v, t);
+    out16.assign(out.size(), 0);
+    params.input_type = params.output_type = t;
+    params.q16 = q16.data();
+    params.k16 = k16.data();
+    params.v16 = v16.data();
+    params.out16 = out16.data();
+    params.q = params.k = params.v = params.out = nullptr;
   }
 };
 
@@ -100,6 +124,7 @@ struct DecodeProblem {
 struct BackwardProblem {
   ForwardProblem forward;
   Tensor lse, dout, dq, dk, dv;
+  std::vector<uint16_t> dout16;
   AttentionGrads grads;
 
   explicit BackwardProblem(const BenchShape& s)
@@ -121,6 +146,11 @@ struct BackwardProblem {
     grads.dv = dv.data();
     grads.dv_stride = dv.strides4();
     grads.plan = s.plan;
+    if (s.dtype != ElementType::kF32) {
+      dout16 = rounded(dout, s.dtype);
+      grads.dout16 = dout16.data();
+      grads.dout = nullptr;
+    }
   }
 };
 

@@ -24,6 +24,7 @@ struct BenchShape {
   bool causal = false;
   float dropout = 0.0f;                     // forward and backward: attention dropout probability
   BackwardPlan plan = BackwardPlan::kAuto;  // backward only
+  ElementType dtype = ElementType::kF32;    // forward, backward: q, k, v, out and dout
   // Decode only: the cache's storage dtype, layout and block size (paged).
   KvDtype kv_dtype = KvDtype::kF32;
   KvLayout layout = KvLayout::kContiguous;
