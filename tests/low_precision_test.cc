@@ -43,15 +43,15 @@ TEST(ElementType, EveryFiniteValueRoundTrips) {
 
 TEST(ElementType, RoundsToNearestEven) {
   const ElementType h = ElementType::kF16, b = ElementType::kBF16;
-  EXPECT_EQ(round_to(1.0f + 0x1p-11f, h), 1.0f);                    // tie, to even
-  EXPECT_EQ(round_to(1.0f + 3 * 0x1p-11f, h), 1.0f + 0x1p-9f);      // tie, to even
+  EXPECT_EQ(round_to(1.0f + 0x1p-11f, h), 1.0f);                // tie, to even
+  EXPECT_EQ(round_to(1.0f + 3 * 0x1p-11f, h), 1.0f + 0x1p-9f);  // tie, to even
   EXPECT_EQ(round_to(1.0f + 0x1p-11f + 0x1p-20f, h), 1.0f + 0x1p-10f);
   EXPECT_EQ(round_to(65519.0f, h), 65504.0f);
   EXPECT_TRUE(std::isinf(round_to(65520.0f, h)));
-  EXPECT_EQ(round_to(0x1p-25f, h), 0.0f);                           // subnormal tie, to even
+  EXPECT_EQ(round_to(0x1p-25f, h), 0.0f);  // subnormal tie, to even
   EXPECT_EQ(round_to(3 * 0x1p-25f, h), 0x1p-23f);
   EXPECT_EQ(round_to(-0x1p-24f, h), -0x1p-24f);
-  EXPECT_EQ(round_to(1.0f + 0x1p-8f, b), 1.0f);                     // tie, to even
+  EXPECT_EQ(round_to(1.0f + 0x1p-8f, b), 1.0f);  // tie, to even
   EXPECT_EQ(round_to(1.0f + 3 * 0x1p-8f, b), 1.0f + 0x1p-6f);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   const float inf = std::numeric_limits<float>::infinity();
@@ -142,8 +142,8 @@ class RoundedProblem {
   std::vector<float> out_bhld() {
     if (out_type_ == ElementType::kF32) return problem_.out_bhld();
     const AttentionParams p = params();
-    const std::vector<float> wide = widen_tensor(p.out16, p.out_stride, out_type_, p.batch,
-                                                 p.q_heads, p.q_len, p.v_head_dim);
+    const std::vector<float> wide =
+        widen_tensor(p.out16, p.out_stride, out_type_, p.batch, p.q_heads, p.q_len, p.v_head_dim);
     return wide;
   }
   const ProblemSpec& spec() const { return problem_.spec(); }
@@ -216,12 +216,12 @@ std::string check_backward(RoundedProblem& r, BackwardPlan plan, const Reference
                            const NaiveGrads& plain) {
   flash_attention_forward(r.params());
   flash_attention_backward(r.params(), r.grads(plan));
-  std::string why = check_rule("dq", max_error(r.dq(), exact.dq), max_error(plain.dq, exact.dq),
-                               3.0, exact.dq);
-  why += check_rule("dk", max_error(r.dk(), exact.dk), max_error(plain.dk, exact.dk), 3.0,
-                    exact.dk);
-  why += check_rule("dv", max_error(r.dv(), exact.dv), max_error(plain.dv, exact.dv), 3.0,
-                    exact.dv);
+  std::string why =
+      check_rule("dq", max_error(r.dq(), exact.dq), max_error(plain.dq, exact.dq), 3.0, exact.dq);
+  why +=
+      check_rule("dk", max_error(r.dk(), exact.dk), max_error(plain.dk, exact.dk), 3.0, exact.dk);
+  why +=
+      check_rule("dv", max_error(r.dv(), exact.dv), max_error(plain.dv, exact.dv), 3.0, exact.dv);
   return why;
 }
 

@@ -25,7 +25,7 @@ uint16_t f16_from_float(float x) {
   const uint32_t a = u & 0x7fffffffu;
   if (a > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
   if (a >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // ≥ 65520 rounds to inf
-  if (a < 0x38800000u) {                                                // below 2^-14: subnormal
+  if (a < 0x38800000u) {                                               // below 2^-14: subnormal
     // |x| · 2^24 < 1024 is rounded to nearest even by adding and removing 2^23.
     const float scaled = std::bit_cast<float>(a) * 16777216.0f;
     const float rounded = (scaled + 8388608.0f) - 8388608.0f;

@@ -29,9 +29,9 @@ HWY_INLINE hn::Vec<DF> WidenF16(DF df, const uint16_t* x) {
   const auto finite = hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(x)));
   const auto bits = hn::PromoteTo(du, hn::LoadU(hn::Rebind<uint16_t, DF>(), x));
   const auto exponent = hn::And(bits, hn::Set(du, 0x7c00u));
-  const auto special = hn::Or(hn::ShiftLeft<16>(hn::And(bits, hn::Set(du, 0x8000u))),
-                              hn::Or(hn::Set(du, 0x7f800000u),
-                                     hn::ShiftLeft<13>(hn::And(bits, hn::Set(du, 0x3ffu)))));
+  const auto special = hn::Or(
+      hn::ShiftLeft<16>(hn::And(bits, hn::Set(du, 0x8000u))),
+      hn::Or(hn::Set(du, 0x7f800000u), hn::ShiftLeft<13>(hn::And(bits, hn::Set(du, 0x3ffu)))));
   return hn::IfThenElse(hn::RebindMask(df, hn::Eq(exponent, hn::Set(du, 0x7c00u))),
                         hn::BitCast(df, special), finite);
 }
@@ -43,9 +43,10 @@ void WidenSpan(const uint16_t* x, ElementType t, float* out, int64_t n) {
   const int64_t lanes = static_cast<int64_t>(hn::Lanes(df));
   int64_t i = 0;
   for (; i + lanes <= n; i += lanes) {
-    const auto v = t == ElementType::kBF16
-                       ? hn::PromoteTo(df, hn::LoadU(dbf, reinterpret_cast<const hwy::bfloat16_t*>(x + i)))
-                       : WidenF16(df, x + i);
+    const auto v =
+        t == ElementType::kBF16
+            ? hn::PromoteTo(df, hn::LoadU(dbf, reinterpret_cast<const hwy::bfloat16_t*>(x + i)))
+            : WidenF16(df, x + i);
     hn::StoreU(v, df, out + i);
   }
   for (; i < n; ++i) out[i] = to_float(x[i], t);

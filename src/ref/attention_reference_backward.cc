@@ -117,8 +117,7 @@ void backward_row(const AttentionParams& p, const float* dout, const Strides4& d
 }
 
 template <typename Acc>
-GradsOf<Acc> backward_rows(const AttentionParams& p, const float* dout,
-                           const Strides4& dout_stride,
+GradsOf<Acc> backward_rows(const AttentionParams& p, const float* dout, const Strides4& dout_stride,
                            ElementType stored_out = ElementType::kF32) {
   validate(p);
   if (p.input_type != ElementType::kF32) {  // the rounded inputs, widened exactly
