@@ -19,6 +19,7 @@
 #include "attn/core/error.h"
 #include "attn/core/simd_target.h"
 #include "attn/kernels/attention.h"
+#include "attn/kernels/bf16_convert.h"
 #include "attn/ref/attention_reference.h"
 #include "gtest/gtest.h"
 #include "kernels/widened_inputs.h"
@@ -59,6 +60,25 @@ TEST(ElementType, RoundsToNearestEven) {
     EXPECT_TRUE(std::isnan(round_to(nan, t)));
     EXPECT_EQ(round_to(-inf, t), -inf);
   }
+}
+
+// The scalar bf16 rounding of core agrees with the vectorised to_bf16 of the kernels.
+TEST(ElementType, Bf16RoundingAgreesWithToBf16OnEveryTarget) {
+  std::vector<float> x;
+  for (uint32_t u = 0; u < (1u << 16); ++u) {  // every kept part, with ties and near-ties
+    for (uint32_t rest : {0x0000u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu}) {
+      x.push_back(std::bit_cast<float>((u << 16) | rest));
+    }
+  }
+  for (const std::string& target : supported_simd_targets()) {
+    force_simd_target(target);
+    std::vector<uint16_t> vec(x.size());
+    to_bf16(x.data(), vec.data(), static_cast<int64_t>(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(vec[i], from_float(x[i], ElementType::kBF16)) << target << " " << x[i];
+    }
+  }
+  force_simd_target("");
 }
 
 // The vectorised widening of every target gives exactly the scalar to_float, for every pattern,
@@ -301,10 +321,29 @@ TEST(LowPrecision, BitwiseIdenticalForAnyThreadCount) {
   }
 }
 
+// The weights of a 16-bit problem are those of its widened fp32 twin, bit for bit.
+TEST(LowPrecision, WeightsAreThoseOfTheWidenedInputs) {
+  for (ElementType in : kTypes) {
+    RoundedProblem r(option_case(kOptionCases - 1), in, in);
+    const AttentionParams p = r.params();
+    flash_attention_forward(p);  // the lse
+    const WidenedProblem w = widen_problem(p, /*read_out=*/true);
+    const int64_t n = p.batch * p.q_heads * p.q_len * p.kv_len;
+    std::vector<float> got(n), want(n);
+    WeightsRequest request;
+    request.out_stride = bhld_strides(p.q_heads, p.q_len, p.kv_len);
+    request.out = got.data();
+    attention_weights(p, request);
+    request.out = want.data();
+    attention_weights(w.params, request);
+    EXPECT_EQ(got, want) << element_type_name(in);
+  }
+}
+
 TEST(LowPrecision, ValidateNamesMixedPointers) {
   RoundedProblem r(option_case(0), ElementType::kBF16, ElementType::kBF16);
   AttentionParams p = r.params();
-  p.q = p.q16 == nullptr ? nullptr : reinterpret_cast<const float*>(p.q16);
+  p.q = reinterpret_cast<const float*>(p.q16);  // both sets of pointers
   EXPECT_THROW(validate(p), Error);
   p = r.params();
   p.k16 = nullptr;
