@@ -195,6 +195,34 @@ TEST_F(CliTest, GradientsWithEveryOptionMatchReference) {
                                  {.lse = true, .gradients = true});
 }
 
+TEST_F(CliTest, Bf16AndF16MatchTheReferenceOnTheRoundedInputs) {
+  const Sizes s{.hq = 4, .hkv = 2};
+  for (const std::string dtype : {"bf16", "f16"}) {
+    SCOPED_TRACE(dtype);
+    expect_flash_matches_reference(qkv(s) + dout(s) + " --causal --softcap 4 --dtype " + dtype,
+                                   {.lse = true, .gradients = true});
+  }
+}
+
+TEST_F(CliTest, DtypeRoundsTheInputs) {
+  const std::string args = qkv(Sizes{}) + " --out ";
+  ASSERT_EQ(run("sdpa" + args + file("f32.npy")).status, 0);
+  ASSERT_EQ(run("sdpa" + args + file("bf16.npy") + " --dtype BF16").status, 0);
+  ASSERT_EQ(run("sdpa" + args + file("f16.npy") + " --dtype f16").status, 0);
+  const std::vector<float> f32 = read_floats(file("f32.npy"));
+  const double bf16 = max_diff(f32, read_floats(file("bf16.npy")));
+  const double f16 = max_diff(f32, read_floats(file("f16.npy")));
+  EXPECT_GT(bf16, 1e-4);  // 8 bits of mantissa
+  EXPECT_LT(bf16, 5e-2);
+  EXPECT_LT(f16, bf16);  // 11 bits
+}
+
+TEST_F(CliTest, RejectsUnknownDtype) {
+  const CliRun r = run("sdpa" + qkv(Sizes{}) + " --dtype f8 --out " + file("o.npy"));
+  EXPECT_EQ(r.status, kExitUsage);
+  EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+}
+
 TEST_F(CliTest, GradientsHaveTheShapesOfQKVInBhldOrderForBlhdInputs) {
   const Sizes s{.hq = 4, .hkv = 2};
   const std::string bhld = qkv(s) + dout(s);
@@ -509,6 +537,16 @@ TEST_F(CliTest, BenchVarlenCasesReportTheirYardsticks) {
     const double flops = j["gflops"].get<double>() * j["ms"].get<double>() * 1e6;
     const double forward = 2.0 * 736 * 2 * (8 + 8);
     EXPECT_NEAR(flops, (name == "varlen" ? 1.0 : 2.5) * forward, 1e-6 * flops);
+  }
+}
+
+TEST_F(CliTest, BenchForwardAndBackwardTakeADtype) {
+  for (const std::string c : {"forward", "backward"}) {
+    const CliRun r = run("bench --case " + c +
+                         " --heads 2 --len 8 --dim 8 --dtype bf16 --threads 1 --reps 1 --json "
+                         "--no-peak");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["dtype"], "bf16");
   }
 }
 

@@ -50,6 +50,28 @@ const float* moved(const float* mask, const Strides4& s, int64_t row, int64_t ke
   return mask ? mask + s.offset(0, 0, row, key) : nullptr;
 }
 
+// q, k, v and out given in exactly one of the float and 16-bit sets, as the types say.
+void check_input_pointers(const AttentionParams& p) {
+  if (p.input_type == ElementType::kF32) {
+    ATTN_CHECK(p.q && p.k && p.v, "attention: q, k and v must all be given");
+    ATTN_CHECK(p.output_type == ElementType::kF32, "attention: the output of f32 inputs is f32");
+    ATTN_CHECK(!p.q16 && !p.k16 && !p.v16 && !p.out16,
+               "attention: 16-bit pointers are set but input_type is f32");
+    return;
+  }
+  const std::string_view type = element_type_name(p.input_type);
+  ATTN_CHECK(p.q16 && p.k16 && p.v16, "attention: q16, k16 and v16 must all be given for ", type,
+             " inputs");
+  ATTN_CHECK(!p.q && !p.k && !p.v, "attention: float q, k or v is set but input_type is ", type);
+  ATTN_CHECK(p.output_type == ElementType::kF32 || p.output_type == p.input_type,
+             "attention: the output type must be f32 or the input type ", type);
+  if (p.output_type == ElementType::kF32) {
+    ATTN_CHECK(!p.out16, "attention: out16 is set but output_type is f32");
+  } else {
+    ATTN_CHECK(!p.out, "attention: float out is set but output_type is ", type);
+  }
+}
+
 }  // namespace
 
 AttentionParams attention_params(const ConstTensorView4& q, const ConstTensorView4& k,
@@ -75,7 +97,7 @@ AttentionParams attention_params(const ConstTensorView4& q, const ConstTensorVie
 }
 
 void validate(const AttentionParams& p) {
-  ATTN_CHECK(p.q && p.k && p.v, "attention: q, k and v must all be given");
+  check_input_pointers(p);
   check_size(p.batch, "batch size B");
   check_size(p.q_heads, "query heads Hq");
   check_size(p.kv_heads, "key/value heads Hkv");

@@ -19,6 +19,7 @@
 #include "kernels/score_tile-inl.h"
 #include "kernels/scratch_arena.h"
 #include "kernels/tiling.h"
+#include "kernels/widened_inputs.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
@@ -160,6 +161,7 @@ static void DispatchAttentionWeightsAllTiles(const AttentionParams& p, const Wei
 
 void attention_weights(const AttentionParams& p, const WeightsRequest& request) {
   validate(p);
+  if (p.input_type != ElementType::kF32) return attention_weights_widened(p, request);
   ATTN_CHECK(p.lse != nullptr,
              "attention_weights: p.lse must hold the log-sum-exp saved by the forward pass");
   ATTN_CHECK(request.out != nullptr, "attention_weights: the output pointer is missing");

@@ -19,6 +19,7 @@
 #include "kernels/fused_backward-inl.h"
 #include "kernels/scratch_arena.h"
 #include "kernels/tiling.h"
+#include "kernels/widened_inputs.h"
 #include "kernels/workspace.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -164,6 +165,7 @@ BackwardPlan resolve_backward_plan(const AttentionParams& p, BackwardPlan plan) 
 
 void flash_attention_backward(const AttentionParams& p, const AttentionGrads& g) {
   validate(p);
+  if (p.input_type != ElementType::kF32) return flash_attention_backward_widened(p, g);
   ATTN_CHECK(p.out != nullptr && p.lse != nullptr,
              "flash_attention_backward: out and lse of the forward are both needed");
   ATTN_CHECK(g.dout != nullptr, "flash_attention_backward: dout is missing");

@@ -13,6 +13,7 @@
 #include "kernels/flash_forward-inl.h"
 #include "kernels/scratch_arena.h"
 #include "kernels/tiling.h"
+#include "kernels/widened_inputs.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
@@ -54,6 +55,7 @@ static void DispatchFlashForwardAllItems(const AttentionParams& p) {
 
 void flash_attention_forward(const AttentionParams& p) {
   validate(p);
+  if (p.input_type != ElementType::kF32) return flash_attention_forward_widened(p);
   ATTN_CHECK(p.out != nullptr, "flash_attention_forward: the output pointer is missing");
   apply_simd_target_from_env();
   kernels::DispatchFlashForwardAllItems(p);

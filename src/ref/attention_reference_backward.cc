@@ -18,6 +18,7 @@
 
 #include "attn/core/error.h"
 #include "attn/ref/attention_reference.h"
+#include "kernels/widened_inputs.h"
 #include "ref/reference_steps.h"
 
 namespace attn {
@@ -94,10 +95,11 @@ void backward_scores(const AttentionParams& p, int64_t b, int64_t h, int64_t i,
   }
 }
 
-// The forward of row i of (b, h), then its backward into g.
+// The forward of row i of (b, h), then its backward into g. The output o_i is rounded to
+// stored_out, the type in which a 16-bit implementation keeps it for the backward (kF32: not).
 template <typename Acc>
 void backward_row(const AttentionParams& p, const float* dout, const Strides4& dout_stride,
-                  int64_t b, int64_t h, int64_t i, GradsOf<Acc>& g) {
+                  int64_t b, int64_t h, int64_t i, ElementType stored_out, GradsOf<Acc>& g) {
   const ref::QkvView<float> x{p.q, p.k, p.v};
   const ref::RowScores<Acc> r = ref::row_scores<Acc>(p, x, b, h, i);  // step 1
   std::vector<Acc> P = r.scores;
@@ -107,6 +109,7 @@ void backward_row(const AttentionParams& p, const float* dout, const Strides4& d
   ref::scale_in_place(Z, f);  // step 2b
   std::vector<Acc> o(p.v_head_dim);
   ref::weighted_values(p, x, b, h, i, Z, o.data());  // step 3
+  for (Acc& oc : o) oc = Acc(round_to(float(oc), stored_out));
   const std::vector<Acc> dO = dout_row<Acc>(p, dout, dout_stride, b, h, i);
   std::vector<Acc> dP = backward_weighted_values(p, b, h, Z, dO, g);
   ref::scale_in_place(dP, f);
@@ -115,9 +118,13 @@ void backward_row(const AttentionParams& p, const float* dout, const Strides4& d
 }
 
 template <typename Acc>
-GradsOf<Acc> backward_rows(const AttentionParams& p, const float* dout,
-                           const Strides4& dout_stride) {
+GradsOf<Acc> backward_rows(const AttentionParams& p, const float* dout, const Strides4& dout_stride,
+                           ElementType stored_out = ElementType::kF32) {
   validate(p);
+  if (p.input_type != ElementType::kF32) {  // the rounded inputs, widened exactly
+    const WidenedProblem w = widen_problem(p, /*read_out=*/false);
+    return backward_rows<Acc>(w.params, dout, dout_stride, stored_out);
+  }
   ATTN_CHECK(dout != nullptr, "attention backward: dout is missing");
   GradsOf<Acc> g;
   g.dq.assign(p.batch * p.q_heads * p.q_len * p.head_dim, 0);
@@ -125,7 +132,9 @@ GradsOf<Acc> backward_rows(const AttentionParams& p, const float* dout,
   g.dv.assign(p.batch * p.kv_heads * p.kv_len * p.v_head_dim, 0);
   for (int64_t b = 0; b < p.batch; ++b) {
     for (int64_t h = 0; h < p.q_heads; ++h) {
-      for (int64_t i = 0; i < p.q_len; ++i) backward_row(p, dout, dout_stride, b, h, i, g);
+      for (int64_t i = 0; i < p.q_len; ++i) {
+        backward_row(p, dout, dout_stride, b, h, i, stored_out, g);
+      }
     }
   }
   return g;
@@ -141,7 +150,7 @@ ReferenceGrads attention_reference_backward(const AttentionParams& p, const floa
 
 NaiveGrads attention_naive_backward_fp32(const AttentionParams& p, const float* dout,
                                          const Strides4& dout_stride) {
-  GradsOf<float> g = backward_rows<float>(p, dout, dout_stride);
+  GradsOf<float> g = backward_rows<float>(p, dout, dout_stride, p.output_type);
   return {std::move(g.dq), std::move(g.dk), std::move(g.dv)};
 }
 

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "attn/core/element_type.h"
 #include "attn/core/peak_rss.h"
 #include "attn/core/tensor.h"
 #include "attn/kernels/attention.h"
@@ -34,6 +35,13 @@ void fill_uniform(Tensor& t, uint64_t seed) {
     z ^= z >> 31;
     x[i] = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
   }
+}
+
+// The 16-bit patterns of t rounded to type t16.
+std::vector<uint16_t> rounded(const Tensor& t, ElementType t16) {
+  std::vector<uint16_t> bits(t.size());
+  for (size_t i = 0; i < t.size(); ++i) bits[i] = from_float(t.data()[i], t16);
+  return bits;
 }
 
 // A KV cache of B sequences of Lk random tokens, and Lq new random queries per sequence.
@@ -150,7 +158,21 @@ ForwardProblem::ForwardProblem(const BenchShape& s)
   p.causal = s.causal;
   p.dropout_p = s.dropout;
   p.dropout_seed = 1;
+  if (s.dtype != ElementType::kF32) use_16bit(s.dtype);
   validate(p);
+}
+
+void ForwardProblem::use_16bit(ElementType t) {
+  q16 = rounded(q, t);
+  k16 = rounded(k, t);
+  v16 = rounded(v, t);
+  out16.assign(out.size(), 0);
+  params.input_type = params.output_type = t;
+  params.q16 = q16.data();
+  params.k16 = k16.data();
+  params.v16 = v16.data();
+  params.out16 = out16.data();
+  params.q = params.k = params.v = params.out = nullptr;
 }
 
 BackwardProblem::BackwardProblem(const BenchShape& s)
@@ -172,6 +194,11 @@ BackwardProblem::BackwardProblem(const BenchShape& s)
   grads.dv = dv.data();
   grads.dv_stride = dv.strides4();
   grads.plan = s.plan;
+  if (s.dtype != ElementType::kF32) {
+    dout16 = rounded(dout, s.dtype);
+    grads.dout16 = dout16.data();
+    grads.dout = nullptr;
+  }
 }
 
 int reps_in_budget(double run_seconds, int max_reps) {

@@ -26,6 +26,7 @@ struct BenchShape {
   bool causal = false;
   float dropout = 0.0f;                     // forward and backward: attention dropout probability
   BackwardPlan plan = BackwardPlan::kAuto;  // backward only
+  ElementType dtype = ElementType::kF32;    // forward, backward: q, k, v, out and dout
   // Decode only: the cache's storage dtype, layout and block size (paged).
   KvDtype kv_dtype = KvDtype::kF32;
   KvLayout layout = KvLayout::kContiguous;
@@ -52,18 +53,22 @@ struct BenchCase {
 };
 
 // The inputs (uniform in [-1, 1), fixed seeds) and outputs of a forward case of `shape`, and the
-// params that view them: causal (bottom-right) and dropout from `shape`, lse unset.
+// params that view them: causal (bottom-right) and dropout from `shape`, lse unset. With a
+// 16-bit dtype, q, k, v and out are in that type (q16, k16, v16, out16), rounded from the floats.
 struct ForwardProblem {
   Tensor q, k, v, out;
+  std::vector<uint16_t> q16, k16, v16, out16;
   AttentionParams params;
 
   explicit ForwardProblem(const BenchShape& shape);
+  void use_16bit(ElementType t);
 };
 
 // A forward problem with what the backward adds: the saved lse, dout and the gradients.
 struct BackwardProblem {
   ForwardProblem forward;
   Tensor lse, dout, dq, dk, dv;
+  std::vector<uint16_t> dout16;
   AttentionGrads grads;
 
   explicit BackwardProblem(const BenchShape& shape);

@@ -50,6 +50,8 @@ struct Peak {
 // Names of the decode options, for --kv-dtype and --layout and the JSON line.
 const Choices<KvDtype> kKvDtypes = {
     {"f32", KvDtype::kF32}, {"f16", KvDtype::kF16}, {"bf16", KvDtype::kBF16}, {"q8", KvDtype::kQ8}};
+const Choices<ElementType> kDtypes = {
+    {"f32", ElementType::kF32}, {"bf16", ElementType::kBF16}, {"f16", ElementType::kF16}};
 const Choices<BackwardPlan> kPlans = {{"auto", BackwardPlan::kAuto},
                                       {"split", BackwardPlan::kSplit},
                                       {"fused", BackwardPlan::kFused}};
@@ -124,6 +126,7 @@ nlohmann::ordered_json case_json(const std::string& name, const BenchShape& s,
       {"dim_v", s.dim_v},
       {"causal", s.causal},
       {"dropout", s.dropout},
+      {"dtype", choice_name(kDtypes, s.dtype)},
       {"threads", o.threads},
       {"reps", m.reps},
       {"ms", m.ms},
@@ -221,14 +224,15 @@ std::string case_text(const BenchOptions& o, const Peak& peak, const Measurement
   const std::optional<double> fraction = peak_fraction(peak, m.gflops);
   const BenchShape& s = o.shape;
   return format(
-      "%s B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld causal=%s dropout=%g threads=%d "
-      "target=%s: %.3f ms, %.1f GFLOP/s, %.1f%% of %s FMA peak, %.1f MiB peak memory",
+      "%s B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld causal=%s dropout=%g dtype=%s "
+      "threads=%d target=%s: %.3f ms, %.1f GFLOP/s, %.1f%% of %s FMA peak, %.1f MiB peak memory",
       o.case_name.c_str(), static_cast<long long>(s.batch), static_cast<long long>(s.heads),
       static_cast<long long>(s.kv_heads), static_cast<long long>(s.len),
       static_cast<long long>(s.kv_len), static_cast<long long>(s.dim),
-      static_cast<long long>(s.dim_v), s.causal ? "yes" : "no", s.dropout, o.threads,
-      active_simd_target().c_str(), m.ms, m.gflops, fraction ? 100.0 * *fraction : 0.0,
-      gflops_text(peak.gflops).c_str(), m.peak_rss_mib);
+      static_cast<long long>(s.dim_v), s.causal ? "yes" : "no", s.dropout,
+      choice_name(kDtypes, s.dtype).c_str(), o.threads, active_simd_target().c_str(), m.ms,
+      m.gflops, fraction ? 100.0 * *fraction : 0.0, gflops_text(peak.gflops).c_str(),
+      m.peak_rss_mib);
 }
 
 // The varlen case adds its yardsticks: the padded batch and the sequences one at a time.
@@ -369,6 +373,9 @@ void add_bench_command(CLI::App& app) {
       ->needs(case_option);
   add_choice_option(*cmd, "--plan", s.plan, kPlans,
                     "backward: how the work is divided (default auto)")
+      ->needs(case_option);
+  add_choice_option(*cmd, "--dtype", s.dtype, kDtypes,
+                    "forward, backward: type of q, k, v, out and dout (default f32)")
       ->needs(case_option);
   add_choice_option(*cmd, "--kv-dtype", s.kv_dtype, kKvDtypes,
                     "decode: storage dtype of the cache (default f32)")

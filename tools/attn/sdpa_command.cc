@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "attn/core/element_type.h"
 #include "attn/core/error.h"
 #include "attn/io/npy.h"
 #include "attn/kernels/attention.h"
@@ -42,9 +43,41 @@ struct SdpaOptions {
   double softcap = 0.0;
   double dropout = 0.0;       // attention dropout probability
   uint64_t dropout_seed = 0;  // its mask
+  ElementType dtype = ElementType::kF32;  // q, k, v and dout are rounded to it
   int threads = 0;
   RingSharding sharding = RingSharding::kZigzag;  // under mpirun with P > 1
 };
+
+const Choices<ElementType> kDtypes = {
+    {"f32", ElementType::kF32}, {"bf16", ElementType::kBF16}, {"f16", ElementType::kF16}};
+
+// q, k and v of the float params rounded to a 16-bit type, at the same strides.
+struct RoundedQkv {
+  std::vector<uint16_t> q, k, v;
+};
+
+std::vector<uint16_t> round_tensor(const float* x, const Strides4& s, int64_t batch, int64_t heads,
+                                   int64_t len, int64_t dim, ElementType t) {
+  std::vector<uint16_t> r(static_cast<size_t>(batch * heads * len * dim));
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t l = 0; l < len; ++l)
+        for (int64_t d = 0; d < dim; ++d)
+          r[s.offset(b, h, l, d)] = from_float(x[s.offset(b, h, l, d)], t);
+  return r;
+}
+
+// Points p at q, k and v rounded to t (into `rounded`); the output stays float.
+void use_dtype(ElementType t, AttentionParams& p, RoundedQkv& rounded) {
+  rounded.q = round_tensor(p.q, p.q_stride, p.batch, p.q_heads, p.q_len, p.head_dim, t);
+  rounded.k = round_tensor(p.k, p.k_stride, p.batch, p.kv_heads, p.kv_len, p.head_dim, t);
+  rounded.v = round_tensor(p.v, p.v_stride, p.batch, p.kv_heads, p.kv_len, p.v_head_dim, t);
+  p.input_type = t;
+  p.q16 = rounded.q.data();
+  p.k16 = rounded.k.data();
+  p.v16 = rounded.v.data();
+  p.q = p.k = p.v = nullptr;
+}
 
 // Weights are computed and written this many elements at a time (4 MiB).
 constexpr int64_t kWeightsChunkElements = int64_t{1} << 20;
@@ -147,7 +180,13 @@ Gradients flash_gradients(const AttentionParams& p, const std::vector<float>& do
   r.dk.resize(static_cast<size_t>(p.batch * p.kv_heads * p.kv_len * p.head_dim));
   r.dv.resize(static_cast<size_t>(p.batch * p.kv_heads * p.kv_len * p.v_head_dim));
   AttentionGrads g;
-  g.dout = dout.data();
+  std::vector<uint16_t> dout16;
+  if (p.input_type != ElementType::kF32) {  // dout is already rounded to the type
+    for (float x : dout) dout16.push_back(from_float(x, p.input_type));
+    g.dout16 = dout16.data();
+  } else {
+    g.dout = dout.data();
+  }
   g.dout_stride = bhld_strides(p.q_heads, p.q_len, p.v_head_dim);
   g.dq = r.dq.data();
   g.dq_stride = bhld_strides(p.q_heads, p.q_len, p.head_dim);
@@ -238,10 +277,17 @@ void run_sdpa(SdpaOptions& o) {
   const SdpaInputs inputs = load_sdpa_inputs(o.files);
   AttentionParams p = bind_inputs(inputs);
   apply_options(o, p);
+  RoundedQkv rounded;
+  std::vector<float> dout = inputs.dout;
+  if (o.dtype != ElementType::kF32) {
+    check_usage(o.weights.empty(), "--weights: only with --dtype f32");
+    use_dtype(o.dtype, p, rounded);
+    for (float& x : dout) x = round_to(x, o.dtype);
+  }
   if (o.impl == "reference") {
-    run_reference(o, inputs.dout, p);
+    run_reference(o, dout, p);
   } else {
-    run_flash(o, inputs.dout, p);
+    run_flash(o, dout, p);
   }
 }
 
@@ -299,6 +345,9 @@ void add_sdpa_command(CLI::App& app) {
   add_sharding_option(*cmd, o->sharding,
                       "under mpirun with P > 1: how the sequence is cut among the ranks; "
                       "a single process ignores it");
+  add_choice_option(*cmd, "--dtype", o->dtype, kDtypes,
+                    "type q, k, v and dout are rounded to before attention; fp32 accumulation, "
+                    "float32 outputs (default f32)");
   add_threads_option(*cmd, o->threads);
   cmd->callback([o] {
     use_threads(o->threads);

@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "attn/core/element_type.h"
 #include "attn/core/tensor.h"
 
 namespace attn {
@@ -124,6 +125,19 @@ struct AttentionParams {
   // query row and first key, where its dropout mask is drawn. 0 and 0 otherwise.
   int64_t packed_row_begin = 0;
   int64_t packed_key_begin = 0;
+
+  // ---- 16-bit inputs and output (attn/core/element_type.h)
+  // With input_type kBF16 or kF16, q, k and v are read from q16, k16 and v16 (bit patterns, with
+  // q_stride, k_stride and v_stride) and q, k and v stay null. The output is written to out
+  // (output_type kF32) or to out16 in the input type (output_type == input_type), with
+  // out_stride; lse is always float. Scores, softmax and accumulation are fp32, as for fp32
+  // inputs, so every option above works the same.
+  ElementType input_type = ElementType::kF32;
+  ElementType output_type = ElementType::kF32;
+  const uint16_t* q16 = nullptr;  // [B, Hq, Lq, D]
+  const uint16_t* k16 = nullptr;  // [B, Hkv, Lk, D]
+  const uint16_t* v16 = nullptr;  // [B, Hkv, Lk, Dv]
+  uint16_t* out16 = nullptr;      // [B, Hq, Lq, Dv]
 
   // ---- derived values (read-only helpers)
   float effective_scale() const {

@@ -47,6 +47,8 @@ BackwardPlan resolve_backward_plan(const AttentionParams& p, BackwardPlan plan);
 struct AttentionGrads {
   const float* dout = nullptr;  // dL/dout [B, Hq, Lq, Dv]
   Strides4 dout_stride;
+  const uint16_t* dout16 = nullptr;  // dout in p.input_type when that is bf16 or f16 (then dout
+                                     // stays null); dq, dk and dv are float for every input type
   float* dq = nullptr;  // dL/dq [B, Hq, Lq, D]
   Strides4 dq_stride;
   float* dk = nullptr;  // dL/dk [B, Hkv, Lk, D]: summed over the query heads sharing a KV head

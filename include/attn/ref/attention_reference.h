@@ -20,7 +20,8 @@ struct ReferenceResult {
   std::vector<double> weights;  // [B, Hq, Lq, Lk] when asked for, else empty
 };
 
-// Reads the inputs of p (p.out and p.lse are ignored).
+// Reads the inputs of p (p.out and p.lse are ignored); bf16 and f16 inputs are widened exactly,
+// so the reference is that of the rounded inputs.
 ReferenceResult attention_reference(const AttentionParams& p, bool with_weights = false);
 
 struct ReferenceGrads {
@@ -30,11 +31,14 @@ struct ReferenceGrads {
 };
 
 // The backward of attention_reference in double: dq, dk, dv for dout [B, Hq, Lq, Dv] viewed with
-// dout_stride (p.out and p.lse are ignored).
+// dout_stride (p.out and p.lse are ignored). dout is float for every input type (the widened
+// 16-bit dout of a bf16 or f16 problem).
 ReferenceGrads attention_reference_backward(const AttentionParams& p, const float* dout,
                                             const Strides4& dout_stride);
 
-// The same three steps in float (matmul, softmax, matmul): returns out [B, Hq, Lq, Dv].
+// The same three steps in float (matmul, softmax, matmul): returns out [B, Hq, Lq, Dv]. With
+// bf16 or f16 inputs it is the plain implementation in that precision (fp32 accumulation, as
+// mixed-precision matmuls do); its output is float, to be rounded to p.output_type by the caller.
 std::vector<float> attention_naive_fp32(const AttentionParams& p);
 
 struct NaiveGrads {
@@ -44,7 +48,9 @@ struct NaiveGrads {
 };
 
 // The backward of attention_reference computed in float: the plain fp32 twin whose error against
-// attention_reference_backward sets the tolerance of the flash backward.
+// attention_reference_backward sets the tolerance of the flash backward. With a bf16 or f16
+// output type, the recomputed output is rounded to it before Δ = Σ dO ∘ O, as an implementation
+// in that precision reads its stored output.
 NaiveGrads attention_naive_backward_fp32(const AttentionParams& p, const float* dout,
                                          const Strides4& dout_stride);
 

@@ -1,0 +1,361 @@
+// bf16 and f16 attention: the element conversions, and the flash forward and backward on 16-bit
+// inputs held to FlashAttention's rule against the float64 computation on the same rounded
+// inputs: the error is at most 2× (output) and 3× (gradients) that of the plain implementation
+// in the input precision (attention_naive_fp32 / attention_naive_backward_fp32 on the rounded
+// inputs: fp32 accumulation, its output rounded to the output type).
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "attention_problem.h"
+#include "attn/core/element_type.h"
+#include "attn/core/error.h"
+#include "attn/core/simd_target.h"
+#include "attn/kernels/attention.h"
+#include "attn/kernels/bf16_convert.h"
+#include "attn/ref/attention_reference.h"
+#include "gtest/gtest.h"
+#include "kernels/widened_inputs.h"
+
+namespace attn::testing {
+namespace {
+
+constexpr ElementType kTypes[] = {ElementType::kBF16, ElementType::kF16};
+
+TEST(ElementType, EveryFiniteValueRoundTrips) {
+  for (ElementType t : kTypes) {
+    for (uint32_t bits = 0; bits <= 0xffff; ++bits) {
+      const float x = to_float(static_cast<uint16_t>(bits), t);
+      if (std::isnan(x)) {
+        EXPECT_TRUE(std::isnan(to_float(from_float(x, t), t))) << bits;
+      } else {
+        EXPECT_EQ(from_float(x, t), bits) << element_type_name(t) << " " << bits;
+      }
+    }
+  }
+}
+
+TEST(ElementType, RoundsToNearestEven) {
+  const ElementType h = ElementType::kF16, b = ElementType::kBF16;
+  EXPECT_EQ(round_to(1.0f + 0x1p-11f, h), 1.0f);                // tie, to even
+  EXPECT_EQ(round_to(1.0f + 3 * 0x1p-11f, h), 1.0f + 0x1p-9f);  // tie, to even
+  EXPECT_EQ(round_to(1.0f + 0x1p-11f + 0x1p-20f, h), 1.0f + 0x1p-10f);
+  EXPECT_EQ(round_to(65519.0f, h), 65504.0f);
+  EXPECT_TRUE(std::isinf(round_to(65520.0f, h)));
+  EXPECT_EQ(round_to(0x1p-25f, h), 0.0f);  // subnormal tie, to even
+  EXPECT_EQ(round_to(3 * 0x1p-25f, h), 0x1p-23f);
+  EXPECT_EQ(round_to(-0x1p-24f, h), -0x1p-24f);
+  EXPECT_EQ(round_to(1.0f + 0x1p-8f, b), 1.0f);  // tie, to even
+  EXPECT_EQ(round_to(1.0f + 3 * 0x1p-8f, b), 1.0f + 0x1p-6f);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (ElementType t : kTypes) {
+    EXPECT_TRUE(std::isnan(round_to(nan, t)));
+    EXPECT_EQ(round_to(-inf, t), -inf);
+  }
+}
+
+// The scalar bf16 rounding of core agrees with the vectorised to_bf16 of the kernels.
+TEST(ElementType, Bf16RoundingAgreesWithToBf16OnEveryTarget) {
+  std::vector<float> x;
+  for (uint32_t u = 0; u < (1u << 16); ++u) {  // every kept part, with ties and near-ties
+    for (uint32_t rest : {0x0000u, 0x7fffu, 0x8000u, 0x8001u, 0xffffu}) {
+      x.push_back(std::bit_cast<float>((u << 16) | rest));
+    }
+  }
+  for (const std::string& target : supported_simd_targets()) {
+    force_simd_target(target);
+    std::vector<uint16_t> vec(x.size());
+    to_bf16(x.data(), vec.data(), static_cast<int64_t>(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(vec[i], from_float(x[i], ElementType::kBF16)) << target << " " << x[i];
+    }
+  }
+  force_simd_target("");
+}
+
+// The vectorised widening of every target gives exactly the scalar to_float, for every pattern,
+// through unit and non-unit column strides.
+TEST(ElementType, WideningIsExactOnEveryTarget) {
+  std::vector<uint16_t> all(1 << 16);
+  for (uint32_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i);
+  for (const std::string& target : supported_simd_targets()) {
+    force_simd_target(target);
+    for (ElementType t : kTypes) {
+      const Strides4 dense{0, 0, 1 << 8, 1};
+      const Strides4 transposed{0, 0, 1, 1 << 8};
+      for (const Strides4& s : {dense, transposed}) {
+        const std::vector<float> wide = widen_tensor(all.data(), s, t, 1, 1, 1 << 8, 1 << 8);
+        for (int64_t r = 0; r < 256; ++r) {
+          for (int64_t c = 0; c < 256; ++c) {
+            const uint16_t bits = all[s.offset(0, 0, r, c)];
+            const float want = to_float(bits, t);
+            const float got = wide[r * 256 + c];
+            ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
+                << target << " " << element_type_name(t) << " pattern " << bits;
+          }
+        }
+      }
+    }
+  }
+  force_simd_target("");
+}
+
+// A Problem's inputs rounded to type t, at the problem's own strides, and the 16-bit params.
+class RoundedProblem {
+ public:
+  RoundedProblem(const ProblemSpec& spec, ElementType in, ElementType out)
+      : problem_(spec), in_(in), out_type_(out) {
+    const AttentionParams f = problem_.params();
+    q_ = round_view(f.q, f.q_stride, f.q_heads, f.q_len, f.head_dim);
+    k_ = round_view(f.k, f.k_stride, f.kv_heads, f.kv_len, f.head_dim);
+    v_ = round_view(f.v, f.v_stride, f.kv_heads, f.kv_len, f.v_head_dim);
+    out16_.assign(q_.size() / f.head_dim * f.v_head_dim, 0);
+    const std::vector<float> dout = random_values(out16_.size(), spec.seed + 17);
+    for (float x : dout) dout16_.push_back(from_float(x, in));
+    dq_.assign(q_.size(), 0.0f);
+    dk_.assign(k_.size(), 0.0f);
+    dv_.assign(v_.size(), 0.0f);
+  }
+
+  AttentionParams params() {
+    AttentionParams p = problem_.params();
+    p.input_type = in_;
+    p.output_type = out_type_;
+    p.q16 = q_.data();
+    p.k16 = k_.data();
+    p.v16 = v_.data();
+    p.q = p.k = p.v = nullptr;
+    if (out_type_ != ElementType::kF32) {
+      p.out16 = out16_.data();
+      p.out = nullptr;
+    }
+    return p;
+  }
+  AttentionGrads grads(BackwardPlan plan) {
+    AttentionGrads g;
+    g.dout16 = dout16_.data();
+    g.dout_stride = dense(spec().v_head_dim, spec().q_heads, spec().q_len);
+    g.dq = dq_.data();
+    g.dq_stride = dense(spec().head_dim, spec().q_heads, spec().q_len);
+    g.dk = dk_.data();
+    g.dk_stride = dense(spec().head_dim, spec().kv_heads, spec().kv_len);
+    g.dv = dv_.data();
+    g.dv_stride = dense(spec().v_head_dim, spec().kv_heads, spec().kv_len);
+    g.plan = plan;
+    return g;
+  }
+  // The widened dout [B, Hq, Lq, Dv] for the references.
+  std::vector<float> dout() const {
+    std::vector<float> d;
+    for (uint16_t x : dout16_) d.push_back(to_float(x, in_));
+    return d;
+  }
+  // The kernel's output as floats, [B, Hq, Lq, Dv].
+  std::vector<float> out_bhld() {
+    if (out_type_ == ElementType::kF32) return problem_.out_bhld();
+    const AttentionParams p = params();
+    const std::vector<float> wide =
+        widen_tensor(p.out16, p.out_stride, out_type_, p.batch, p.q_heads, p.q_len, p.v_head_dim);
+    return wide;
+  }
+  const ProblemSpec& spec() const { return problem_.spec(); }
+  ElementType out_type() const { return out_type_; }
+  const std::vector<float>& dq() const { return dq_; }
+  const std::vector<float>& dk() const { return dk_; }
+  const std::vector<float>& dv() const { return dv_; }
+
+ private:
+  static Strides4 dense(int64_t dim, int64_t heads, int64_t len) {
+    return bhld_strides(heads, len, dim);
+  }
+  static std::vector<float> random_values(size_t n, uint64_t seed) {
+    std::vector<float> x(n);
+    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (float& v : x) {
+      s = s * 6364136223846793005ull + 1442695040888963407ull;
+      v = static_cast<float>(static_cast<double>(s >> 11) * 0x1p-53 * 2.0 - 1.0);
+    }
+    return x;
+  }
+  std::vector<uint16_t> round_view(const float* x, const Strides4& s, int64_t heads, int64_t len,
+                                   int64_t dim) const {
+    std::vector<uint16_t> r(static_cast<size_t>(spec().batch * heads * len * dim));
+    for (int64_t b = 0; b < spec().batch; ++b)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t l = 0; l < len; ++l)
+          for (int64_t d = 0; d < dim; ++d)
+            r[s.offset(b, h, l, d)] = from_float(x[s.offset(b, h, l, d)], in_);
+    return r;
+  }
+
+  Problem problem_;
+  ElementType in_, out_type_;
+  std::vector<uint16_t> q_, k_, v_, out16_, dout16_;
+  std::vector<float> dq_, dk_, dv_;
+};
+
+template <typename T>
+double max_error(const std::vector<T>& x, const std::vector<double>& exact) {
+  double e = 0;
+  for (size_t i = 0; i < x.size(); ++i) e = std::max(e, std::abs(double(x[i]) - exact[i]));
+  return e;
+}
+
+double max_magnitude(const std::vector<double>& x) {
+  double m = 0;
+  for (double v : x) m = std::max(m, std::abs(v));
+  return m;
+}
+
+// "" when |error| ≤ factor × |plain error| + 1e-7 × (1 + max |exact|), else why not.
+std::string check_rule(const char* name, double error, double plain, double factor,
+                       const std::vector<double>& exact) {
+  const double floor = 1e-7 * (1.0 + max_magnitude(exact));
+  if (error <= factor * plain + floor) return "";
+  std::ostringstream why;
+  why << name << ": error " << error << " > " << factor << " x plain " << plain;
+  return why.str();
+}
+
+std::string check_forward(RoundedProblem& r, const ReferenceResult& exact,
+                          const std::vector<float>& plain) {
+  flash_attention_forward(r.params());
+  return check_rule("out", max_error(r.out_bhld(), exact.out), max_error(plain, exact.out), 2.0,
+                    exact.out);
+}
+
+std::string check_backward(RoundedProblem& r, BackwardPlan plan, const ReferenceGrads& exact,
+                           const NaiveGrads& plain) {
+  flash_attention_forward(r.params());
+  flash_attention_backward(r.params(), r.grads(plan));
+  std::string why =
+      check_rule("dq", max_error(r.dq(), exact.dq), max_error(plain.dq, exact.dq), 3.0, exact.dq);
+  why +=
+      check_rule("dk", max_error(r.dk(), exact.dk), max_error(plain.dk, exact.dk), 3.0, exact.dk);
+  why +=
+      check_rule("dv", max_error(r.dv(), exact.dv), max_error(plain.dv, exact.dv), 3.0, exact.dv);
+  return why;
+}
+
+// Each option case (and a few shapes of the sweep), each input type, both output types, on
+// every SIMD target this machine runs.
+std::vector<ProblemSpec> cases() {
+  std::vector<ProblemSpec> specs;
+  for (int c = 0; c < kOptionCases; ++c) specs.push_back(option_case(c));
+  return specs;
+}
+
+TEST(LowPrecision, ForwardHoldsTwiceThePlainErrorOnEveryTarget) {
+  for (const ProblemSpec& spec : cases()) {
+    for (ElementType in : kTypes) {
+      for (ElementType out : {ElementType::kF32, in}) {
+        SCOPED_TRACE(spec.describe() + " " + std::string(element_type_name(in)) + " -> " +
+                     std::string(element_type_name(out)));
+        RoundedProblem r(spec, in, out);
+        const AttentionParams p = r.params();
+        const ReferenceResult exact = attention_reference(p);
+        std::vector<float> plain = attention_naive_fp32(p);
+        for (float& x : plain) x = round_to(x, out);
+        for (const std::string& target : supported_simd_targets()) {
+          force_simd_target(target);
+          EXPECT_EQ(check_forward(r, exact, plain), "") << target;
+        }
+        force_simd_target("");
+      }
+    }
+  }
+}
+
+TEST(LowPrecision, BackwardHoldsThreeTimesThePlainErrorOnEveryTarget) {
+  for (const ProblemSpec& spec : cases()) {
+    for (ElementType in : kTypes) {
+      for (ElementType out : {ElementType::kF32, in}) {
+        SCOPED_TRACE(spec.describe() + " " + std::string(element_type_name(in)) + " -> " +
+                     std::string(element_type_name(out)));
+        RoundedProblem r(spec, in, out);
+        const AttentionParams p = r.params();
+        const std::vector<float> dout = r.dout();
+        const Strides4 ds = bhld_strides(p.q_heads, p.q_len, p.v_head_dim);
+        const ReferenceGrads exact = attention_reference_backward(p, dout.data(), ds);
+        const NaiveGrads plain = attention_naive_backward_fp32(p, dout.data(), ds);
+        for (const std::string& target : supported_simd_targets()) {
+          force_simd_target(target);
+          for (BackwardPlan plan : {BackwardPlan::kSplit, BackwardPlan::kFused}) {
+            EXPECT_EQ(check_backward(r, plan, exact, plain), "")
+                << target << (plan == BackwardPlan::kFused ? " fused" : " split");
+          }
+        }
+        force_simd_target("");
+      }
+    }
+  }
+}
+
+TEST(LowPrecision, BitwiseIdenticalForAnyThreadCount) {
+  const ProblemSpec spec = option_case(kOptionCases - 1);
+  for (ElementType in : kTypes) {
+    RoundedProblem r(spec, in, in);
+    std::vector<std::vector<float>> outs, dqs, dks;
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      flash_attention_forward(r.params());
+      flash_attention_backward(r.params(), r.grads(BackwardPlan::kAuto));
+      outs.push_back(r.out_bhld());
+      dqs.push_back(r.dq());
+      dks.push_back(r.dk());
+    }
+    omp_set_num_threads(omp_get_num_procs());
+    for (size_t i = 1; i < outs.size(); ++i) {
+      EXPECT_EQ(outs[i], outs[0]);
+      EXPECT_EQ(dqs[i], dqs[0]);
+      EXPECT_EQ(dks[i], dks[0]);
+    }
+  }
+}
+
+// The weights of a 16-bit problem are those of its widened fp32 twin, bit for bit.
+TEST(LowPrecision, WeightsAreThoseOfTheWidenedInputs) {
+  for (ElementType in : kTypes) {
+    RoundedProblem r(option_case(kOptionCases - 1), in, in);
+    const AttentionParams p = r.params();
+    flash_attention_forward(p);  // the lse
+    const WidenedProblem w = widen_problem(p, /*read_out=*/true);
+    const int64_t n = p.batch * p.q_heads * p.q_len * p.kv_len;
+    std::vector<float> got(n), want(n);
+    WeightsRequest request;
+    request.out_stride = bhld_strides(p.q_heads, p.q_len, p.kv_len);
+    request.out = got.data();
+    attention_weights(p, request);
+    request.out = want.data();
+    attention_weights(w.params, request);
+    EXPECT_EQ(got, want) << element_type_name(in);
+  }
+}
+
+TEST(LowPrecision, ValidateNamesMixedPointers) {
+  RoundedProblem r(option_case(0), ElementType::kBF16, ElementType::kBF16);
+  AttentionParams p = r.params();
+  p.q = reinterpret_cast<const float*>(p.q16);  // both sets of pointers
+  EXPECT_THROW(validate(p), Error);
+  p = r.params();
+  p.k16 = nullptr;
+  EXPECT_THROW(validate(p), Error);
+  p = r.params();
+  p.output_type = ElementType::kF16;
+  EXPECT_THROW(validate(p), Error);
+  p = r.params();
+  p.input_type = ElementType::kF32;
+  EXPECT_THROW(validate(p), Error);
+  EXPECT_NO_THROW(validate(r.params()));
+}
+
+}  // namespace
+}  // namespace attn::testing
