@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "attn/core/element_type.h"
 #include "attn/io/npy.h"
 #include "cli_test_util.h"
 #include "test_util.h"
@@ -215,6 +217,40 @@ TEST_F(CliTest, DtypeRoundsTheInputs) {
   EXPECT_GT(bf16, 1e-4);  // 8 bits of mantissa
   EXPECT_LT(bf16, 5e-2);
   EXPECT_LT(f16, bf16);  // 11 bits
+}
+
+// A float16 .npy file holds f16 values exactly: --dtype f16 on the float16 files gives the
+// output of the float32 files that hold the same values.
+TEST_F(CliTest, ReadsFloat16FilesForDtypeF16) {
+  const Sizes s{};
+  const std::string f32_args = qkv(s);
+  for (const char* name : {"q", "k", "v"}) {
+    const NpyArray a = read_npy(file(std::string(name) + ".npy"));
+    std::vector<uint16_t> bits;
+    std::vector<float> rounded;
+    for (float x : a.to_float32()) {
+      bits.push_back(from_float(x, ElementType::kF16));
+      rounded.push_back(to_float(bits.back(), ElementType::kF16));
+    }
+    std::string header = "{'descr': '<f2', 'fortran_order': False, 'shape': (";
+    for (int64_t d : a.shape) header += std::to_string(d) + ", ";
+    header += "), }";
+    header += std::string(63 - (10 + header.size()) % 64, ' ') + "\n";
+    std::ofstream out(file(std::string(name) + "16.npy"), std::ios::binary);
+    const uint16_t length = static_cast<uint16_t>(header.size());
+    out.write("\x93NUMPY\x01\x00", 8);
+    out.write(reinterpret_cast<const char*>(&length), 2);
+    out << header;
+    out.write(reinterpret_cast<const char*>(bits.data()),
+              2 * static_cast<std::streamsize>(bits.size()));
+    out.close();
+    write_npy(file(std::string(name) + ".npy"), rounded.data(), a.shape);
+  }
+  ASSERT_EQ(run("sdpa" + f32_args + " --dtype f16 --out " + file("o32.npy")).status, 0);
+  const CliRun r = run("sdpa --q " + file("q16.npy") + " --k " + file("k16.npy") + " --v " +
+                       file("v16.npy") + " --dtype f16 --out " + file("o16.npy"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_floats(file("o16.npy")), read_floats(file("o32.npy")));
 }
 
 TEST_F(CliTest, RejectsUnknownDtype) {

@@ -352,6 +352,20 @@ TEST(NpyConvertTest, Float64ToFloat32RoundsAndOverflowsToInfinity) {
   EXPECT_TRUE(std::isnan(out[3]));
 }
 
+// float16 widens exactly, infinities and NaN included.
+TEST(NpyConvertTest, Float16WidensExactly) {
+  const NpyArray array = parse(npy_file(header("<f2", "(5,)"),
+                                        raw<uint16_t>({0x3C00, 0xC580, 0x0001, 0x7C00, 0x7E00})));
+  EXPECT_EQ(array.dtype, DType::kFloat16);
+  const std::vector<float> out = array.to_float32();
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], -5.5f);
+  EXPECT_EQ(out[2], std::ldexp(1.0f, -24));  // the smallest subnormal
+  EXPECT_EQ(out[3], std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(out[4]));
+}
+
 TEST(NpyConvertTest, Int32ToInt64KeepsSign) {
   EXPECT_THAT(array_of(DType::kInt32, {3}, raw<int32_t>({-1, 0, INT32_MAX})).to_int64(),
               ElementsAre(-1, 0, INT32_MAX));
@@ -365,7 +379,7 @@ TEST(NpyConvertTest, ToBoolMapsNonZeroBytesToOne) {
 TEST(NpyConvertTest, ToFloat32RejectsIntegerArray) {
   const NpyArray array = array_of(DType::kInt64, {1}, raw<int64_t>({1}));
   EXPECT_THAT(error_of([&] { array.to_float32(); }),
-              HasSubstr("expected a float32 or float64 array, got int64"));
+              HasSubstr("expected a float32, float64 or float16 array, got int64"));
 }
 
 TEST(NpyConvertTest, ToInt64RejectsFloatArray) {

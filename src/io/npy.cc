@@ -13,6 +13,7 @@
 #include <memory>
 #include <string_view>
 
+#include "attn/core/element_type.h"
 #include "attn/core/error.h"
 
 namespace attn {
@@ -41,6 +42,7 @@ constexpr DTypeInfo kDTypes[] = {
     {DType::kFloat32, "float32", "f4", 4}, {DType::kFloat64, "float64", "f8", 8},
     {DType::kInt32, "int32", "i4", 4},     {DType::kInt64, "int64", "i8", 8},
     {DType::kBool, "bool", "b1", 1},       {DType::kUInt8, "uint8", "u1", 1},
+    {DType::kFloat16, "float16", "f2", 2},
 };
 
 constexpr bool dtypes_in_enum_order() {
@@ -304,7 +306,7 @@ DType parse_dtype(const std::string& descr, const std::string& name) {
     }
   }
   detail::throw_error(name, ": unsupported dtype ", quoted(descr),
-                      " (supported: '<f4', '<f8', '<i4', '<i8', '|b1', '|u1')");
+                      " (supported: '<f4', '<f8', '<f2', '<i4', '<i8', '|b1', '|u1')");
 }
 
 struct FileCloser {
@@ -391,8 +393,12 @@ std::vector<float> NpyArray::to_float32() const {
   if (dtype == DType::kFloat32) {
     return convert_elements<float, float>(bytes, [](float v) { return v; });
   }
-  ATTN_CHECK(dtype == DType::kFloat64, "to_float32: expected a float32 or float64 array, got ",
-             dtype_name(dtype));
+  if (dtype == DType::kFloat16) {
+    return convert_elements<uint16_t, float>(
+        bytes, [](uint16_t bits) { return to_float(bits, ElementType::kF16); });
+  }
+  ATTN_CHECK(dtype == DType::kFloat64,
+             "to_float32: expected a float32, float64 or float16 array, got ", dtype_name(dtype));
   return convert_elements<double, float>(bytes, narrow_to_float);
 }
 

@@ -14,7 +14,9 @@ namespace {
 
 using Shape4 = std::array<int64_t, 4>;
 
-bool is_float(DType t) { return t == DType::kFloat32 || t == DType::kFloat64; }
+bool is_float(DType t) {
+  return t == DType::kFloat32 || t == DType::kFloat64 || t == DType::kFloat16;
+}
 bool is_int(DType t) { return t == DType::kInt32 || t == DType::kInt64; }
 bool is_bool(DType t) { return t == DType::kBool || t == DType::kUInt8; }
 
@@ -35,7 +37,8 @@ HeadTensor load_head_tensor(const std::string& flag, const std::string& path, La
   t.file_shape = a.shape;
   const bool bhld = layout == Layout::kBhld;
   const char* expected = bhld ? "[B, H, L, D]" : "[B, L, H, D]";
-  ATTN_CHECK(is_float(a.dtype), t.name, ": expected float32 or float64, got ", dtype_name(a.dtype));
+  ATTN_CHECK(is_float(a.dtype), t.name, ": expected float32, float64 or float16, got ",
+             dtype_name(a.dtype));
   ATTN_CHECK(a.shape.size() == 4, t.name, ": expected a 4-D array ", expected, ", got shape ",
              shape_string(a.shape));
   for (int64_t s : a.shape) {
@@ -122,7 +125,8 @@ std::vector<int64_t> load_key_lengths(const std::string& path, int64_t batch, in
 std::vector<float> load_alibi_slopes(const std::string& path, int64_t q_heads) {
   const NpyArray a = read_input("--alibi", path);
   const std::string name = "--alibi " + path;
-  ATTN_CHECK(is_float(a.dtype), name, ": expected float32 or float64, got ", dtype_name(a.dtype));
+  ATTN_CHECK(is_float(a.dtype), name, ": expected float32, float64 or float16, got ",
+             dtype_name(a.dtype));
   ATTN_CHECK(a.shape == std::vector<int64_t>{q_heads}, name, ": expected shape [Hq] = [", q_heads,
              "], got ", shape_string(a.shape));
   std::vector<float> slopes = a.to_float32();
@@ -136,7 +140,8 @@ std::vector<float> load_alibi_slopes(const std::string& path, int64_t q_heads) {
 std::vector<float> load_dout(const std::string& path, const std::vector<int64_t>& shape) {
   const NpyArray a = read_input("--dout", path);
   const std::string name = "--dout " + path;
-  ATTN_CHECK(is_float(a.dtype), name, ": expected float32 or float64, got ", dtype_name(a.dtype));
+  ATTN_CHECK(is_float(a.dtype), name, ": expected float32, float64 or float16, got ",
+             dtype_name(a.dtype));
   ATTN_CHECK(a.shape == shape, name,
              ": expected the output's shape [B, Hq, Lq, Dv] = ", shape_string(shape), ", got ",
              shape_string(a.shape));

@@ -18,7 +18,7 @@
 
 namespace attn {
 
-enum class DType { kFloat32, kFloat64, kInt32, kInt64, kBool, kUInt8 };
+enum class DType { kFloat32, kFloat64, kInt32, kInt64, kBool, kUInt8, kFloat16 };
 
 // Name of a dtype as NumPy spells it ("float32", ...).
 const char* dtype_name(DType dtype);
@@ -29,7 +29,8 @@ struct NpyArray {
   std::vector<uint8_t> data;  // raw little-endian elements, C order
 
   int64_t num_elements() const;
-  // The elements converted to float32 (float32/float64 arrays only; else throws).
+  // The elements converted to float32 (float32, float64 and float16 arrays only; else throws);
+  // float16 widens exactly.
   std::vector<float> to_float32() const;
   // The elements converted to int64 (int32/int64 arrays only; else throws).
   std::vector<int64_t> to_int64() const;
