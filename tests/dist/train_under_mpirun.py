@@ -14,6 +14,8 @@
       --sequence-parallel with a context that does not divide among the ranks: a usage error.
   train_under_mpirun.py ATTN WORKDIR uneven-batch P MPIEXEC...
       a batch that does not divide among the ranks: one usage error, printed once, exit 2.
+  train_under_mpirun.py ATTN WORKDIR missing-corpus P MPIEXEC...
+      every rank finds the --data file missing: one line, printed once, exit 1, no abort.
   train_under_mpirun.py ATTN WORKDIR rank-killed P MPIEXEC...
       rank 1 dies of SIGKILL in the middle of the run: the job ends, with a non-zero status.
 """
@@ -131,6 +133,17 @@ def uneven_context(attn, work, np, mpi):
                      f"attn: the context of 32 tokens does not divide among {np} ranks")
 
 
+def missing_corpus(attn, work, np, mpi):
+    missing = f"{work}/no_such_corpus.txt"
+    rc, _, stderr = run(mpi + ["-np", str(np), attn] + TINY +
+                        ["--data", missing, "--steps", "2", "--out", f"{work}/m.safetensors"])
+    expect(rc == 1, f"exit status {rc}, not 1:\n{stderr}")
+    expect(stderr.count(missing) == 1, f"expected the missing file named once, got:\n{stderr}")
+    expect("failed" not in stderr, f"a rank aborted the job:\n{stderr}")
+    expect(not os.path.exists(f"{work}/m.safetensors"), "a checkpoint was written")
+    print(stderr.strip().splitlines()[0])
+
+
 def rank_killed(attn, work, np, mpi):
     # Rank 1 becomes attn (exec keeps its pid) and is killed two seconds in.
     script = ('[ "${OMPI_COMM_WORLD_RANK:-${PMI_RANK:-0}}" = 1 ] && '
@@ -151,7 +164,7 @@ def main():
     os.makedirs(work, exist_ok=True)
     {"same-losses": same_losses, "sequence-parallel": sequence_parallel,
      "uneven-batch": uneven_batch, "uneven-context": uneven_context,
-     "rank-killed": rank_killed}[mode](attn, work, np, mpi)
+     "missing-corpus": missing_corpus, "rank-killed": rank_killed}[mode](attn, work, np, mpi)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,28 @@ void run_on_leader(const std::function<void()>& step) {
   if (!error.empty()) throw JobError(error);
 }
 
+void run_on_every_rank(const std::function<void()>& step) {
+  std::string error;
+  try {
+    step();
+  } catch (const Error& e) {
+    error = e.what();
+  }
+  if (!g_world.distributed()) {
+    if (!error.empty()) throw JobError(error);
+    return;
+  }
+  const int mine = error.empty() ? g_world.size : g_world.rank;
+  int first = 0;  // the lowest failed rank, or size when none failed
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (first == g_world.size) return;
+  int length = static_cast<int>(error.size());
+  MPI_Bcast(&length, 1, MPI_INT, first, MPI_COMM_WORLD);
+  error.resize(static_cast<size_t>(length));
+  MPI_Bcast(error.data(), length, MPI_CHAR, first, MPI_COMM_WORLD);
+  throw JobError(error);
+}
+
 void abort_job_if_distributed(const char* message, int status) {
   if (!g_world.distributed()) return;
   std::fprintf(stderr, "attn: rank %d of %d failed: %s\n", g_world.rank, g_world.size, message);
@@ -86,6 +108,8 @@ void run_on_leader(const std::function<void()>& step) {
     throw JobError(e.what());
   }
 }
+
+void run_on_every_rank(const std::function<void()>& step) { run_on_leader(step); }
 
 void abort_job_if_distributed(const char*, int) {}
 

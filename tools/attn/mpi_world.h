@@ -44,6 +44,12 @@ class JobError : public Error {
 // Collective under mpirun; in one process it just runs `step`.
 void run_on_leader(const std::function<void()>& step);
 
+// Runs `step` on every rank and lets every rank know how it went: if it throws attn::Error on
+// any rank, every rank throws JobError with the message of the lowest such rank (so an input
+// that every rank reads and finds bad is reported once). `step` must not communicate.
+// Collective under mpirun; in one process it just runs `step`.
+void run_on_every_rank(const std::function<void()>& step);
+
 // Ends the whole job after a failure of this rank: prints `attn: [rank R of P] message` and
 // calls MPI_Abort with `status` when the world is distributed; returns otherwise (the caller
 // prints and exits as usual).

@@ -220,13 +220,17 @@ void run_train(const TrainArgs& a) {
               "--pack-documents trains one part per step: not under mpirun, with "
               "--sequence-parallel or with --micro-batches");
   const std::string corpus = a.data.empty() ? data_path("moby_dick.txt") : a.data;
-  const train::TextDataset data =
-      train::TextDataset::from_file(corpus, 0.05, setup.model.context + 1);
+  // Every rank reads the corpus and the checkpoint; a bad one is reported once for the job.
+  std::optional<train::TextDataset> corpus_data;
+  run_on_every_rank([&] {
+    corpus_data.emplace(train::TextDataset::from_file(corpus, 0.05, setup.model.context + 1));
+  });
+  const train::TextDataset& data = *corpus_data;
   const std::unique_ptr<train::GradientReducer> workers = make_workers();
   const std::unique_ptr<nn::AttentionRunner> ring = make_ring(a.sequence_parallel);
   apps::GptTrainer trainer(setup.model, setup.train, data, workers.get(), ring.get(),
                            a.pack_documents);
-  if (!a.resume.empty()) trainer.resume(a.resume);
+  if (!a.resume.empty()) run_on_every_rank([&] { trainer.resume(a.resume); });
   const bool leads = world().leads();
   const std::string curve_path = a.out + ".loss.csv";
   std::vector<LossPoint> curve = a.resume.empty()
