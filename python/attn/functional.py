@@ -1,12 +1,50 @@
 """scaled_dot_product_attention (PyTorch's signature) and flash_attn_func (FlashAttention's),
 on NumPy arrays or PyTorch CPU tensors, and the attention weights for pictures."""
 
+import functools
+
 import numpy as np
 
 from . import _arrays, _attn, _reference
 from ._spec import Spec, check_dropout, check_scale, draw_seed, mask_fields
 
 
+def _widening_16bit(fn):
+    """fn also takes bfloat16 or float16 query, key and value (tensors, or NumPy float16
+    arrays), as the library's 16-bit inputs are computed: widened exactly to float32, every
+    score, softmax and product in float32, the output rounded (to nearest even) back to the
+    inputs' type; the log-sum-exp and the weights stay float32. Gradients flow through the
+    casts, so a bfloat16 leaf gets a bfloat16 gradient."""
+    @functools.wraps(fn)
+    def run(q, k, v, *args, **kwargs):
+        if not _is_16bit(q):
+            return fn(q, k, v, *args, **kwargs)
+        dtype = q.dtype
+        names = [_arrays.dtype_name(x) if hasattr(x, "dtype") else type(x).__name__
+                 for x in (q, k, v)]
+        if len(set(names)) != 1:
+            raise TypeError("query, key and value must share one dtype, got " + ", ".join(names))
+        tensor = _arrays.is_tensor(q)
+        widen = (lambda x: x.float()) if tensor else (lambda x: x.astype(np.float32))
+        narrow = (lambda x: x.to(dtype)) if tensor else (lambda x: x.astype(dtype))
+        result = fn(widen(q), widen(k), widen(v), *args, **kwargs)
+        if isinstance(result, tuple):
+            return (narrow(result[0]),) + result[1:]
+        return narrow(result)
+    return run
+
+
+def _is_16bit(x):
+    """True for a bfloat16 or float16 tensor and a float16 NumPy array (cheap: every call)."""
+    if type(x) is np.ndarray:
+        return x.dtype == np.float16
+    torch = _arrays.torch_module()
+    if torch is None or not isinstance(x, torch.Tensor):
+        return False
+    return x.dtype is torch.bfloat16 or x.dtype is torch.float16
+
+
+@_widening_16bit
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False):
     """softmax(query · keyᵀ · scale + mask) · value, with PyTorch 2.x's semantics.
@@ -39,6 +77,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return _unflatten(out, query.ndim, lead)
 
 
+@_widening_16bit
 def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
                     window_size=(-1, -1), softcap=0.0, alibi_slopes=None, deterministic=True,
                     return_attn_probs=False):
@@ -78,6 +117,7 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     return out, lse, probs
 
 
+@_widening_16bit
 def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
                            dropout_p=0.0, softmax_scale=None, causal=False,
                            window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
@@ -89,10 +129,11 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
     cu_seqlens_k[i] .. cu_seqlens_k[i + 1] (int32 [n + 1], from 0 to the totals) and attends
     only within itself; causal, window_size and ALiBi (slopes [H]) are aligned bottom-right
     within each sequence, as in flash_attn_func. max_seqlen_q / max_seqlen_k must be at least
-    the longest sequences (0: not checked). float32 only. The dropout mask is that of the
-    packed [1, H, total_q, total_k] problem. With return_attn_probs, returns (out,
-    softmax_lse [H, total_q], probs [n, H, max_seqlen_q, max_seqlen_k]): each sequence's
-    softmax weights, zero-padded, a dropped weight negated.
+    the longest sequences (0: not checked). float32, or bfloat16 / float16 widened to it (not
+    the float64 reference). The dropout mask is that of the packed [1, H, total_q, total_k]
+    problem. With return_attn_probs, returns (out, softmax_lse [H, total_q], probs [n, H,
+    max_seqlen_q, max_seqlen_k]): each sequence's softmax weights, zero-padded, a dropped
+    weight negated.
     """
     del deterministic  # attn's backward is deterministic for any thread count
     kind = _arrays.kind_of(q, k, v)
