@@ -1,37 +1,31 @@
 """scaled_dot_product_attention (PyTorch's signature) and flash_attn_func (FlashAttention's),
 on NumPy arrays or PyTorch CPU tensors, and the attention weights for pictures."""
 
-import functools
-
 import numpy as np
 
 from . import _arrays, _attn, _reference
 from ._spec import Spec, check_dropout, check_scale, draw_seed, mask_fields
 
 
-def _widening_16bit(fn):
-    """fn also takes bfloat16 or float16 query, key and value (tensors, or NumPy float16
-    arrays), as the library's 16-bit inputs are computed: widened exactly to float32, every
-    score, softmax and product in float32, the output rounded (to nearest even) back to the
-    inputs' type; the log-sum-exp and the weights stay float32. Gradients flow through the
-    casts, so a bfloat16 leaf gets a bfloat16 gradient."""
-    @functools.wraps(fn)
-    def run(q, k, v, *args, **kwargs):
-        if not _is_16bit(q):
-            return fn(q, k, v, *args, **kwargs)
-        dtype = q.dtype
-        names = [_arrays.dtype_name(x) if hasattr(x, "dtype") else type(x).__name__
-                 for x in (q, k, v)]
-        if len(set(names)) != 1:
-            raise TypeError("query, key and value must share one dtype, got " + ", ".join(names))
-        tensor = _arrays.is_tensor(q)
-        widen = (lambda x: x.float()) if tensor else (lambda x: x.astype(np.float32))
-        narrow = (lambda x: x.to(dtype)) if tensor else (lambda x: x.astype(dtype))
-        result = fn(widen(q), widen(k), widen(v), *args, **kwargs)
-        if isinstance(result, tuple):
-            return (narrow(result[0]),) + result[1:]
-        return narrow(result)
-    return run
+def _widened_16bit(fn, q, k, v, *args, **kwargs):
+    """fn on bfloat16 or float16 query, key and value (tensors, or NumPy float16 arrays), as
+    the library's 16-bit inputs are computed: widened exactly to float32, every score, softmax
+    and product in float32, the output rounded (to nearest even) back to the inputs' type; the
+    log-sum-exp and the weights stay float32. Gradients flow through the casts, so a bfloat16
+    leaf gets a bfloat16 gradient. Called off the fast path only, so it costs the common call
+    nothing."""
+    dtype = q.dtype
+    names = [_arrays.dtype_name(x) if hasattr(x, "dtype") else type(x).__name__
+             for x in (q, k, v)]
+    if len(set(names)) != 1:
+        raise TypeError("query, key and value must share one dtype, got " + ", ".join(names))
+    tensor = _arrays.is_tensor(q)
+    widen = (lambda x: x.float()) if tensor else (lambda x: x.astype(np.float32))
+    narrow = (lambda x: x.to(dtype)) if tensor else (lambda x: x.astype(dtype))
+    result = fn(widen(q), widen(k), widen(v), *args, **kwargs)
+    if isinstance(result, tuple):
+        return (narrow(result[0]),) + result[1:]
+    return narrow(result)
 
 
 def _is_16bit(x):
@@ -44,7 +38,6 @@ def _is_16bit(x):
     return x.dtype is torch.bfloat16 or x.dtype is torch.float16
 
 
-@_widening_16bit
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False):
     """softmax(query · keyᵀ · scale + mask) · value, with PyTorch 2.x's semantics.
@@ -60,6 +53,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         out = _fast_sdpa(query, key, value, is_causal)
         if out is not None:
             return out
+    if _is_16bit(query):
+        return _widened_16bit(scaled_dot_product_attention, query, key, value, attn_mask,
+                              dropout_p, is_causal, scale, enable_gqa)
     kind = _arrays.kind_of(query, key, value)
     dtype = _arrays.float_dtype(query, key, value)
     if is_causal and attn_mask is not None:
@@ -77,7 +73,6 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return _unflatten(out, query.ndim, lead)
 
 
-@_widening_16bit
 def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
                     window_size=(-1, -1), softcap=0.0, alibi_slopes=None, deterministic=True,
                     return_attn_probs=False):
@@ -100,6 +95,9 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
         fast = _fast_inputs(q, k, v)
         if fast is not None:
             return _fast_forward(fast, spec.as_tuple())
+    if _is_16bit(q):
+        return _widened_16bit(flash_attn_func, q, k, v, dropout_p, softmax_scale, causal,
+                              window_size, softcap, alibi_slopes, True, return_attn_probs)
     kind = _arrays.kind_of(q, k, v)
     dtype = _arrays.float_dtype(q, k, v)
     for x, name in zip((q, k, v), ("q", "k", "v")):
@@ -117,7 +115,6 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     return out, lse, probs
 
 
-@_widening_16bit
 def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
                            dropout_p=0.0, softmax_scale=None, causal=False,
                            window_size=(-1, -1), softcap=0.0, alibi_slopes=None,
@@ -136,6 +133,10 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
     weight negated.
     """
     del deterministic  # attn's backward is deterministic for any thread count
+    if _is_16bit(q):
+        return _widened_16bit(flash_attn_varlen_func, q, k, v, cu_seqlens_q, cu_seqlens_k,
+                              max_seqlen_q, max_seqlen_k, dropout_p, softmax_scale, causal,
+                              window_size, softcap, alibi_slopes, False, return_attn_probs)
     kind = _arrays.kind_of(q, k, v)
     if _arrays.float_dtype(q, k, v) != np.float32:
         raise TypeError("flash_attn_varlen_func: expected float32 inputs (the float64 reference "
