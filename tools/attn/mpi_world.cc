@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #ifdef ATTN_WITH_DIST
 #include <mpi.h>
@@ -42,33 +43,37 @@ std::shared_ptr<void> start_world(int* argc, char*** argv) {
   return session;
 }
 
-void run_on_leader(const std::function<void()>& step) {
-  std::string error;
-  if (g_world.leads()) {
-    try {
-      step();
-    } catch (const Error& e) {
-      error = e.what();
-    }
+namespace {
+
+// The message of the attn::Error that step throws; empty when it returns.
+std::string error_of(const std::function<void()>& step) {
+  try {
+    step();
+  } catch (const Error& e) {
+    return e.what();
   }
-  if (!g_world.distributed()) {
-    if (!error.empty()) throw JobError(error);
-    return;
-  }
+  return {};
+}
+
+// `error` as rank `root` holds it, on every rank.
+std::string broadcast(std::string error, int root) {
   int length = static_cast<int>(error.size());
-  MPI_Bcast(&length, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  MPI_Bcast(&length, 1, MPI_INT, root, MPI_COMM_WORLD);
   error.resize(static_cast<size_t>(length));
-  MPI_Bcast(error.data(), length, MPI_CHAR, 0, MPI_COMM_WORLD);
+  MPI_Bcast(error.data(), length, MPI_CHAR, root, MPI_COMM_WORLD);
+  return error;
+}
+
+}  // namespace
+
+void run_on_leader(const std::function<void()>& step) {
+  std::string error = g_world.leads() ? error_of(step) : std::string();
+  if (g_world.distributed()) error = broadcast(std::move(error), 0);
   if (!error.empty()) throw JobError(error);
 }
 
 void run_on_every_rank(const std::function<void()>& step) {
-  std::string error;
-  try {
-    step();
-  } catch (const Error& e) {
-    error = e.what();
-  }
+  const std::string error = error_of(step);
   if (!g_world.distributed()) {
     if (!error.empty()) throw JobError(error);
     return;
@@ -76,12 +81,7 @@ void run_on_every_rank(const std::function<void()>& step) {
   const int mine = error.empty() ? g_world.size : g_world.rank;
   int first = 0;  // the lowest failed rank, or size when none failed
   MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  if (first == g_world.size) return;
-  int length = static_cast<int>(error.size());
-  MPI_Bcast(&length, 1, MPI_INT, first, MPI_COMM_WORLD);
-  error.resize(static_cast<size_t>(length));
-  MPI_Bcast(error.data(), length, MPI_CHAR, first, MPI_COMM_WORLD);
-  throw JobError(error);
+  if (first < g_world.size) throw JobError(broadcast(error, first));
 }
 
 void abort_job_if_distributed(const char* message, int status) {
