@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const attn::Error&) {
     return 0;
   }
-  check_conversion(array, {DType::kFloat32, DType::kFloat64},
+  check_conversion(array, {DType::kFloat32, DType::kFloat64, DType::kFloat16},
                    [](const attn::NpyArray& a) { return a.to_float32(); });
   check_conversion(array, {DType::kInt32, DType::kInt64},
                    [](const attn::NpyArray& a) { return a.to_int64(); });
