@@ -321,22 +321,82 @@ TEST(LowPrecision, BitwiseIdenticalForAnyThreadCount) {
   }
 }
 
-// The weights of a 16-bit problem are those of its widened fp32 twin, bit for bit.
-TEST(LowPrecision, WeightsAreThoseOfTheWidenedInputs) {
-  for (ElementType in : kTypes) {
-    RoundedProblem r(option_case(kOptionCases - 1), in, in);
-    const AttentionParams p = r.params();
-    flash_attention_forward(p);  // the lse
-    const WidenedProblem w = widen_problem(p, /*read_out=*/true);
-    const int64_t n = p.batch * p.q_heads * p.q_len * p.kv_len;
-    std::vector<float> got(n), want(n);
-    WeightsRequest request;
-    request.out_stride = bhld_strides(p.q_heads, p.q_len, p.kv_len);
-    request.out = got.data();
-    attention_weights(p, request);
-    request.out = want.data();
-    attention_weights(w.params, request);
-    EXPECT_EQ(got, want) << element_type_name(in);
+// The kernels widen 16-bit inputs one tile at a time. Their results must be those of the fp32
+// kernels on whole widened copies of the inputs (widen_problem), bit for bit: the option cases
+// and packed sequences, both output types, forward, weights and both backward plans.
+std::vector<ProblemSpec> twin_cases() {
+  std::vector<ProblemSpec> specs = cases();
+  ProblemSpec packed;
+  packed.q_heads = 4;
+  packed.kv_heads = 2;
+  packed.head_dim = 40;
+  packed.v_head_dim = 24;
+  packed.causal = true;
+  packed.alibi = true;
+  packed.blhd = true;
+  packed.cu_seqlens_q = {0, 13, 13, 83, 84, 204, 213};
+  packed.cu_seqlens_k = {0, 20, 25, 95, 98, 248, 248};
+  packed.q_len = packed.cu_seqlens_q.back();
+  packed.kv_len = packed.cu_seqlens_k.back();
+  specs.push_back(packed);
+  return specs;
+}
+
+std::vector<uint32_t> bits_of(const std::vector<float>& x) {
+  std::vector<uint32_t> b;
+  for (float v : x) b.push_back(std::bit_cast<uint32_t>(v));
+  return b;
+}
+
+TEST(LowPrecision, TileWideningEqualsTheWidenedCopies) {
+  for (const ProblemSpec& spec : twin_cases()) {
+    for (ElementType in : kTypes) {
+      for (ElementType out : {ElementType::kF32, in}) {
+        SCOPED_TRACE(spec.describe() + " " + std::string(element_type_name(in)) + " -> " +
+                     std::string(element_type_name(out)));
+        RoundedProblem r(spec, in, out);
+        const AttentionParams p = r.params();
+        flash_attention_forward(p);
+        const std::vector<float> got_out = r.out_bhld();
+        const std::vector<float> got_lse(p.lse, p.lse + p.batch * p.q_heads * p.q_len);
+        // The twin writes p.lse, and p.out with an fp32 output, after they were read above.
+        WidenedProblem twin = widen_problem(p, /*read_out=*/false);
+        flash_attention_forward(twin.params);
+        std::vector<float> want_out =
+            out == ElementType::kF32 ? r.out_bhld() : twin.out;  // twin.out: dense [B, H, L, Dv]
+        for (float& x : want_out) x = round_to(x, out);
+        EXPECT_EQ(bits_of(got_out), bits_of(want_out));
+        EXPECT_EQ(bits_of(std::vector<float>(p.lse, p.lse + got_lse.size())), bits_of(got_lse));
+
+        // The weights, from the same lse.
+        const int64_t n = p.batch * p.q_heads * p.q_len * p.kv_len;
+        std::vector<float> got_weights(n), want_weights(n);
+        WeightsRequest request;
+        request.out_stride = bhld_strides(p.q_heads, p.q_len, p.kv_len);
+        request.out = got_weights.data();
+        attention_weights(p, request);
+        request.out = want_weights.data();
+        attention_weights(twin.params, request);
+        EXPECT_EQ(bits_of(got_weights), bits_of(want_weights));
+
+        // The backward of the 16-bit forward's output; the twin reads that output widened.
+        flash_attention_forward(p);
+        for (BackwardPlan plan : {BackwardPlan::kSplit, BackwardPlan::kFused}) {
+          SCOPED_TRACE(plan == BackwardPlan::kFused ? "fused" : "split");
+          flash_attention_backward(p, r.grads(plan));
+          const std::vector<float> dq = r.dq(), dk = r.dk(), dv = r.dv();
+          const WidenedProblem backward_twin = widen_problem(p, /*read_out=*/true);
+          const std::vector<float> dout = r.dout();
+          AttentionGrads g = r.grads(plan);
+          g.dout16 = nullptr;
+          g.dout = dout.data();
+          flash_attention_backward(backward_twin.params, g);
+          EXPECT_EQ(bits_of(dq), bits_of(r.dq()));
+          EXPECT_EQ(bits_of(dk), bits_of(r.dk()));
+          EXPECT_EQ(bits_of(dv), bits_of(r.dv()));
+        }
+      }
+    }
   }
 }
 

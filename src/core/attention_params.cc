@@ -43,11 +43,10 @@ void validate_packed(const AttentionParams& p) {
                 "total keys Lk");
 }
 
-const uint8_t* moved(const uint8_t* mask, const Strides4& s, int64_t row, int64_t key) {
-  return mask ? mask + s.offset(0, 0, row, key) : nullptr;
-}
-const float* moved(const float* mask, const Strides4& s, int64_t row, int64_t key) {
-  return mask ? mask + s.offset(0, 0, row, key) : nullptr;
+// x moved to (row, key) of its [.., .., rows, keys] strides; null stays null.
+template <typename T>
+T* moved(T* x, const Strides4& s, int64_t row, int64_t key) {
+  return x ? x + s.offset(0, 0, row, key) : nullptr;
 }
 
 // q, k, v and out given in exactly one of the float and 16-bit sets, as the types say.
@@ -145,11 +144,15 @@ KeyRange visible_keys(const AttentionParams& p, int64_t b, int64_t i) {
 AttentionParams sequence_params(const AttentionParams& p, int64_t s) {
   const int64_t row = p.cu_seqlens_q[s], key = p.cu_seqlens_k[s];
   AttentionParams seq = p;
-  seq.q = p.q + p.q_stride.offset(0, 0, row, 0);
-  seq.k = p.k + p.k_stride.offset(0, 0, key, 0);
-  seq.v = p.v + p.v_stride.offset(0, 0, key, 0);
-  if (p.out) seq.out = p.out + p.out_stride.offset(0, 0, row, 0);
-  if (p.lse) seq.lse = p.lse + p.lse_stride.offset(0, 0, row, 0);
+  seq.q = moved(p.q, p.q_stride, row, 0);
+  seq.k = moved(p.k, p.k_stride, key, 0);
+  seq.v = moved(p.v, p.v_stride, key, 0);
+  seq.out = moved(p.out, p.out_stride, row, 0);
+  seq.q16 = moved(p.q16, p.q_stride, row, 0);
+  seq.k16 = moved(p.k16, p.k_stride, key, 0);
+  seq.v16 = moved(p.v16, p.v_stride, key, 0);
+  seq.out16 = moved(p.out16, p.out_stride, row, 0);
+  seq.lse = moved(p.lse, p.lse_stride, row, 0);
   seq.bool_mask = moved(p.bool_mask, p.bool_mask_stride, row, key);
   seq.additive_mask = moved(p.additive_mask, p.additive_mask_stride, row, key);
   seq.q_len = p.sequence_q_len(s);

@@ -19,7 +19,6 @@
 #include "kernels/score_tile-inl.h"
 #include "kernels/scratch_arena.h"
 #include "kernels/tiling.h"
-#include "kernels/widened_inputs.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
@@ -29,15 +28,18 @@ struct WeightsScratch {
   QueryTile tile;
   float* scores;  // [key_tile][padded]
   float* lse;     // [padded]; +inf for rows with no visible key, so their weights are 0
+  float* k_rows;  // bf16/f16 inputs: the block's keys as floats [key_tile][d]; else null
 };
 
-// One thread's scratch for query tiles of `sizes.query_tile` rows and head dim d.
-WeightsScratch CarveWeightsScratch(ScratchArena& a, int64_t d, const TileSizes& sizes) {
+// One thread's scratch for query tiles of `sizes.query_tile` rows of problem p.
+WeightsScratch CarveWeightsScratch(ScratchArena& a, const AttentionParams& p,
+                                   const TileSizes& sizes) {
   const int64_t padded = PaddedRows(sizes.query_tile);
   WeightsScratch s;
   s.scores = a.take<float>(sizes.key_tile * padded);
   s.lse = a.take<float>(padded);
-  CarveQueryTile(a, padded, d, s.tile);
+  s.k_rows = CarveRowsBuffer(a, p.input_type, sizes.key_tile, p.head_dim);
+  CarveQueryTile(a, padded, p.head_dim, s.tile);
   return s;
 }
 
@@ -58,7 +60,9 @@ void WeightsOfTile(const AttentionParams& p, const WeightsRequest& r, const Work
   for (int64_t k0 = 0; k0 < p.kv_len; k0 += key_tile) {
     const int64_t keys = std::min(key_tile, p.kv_len - k0);
     const bool visible = k0 < w.key_end && k0 + keys > w.key_begin;
-    if (visible) ComputeScoreTile(s.tile, k0, keys, s.scores);
+    if (visible) {
+      ComputeScoreTile(s.tile, KeyRowsOf(s.tile, k0, keys, s.k_rows), k0, keys, s.scores);
+    }
     for (int64_t j = 0; j < keys; ++j) {
       float* row = s.scores + j * padded;
       for (int64_t i = 0; i < padded; i += N) {
@@ -119,7 +123,7 @@ void AttentionWeightsAllTiles(const AttentionParams& p, const WeightsRequest& re
       items.push_back(w);
     }
   }
-  const auto carve = [&](ScratchArena& a) { return CarveWeightsScratch(a, p.head_dim, sizes); };
+  const auto carve = [&](ScratchArena& a) { return CarveWeightsScratch(a, p, sizes); };
   const int64_t per_thread = ScratchBytes(carve);
   const int threads = omp_get_max_threads();
   auto scratch = aligned_array<std::byte>(static_cast<size_t>(per_thread * threads));
@@ -161,7 +165,6 @@ static void DispatchAttentionWeightsAllTiles(const AttentionParams& p, const Wei
 
 void attention_weights(const AttentionParams& p, const WeightsRequest& request) {
   validate(p);
-  if (p.input_type != ElementType::kF32) return attention_weights_widened(p, request);
   ATTN_CHECK(p.lse != nullptr,
              "attention_weights: p.lse must hold the log-sum-exp saved by the forward pass");
   ATTN_CHECK(request.out != nullptr, "attention_weights: the output pointer is missing");

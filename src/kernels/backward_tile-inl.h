@@ -49,14 +49,15 @@ HWY_INLINE void SoftcapRow(float cap, int64_t n, float* row, float* grad) {
 
 // ---------------------------------------------------------------- queries in lanes (dQ pass)
 
-// Sᵀ[0 .. keys)[padded] of keys [k0, k0 + keys) for the packed query tile t, every option
-// applied: ComputeScoreTile, plus cap_grad = softcap'(t) [keys][padded] when the softcap is on.
-HWY_INLINE void ScoresQueriesInLanes(const QueryTile& t, int64_t k0, int64_t keys, float* scores,
-                                     float* cap_grad) {
+// Sᵀ[0 .. keys)[padded] of keys [k0, k0 + keys) (rows k) for the packed query tile t, every
+// option applied: ComputeScoreTile, plus cap_grad = softcap'(t) [keys][padded] when the softcap
+// is on.
+HWY_INLINE void ScoresQueriesInLanes(const QueryTile& t, const FloatRows& k, int64_t k0,
+                                     int64_t keys, float* scores, float* cap_grad) {
   const AttentionParams& p = *t.p;
-  const GemmArgs gemm{p.k + p.k_stride.offset(t.item.batch, t.kv_head, k0, 0),
-                      p.k_stride.row,
-                      p.k_stride.col,
+  const GemmArgs gemm{k.data,
+                      k.row,
+                      k.col,
                       t.q_packed,
                       t.padded,
                       p.head_dim,

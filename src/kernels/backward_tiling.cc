@@ -89,7 +89,8 @@ namespace attn {
 AttentionGrads sequence_grads(const AttentionParams& p, const AttentionGrads& g, int64_t s) {
   const int64_t row = p.cu_seqlens_q[s], key = p.cu_seqlens_k[s];
   AttentionGrads part = g;
-  part.dout = g.dout + g.dout_stride.offset(0, 0, row, 0);
+  if (g.dout) part.dout = g.dout + g.dout_stride.offset(0, 0, row, 0);
+  if (g.dout16) part.dout16 = g.dout16 + g.dout_stride.offset(0, 0, row, 0);
   part.dq = g.dq + g.dq_stride.offset(0, 0, row, 0);
   part.dk = g.dk + g.dk_stride.offset(0, 0, key, 0);
   part.dv = g.dv + g.dv_stride.offset(0, 0, key, 0);

@@ -77,6 +77,18 @@ HWY_INLINE float LseOf(const AttentionParams& p, int64_t b, int64_t h, int64_t i
   return LseForProbs(p.lse[p.lse_stride.offset(b, h, i, 0)]);
 }
 
+// q_rows [rows][D] = scale · Q rows [q0, q0 + rows) of (b, h).
+HWY_INLINE void PackScaledQueryRows(const AttentionParams& p, int64_t b, int64_t h, int64_t q0,
+                                    int64_t rows, float* q_rows) {
+  const InputTensor q = QueryInput(p);
+  const float scale = p.effective_scale();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t d = 0; d < p.head_dim; ++d) {
+      q_rows[r * p.head_dim + d] = q.at(b, h, q0 + r, d) * scale;
+    }
+  }
+}
+
 // ================================================================ dK/dV pass (keys in lanes)
 
 // Per-thread working memory of one key work item.
@@ -89,12 +101,21 @@ struct KeyScratch {
   float* scores;    // S then P [query_tile][kp]
   float* dprobs;    // dP then dS [query_tile][kp]
   float* cap_grad;  // softcap' [query_tile][kp]
+  // bf16/f16 inputs only (else null): K or V rows of the item [key_tile][max(D, Dv)] as floats
+  // while they are packed, and dO of the visited rows [query_tile][Dv].
+  float* widened_keys;
+  float* dout_rows;
 };
 
-// One thread's KeyScratch for head dims d, dv and the tile sizes.
-HWY_INLINE KeyScratch CarveKeyScratch(ScratchArena& a, int64_t d, int64_t dv,
+// A thread's buffer for up to `rows` widened rows of K or of V: none for fp32 inputs.
+HWY_INLINE float* CarveKeyOrValueRows(ScratchArena& a, const AttentionParams& p, int64_t rows) {
+  return CarveRowsBuffer(a, p.input_type, rows, std::max(p.head_dim, p.v_head_dim));
+}
+
+// One thread's KeyScratch for p's shapes and the tile sizes.
+HWY_INLINE KeyScratch CarveKeyScratch(ScratchArena& a, const AttentionParams& p,
                                       const BackwardTileSizes& sizes) {
-  const int64_t kp = PaddedRows(sizes.key_tile);
+  const int64_t kp = PaddedRows(sizes.key_tile), d = p.head_dim, dv = p.v_head_dim;
   KeyScratch s;
   s.k_t = a.take<float>(d * kp);
   s.v_t = a.take<float>(dv * kp);
@@ -104,15 +125,17 @@ HWY_INLINE KeyScratch CarveKeyScratch(ScratchArena& a, int64_t d, int64_t dv,
   s.scores = a.take<float>(sizes.query_tile * kp);
   s.dprobs = a.take<float>(sizes.query_tile * kp);
   s.cap_grad = a.take<float>(sizes.query_tile * kp);
+  s.widened_keys = CarveKeyOrValueRows(a, p, sizes.key_tile);
+  s.dout_rows = CarveRowsBuffer(a, p.input_type, sizes.query_tile, dv);
   return s;
 }
 
-// dst[c][j] = src row (k0 + j) column c, for j < count, zero for count ≤ j < kp.
-HWY_INLINE void PackTransposed(const float* src, int64_t row_stride, int64_t col_stride,
-                               int64_t cols, int64_t count, int64_t kp, float* dst) {
+// dst[c][j] = src[j][c] for j < count, zero for count ≤ j < kp.
+HWY_INLINE void PackTransposed(const FloatRows& src, int64_t cols, int64_t count, int64_t kp,
+                               float* dst) {
   for (int64_t c = 0; c < cols; ++c) {
     float* out = dst + c * kp;
-    for (int64_t j = 0; j < count; ++j) out[j] = src[j * row_stride + c * col_stride];
+    for (int64_t j = 0; j < count; ++j) out[j] = src.data[j * src.row + c * src.col];
     std::fill(out + count, out + kp, 0.0f);
   }
 }
@@ -164,11 +187,7 @@ HWY_INLINE void KeyItemVisit(const BackwardArgs& a, const KeyWorkItem& w, int64_
   const AttentionGrads& g = *a.g;
   const int64_t kp = PaddedRows(w.k_count), D = p.head_dim, Dv = p.v_head_dim;
   const int64_t vecs = kp / static_cast<int64_t>(hn::Lanes(DF()));
-  const float scale = p.effective_scale();
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* q = p.q + p.q_stride.offset(w.batch, h, q0 + r, 0);
-    for (int64_t d = 0; d < D; ++d) s.q_rows[r * D + d] = q[d * p.q_stride.col] * scale;
-  }
+  PackScaledQueryRows(p, w.batch, h, q0, rows, s.q_rows);
   const KeysInLanesTile t{.p = &p,
                           .batch = w.batch,
                           .head = h,
@@ -181,11 +200,10 @@ HWY_INLINE void KeyItemVisit(const BackwardArgs& a, const KeyWorkItem& w, int64_
                           .q_rows = s.q_rows,
                           .k_t = s.k_t};
   ScoresKeysInLanes(t, s.scores, s.cap_grad);
-  const float* dout = g.dout + g.dout_stride.offset(w.batch, h, q0, 0);
-  const Strides4& ds = g.dout_stride;
-  TileGemm({.a = dout,
-            .a_row = ds.row,
-            .a_k = ds.col,
+  const FloatRows dout = RowsOf(DoutInput(p, g), w.batch, h, q0, rows, Dv, s.dout_rows);
+  TileGemm({.a = dout.data,
+            .a_row = dout.row,
+            .a_k = dout.col,
             .b = s.v_t,
             .b_row = kp,
             .depth = Dv,
@@ -194,9 +212,9 @@ HWY_INLINE void KeyItemVisit(const BackwardArgs& a, const KeyWorkItem& w, int64_
             .accumulate = false},
            rows, vecs);
   ProbsAndGradsKeysInLanes(a, w, h, q0, rows, s);
-  TileGemm({.a = dout,
-            .a_row = ds.col,
-            .a_k = ds.row,
+  TileGemm({.a = dout.data,
+            .a_row = dout.col,
+            .a_k = dout.row,
             .b = s.scores,
             .b_row = kp,
             .depth = rows,
@@ -235,10 +253,12 @@ HWY_INLINE void WriteKeyGradients(const AttentionParams& p, const AttentionGrads
 // Kᵀ and Vᵀ of the item's keys packed, the dKᵀ and dVᵀ accumulators zeroed.
 HWY_INLINE void PackKeyTile(const AttentionParams& p, const KeyWorkItem& w, KeyScratch& s) {
   const int64_t kp = PaddedRows(w.k_count);
-  PackTransposed(p.k + p.k_stride.offset(w.batch, w.kv_head, w.k_begin, 0), p.k_stride.row,
-                 p.k_stride.col, p.head_dim, w.k_count, kp, s.k_t);
-  PackTransposed(p.v + p.v_stride.offset(w.batch, w.kv_head, w.k_begin, 0), p.v_stride.row,
-                 p.v_stride.col, p.v_head_dim, w.k_count, kp, s.v_t);
+  PackTransposed(RowsOf(KeyInput(p), w.batch, w.kv_head, w.k_begin, w.k_count, p.head_dim,
+                        s.widened_keys),
+                 p.head_dim, w.k_count, kp, s.k_t);
+  PackTransposed(RowsOf(ValueInput(p), w.batch, w.kv_head, w.k_begin, w.k_count, p.v_head_dim,
+                        s.widened_keys),
+                 p.v_head_dim, w.k_count, kp, s.v_t);
   std::fill(s.dk_t, s.dk_t + p.head_dim * kp, 0.0f);
   std::fill(s.dv_t, s.dv_t + p.v_head_dim * kp, 0.0f);
 }
@@ -274,14 +294,16 @@ struct QueryScratch {
   float* delta;     // [padded] Δ of each row; 0 in the padding
   float* row_sum;   // [padded] Σ_j exp(s_j − lse) over the keys seen so far
   float* defect;    // [padded] Σ_j exp(s_j − lse) · (dP_j − Δ) over the keys seen so far
+  float* k_rows;    // bf16/f16 inputs: the key block's K [key_tile][D] as floats; else null
+  float* v_rows;    // and its V [key_tile][Dv]
   // Attention dropout of the item's (batch, head): keys, threshold, 1/(1 − p).
   DropoutTile dropout;
 };
 
-// One thread's QueryScratch for head dims d, dv and the tile sizes.
-HWY_INLINE QueryScratch CarveQueryScratch(ScratchArena& a, int64_t d, int64_t dv,
+// One thread's QueryScratch for p's shapes and the tile sizes.
+HWY_INLINE QueryScratch CarveQueryScratch(ScratchArena& a, const AttentionParams& p,
                                           const TileSizes& sizes) {
-  const int64_t padded = PaddedRows(sizes.query_tile);
+  const int64_t padded = PaddedRows(sizes.query_tile), d = p.head_dim, dv = p.v_head_dim;
   QueryScratch s;
   CarveQueryTile(a, padded, d, s.tile);
   s.dout_t = a.take<float>(dv * padded);
@@ -295,16 +317,18 @@ HWY_INLINE QueryScratch CarveQueryScratch(ScratchArena& a, int64_t d, int64_t dv
   s.delta = a.take<float>(padded);
   s.row_sum = a.take<float>(padded);
   s.defect = a.take<float>(padded);
+  s.k_rows = CarveRowsBuffer(a, p.input_type, sizes.key_tile, d);
+  s.v_rows = CarveRowsBuffer(a, p.input_type, sizes.key_tile, dv);
   return s;
 }
 
-// dst[c][i] = src[(q_begin + i) row][c] for the item's rows, zero in the padding.
-HWY_INLINE void PackRowsTransposed(const float* src, const Strides4& st, const WorkItem& w,
-                                   int64_t cols, int64_t padded, float* dst) {
+// dst[c][i] = src (w.batch, w.head, row q_begin + i, column c) for the item's rows, zero in the
+// padding.
+HWY_INLINE void PackRowsTransposed(const InputTensor& src, const WorkItem& w, int64_t cols,
+                                   int64_t padded, float* dst) {
   for (int64_t c = 0; c < cols; ++c) {
     float* row = dst + c * padded;
-    const float* col = src + st.offset(w.batch, w.head, w.q_begin, c);
-    for (int64_t i = 0; i < w.q_count; ++i) row[i] = col[i * st.row];
+    for (int64_t i = 0; i < w.q_count; ++i) row[i] = src.at(w.batch, w.head, w.q_begin + i, c);
     std::fill(row + w.q_count, row + padded, 0.0f);
   }
 }
@@ -319,8 +343,8 @@ HWY_INLINE void PackQueryItem(const AttentionParams& p, const AttentionGrads& g,
   s.tile.kv_head = p.kv_head_of(w.head);
   s.tile.padded = padded;
   PackQueryTile(s.tile);
-  PackRowsTransposed(g.dout, g.dout_stride, w, p.v_head_dim, padded, s.dout_t);
-  PackRowsTransposed(p.out, p.out_stride, w, p.v_head_dim, padded, s.out_t);
+  PackRowsTransposed(DoutInput(p, g), w, p.v_head_dim, padded, s.dout_t);
+  PackRowsTransposed(OutputInput(p), w, p.v_head_dim, padded, s.out_t);
   const DF df;
   const size_t N = hn::Lanes(df);
   for (int64_t i = 0; i < padded; i += N) {
@@ -339,9 +363,9 @@ HWY_INLINE void PackQueryItem(const AttentionParams& p, const AttentionGrads& g,
   s.dropout = MakeDropoutTile(p, w.batch, w.head);
 }
 
-// (P·K)ᵀ += Kᵀ · (P ∘ softcap')ᵀ over the key block at k [keys rows]: the sum dq's correction
-// to Δ' needs. P ∘ softcap' overwrites P in s.scores.
-HWY_INLINE void AddProbWeightedKeys(const AttentionParams& p, const float* k, int64_t keys,
+// (P·K)ᵀ += Kᵀ · (P ∘ softcap')ᵀ over the key block's rows k: the sum dq's correction to Δ'
+// needs. P ∘ softcap' overwrites P in s.scores.
+HWY_INLINE void AddProbWeightedKeys(const AttentionParams& p, const FloatRows& k, int64_t keys,
                                     QueryScratch& s) {
   const int64_t padded = s.tile.padded;
   const DF df;
@@ -352,9 +376,9 @@ HWY_INLINE void AddProbWeightedKeys(const AttentionParams& p, const float* k, in
                 s.scores + at);
     }
   }
-  TileGemm({.a = k,
-            .a_row = p.k_stride.col,
-            .a_k = p.k_stride.row,
+  TileGemm({.a = k.data,
+            .a_row = k.col,
+            .a_k = k.row,
             .b = s.scores,
             .b_row = padded,
             .depth = keys,
@@ -372,11 +396,12 @@ HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, bool partial_keys, i
   const QueryTile& t = s.tile;
   const int64_t padded = t.padded;
   const int64_t vecs = padded / static_cast<int64_t>(hn::Lanes(DF()));
-  ScoresQueriesInLanes(t, k0, keys, s.scores, s.cap_grad);
-  const float* v = p.v + p.v_stride.offset(t.item.batch, t.kv_head, k0, 0);
-  TileGemm({.a = v,
-            .a_row = p.v_stride.row,
-            .a_k = p.v_stride.col,
+  const FloatRows k = KeyRowsOf(t, k0, keys, s.k_rows);
+  ScoresQueriesInLanes(t, k, k0, keys, s.scores, s.cap_grad);
+  const FloatRows v = ValueRowsOf(t, k0, keys, s.v_rows);
+  TileGemm({.a = v.data,
+            .a_row = v.row,
+            .a_k = v.col,
             .b = s.dout_t,
             .b_row = padded,
             .depth = p.v_head_dim,
@@ -403,10 +428,9 @@ HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, bool partial_keys, i
     hn::Store(defect, df, s.defect + i);
     hn::Store(sum, df, s.row_sum + i);
   }
-  const float* k = p.k + p.k_stride.offset(t.item.batch, t.kv_head, k0, 0);
-  TileGemm({.a = k,
-            .a_row = p.k_stride.col,
-            .a_k = p.k_stride.row,
+  TileGemm({.a = k.data,
+            .a_row = k.col,
+            .a_k = k.row,
             .b = s.dprobs,
             .b_row = padded,
             .depth = keys,

@@ -19,7 +19,6 @@
 #include "kernels/fused_backward-inl.h"
 #include "kernels/scratch_arena.h"
 #include "kernels/tiling.h"
-#include "kernels/widened_inputs.h"
 #include "kernels/workspace.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -46,10 +45,10 @@ void FlashBackwardAllItems(const AttentionParams& p, const AttentionGrads& g, fl
   const std::vector<WorkItem> query_items = make_work_items(parts, query_sizes.query_tile);
   const std::vector<KeyWorkItem> key_items = make_key_work_items(parts, key_sizes.key_tile);
   const auto carve_query = [&](ScratchArena& arena) {
-    return CarveQueryScratch(arena, p.head_dim, p.v_head_dim, query_sizes);
+    return CarveQueryScratch(arena, p, query_sizes);
   };
   const auto carve_key = [&](ScratchArena& arena) {
-    return CarveKeyScratch(arena, p.head_dim, p.v_head_dim, key_sizes);
+    return CarveKeyScratch(arena, p, key_sizes);
   };
   const int64_t per_thread = std::max(ScratchBytes(carve_query), ScratchBytes(carve_key));
   const int threads = omp_get_max_threads();
@@ -165,10 +164,15 @@ BackwardPlan resolve_backward_plan(const AttentionParams& p, BackwardPlan plan) 
 
 void flash_attention_backward(const AttentionParams& p, const AttentionGrads& g) {
   validate(p);
-  if (p.input_type != ElementType::kF32) return flash_attention_backward_widened(p, g);
-  ATTN_CHECK(p.out != nullptr && p.lse != nullptr,
+  ATTN_CHECK((p.out != nullptr || p.out16 != nullptr) && p.lse != nullptr,
              "flash_attention_backward: out and lse of the forward are both needed");
-  ATTN_CHECK(g.dout != nullptr, "flash_attention_backward: dout is missing");
+  if (p.input_type == ElementType::kF32) {
+    ATTN_CHECK(g.dout != nullptr && g.dout16 == nullptr,
+               "flash_attention_backward: dout is missing");
+  } else {
+    ATTN_CHECK(g.dout16 != nullptr && g.dout == nullptr, "flash_attention_backward: ",
+               element_type_name(p.input_type), " inputs take their dout in dout16");
+  }
   ATTN_CHECK(g.dq != nullptr && g.dk != nullptr && g.dv != nullptr,
              "flash_attention_backward: dq, dk and dv must all be given");
   apply_simd_target_from_env();

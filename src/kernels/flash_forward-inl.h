@@ -33,20 +33,24 @@ struct ForwardScratch {
   float* row_max;  // m: [padded]
   float* row_sum;  // l: [padded]
   float* rescale;  // exp(m_old − m_new) of the last block: [padded]
+  float* k_rows;   // bf16/f16 inputs: the block's keys as floats [key_tile][d]; else null
+  float* v_rows;   // and its values [key_tile][dv]
   QueryTile tile;  // with q_packed, key_begin, key_end, position
 };
 
-// One thread's scratch for query tiles of `sizes.query_tile` rows, head dims d and dv.
-HWY_INLINE ForwardScratch CarveForwardScratch(ScratchArena& a, int64_t d, int64_t dv,
+// One thread's scratch for query tiles of `sizes.query_tile` rows of problem p.
+HWY_INLINE ForwardScratch CarveForwardScratch(ScratchArena& a, const AttentionParams& p,
                                               const TileSizes& sizes) {
   const int64_t padded = PaddedRows(sizes.query_tile);
   ForwardScratch s;
   s.scores = a.take<float>(sizes.key_tile * padded);
-  s.out_t = a.take<float>(dv * padded);
+  s.out_t = a.take<float>(p.v_head_dim * padded);
   s.row_max = a.take<float>(padded);
   s.row_sum = a.take<float>(padded);
   s.rescale = a.take<float>(padded);
-  CarveQueryTile(a, padded, d, s.tile);
+  s.k_rows = CarveRowsBuffer(a, p.input_type, sizes.key_tile, p.head_dim);
+  s.v_rows = CarveRowsBuffer(a, p.input_type, sizes.key_tile, p.v_head_dim);
+  CarveQueryTile(a, padded, p.head_dim, s.tile);
   return s;
 }
 
@@ -105,16 +109,21 @@ HWY_INLINE void RescaleOutput(ForwardScratch& s, int64_t padded, int64_t dv) {
 
 // out[i][c] = Oᵀ[c][i] / l[i] (times 1/(1 − p) with dropout) and lse[i] = m[i] + log l[i]. l is
 // 0 (no visible key: the row gets 0 and −inf, whatever Oᵀ holds), ≥ 1, or NaN (a NaN or +inf
-// score: NaN and NaN).
+// score: NaN and NaN). A 16-bit output is rounded from the fp32 value.
 HWY_INLINE void WriteOutputRows(const ForwardScratch& s, int64_t padded) {
   const AttentionParams& p = *s.tile.p;
   const WorkItem& w = s.tile.item;
   const float factor = p.has_dropout() ? p.dropout_scale() : 1.0f;
   for (int64_t i = 0; i < w.q_count; ++i) {
     const float l = s.row_sum[i];
-    float* out = p.out + p.out_stride.offset(w.batch, w.head, w.q_begin + i, 0);
+    const int64_t first = p.out_stride.offset(w.batch, w.head, w.q_begin + i, 0);
     for (int64_t c = 0; c < p.v_head_dim; ++c) {
-      out[c * p.out_stride.col] = l == 0.0f ? 0.0f : s.out_t[c * padded + i] * (factor / l);
+      const float o = l == 0.0f ? 0.0f : s.out_t[c * padded + i] * (factor / l);
+      if (p.output_type == ElementType::kF32) {
+        p.out[first + c * p.out_stride.col] = o;
+      } else {
+        p.out16[first + c * p.out_stride.col] = from_float(o, p.output_type);
+      }
     }
     if (p.lse) {
       p.lse[p.lse_stride.offset(w.batch, w.head, w.q_begin + i, 0)] =
@@ -142,16 +151,17 @@ HWY_INLINE bool ValuesFinite(const float* v, int64_t row, int64_t col, int64_t k
   return tail == 0.0f && hn::AllTrue(df, hn::Eq(hn::Abs(bits), zero));
 }
 
-// Oᵀ += Vᵀ·Pᵀ over the keys [k0, k0 + keys) that each row sees (its key range and the bool mask)
-// only. For a block holding a non-finite value: a masked key's weight is 0, and 0 · NaN in the
-// GEMM would reach rows that cannot see the key.
-HWY_INLINE void AddVisibleValues(ForwardScratch& s, int64_t k0, int64_t keys) {
+// Oᵀ += Vᵀ·Pᵀ over the keys [k0, k0 + keys) (value rows `values`) that each row sees (its key
+// range and the bool mask) only. For a block holding a non-finite value: a masked key's weight is
+// 0, and 0 · NaN in the GEMM would reach rows that cannot see the key.
+HWY_INLINE void AddVisibleValues(ForwardScratch& s, const FloatRows& values, int64_t k0,
+                                 int64_t keys) {
   const QueryTile& t = s.tile;
   const AttentionParams& p = *t.p;
   const WorkItem& w = t.item;
   for (int64_t j = 0; j < keys; ++j) {
     const int64_t key = k0 + j;
-    const float* v = p.v + p.v_stride.offset(w.batch, t.kv_head, key, 0);
+    const float* v = values.data + j * values.row;
     for (int64_t i = 0; i < w.q_count; ++i) {
       if (key < t.key_begin[i] || key >= t.key_end[i]) continue;
       if (p.bool_mask &&
@@ -160,7 +170,7 @@ HWY_INLINE void AddVisibleValues(ForwardScratch& s, int64_t k0, int64_t keys) {
       }
       const float weight = s.scores[j * t.padded + i];
       for (int64_t c = 0; c < p.v_head_dim; ++c) {
-        s.out_t[c * t.padded + i] += weight * v[c * p.v_stride.col];
+        s.out_t[c * t.padded + i] += weight * v[c * values.col];
       }
     }
   }
@@ -171,16 +181,16 @@ HWY_INLINE void AddVisibleValues(ForwardScratch& s, int64_t k0, int64_t keys) {
 HWY_INLINE void AddBlockValues(ForwardScratch& s, int64_t k0, int64_t keys) {
   const AttentionParams& p = *s.tile.p;
   const WorkItem& w = s.tile.item;
-  const float* v = p.v + p.v_stride.offset(w.batch, s.tile.kv_head, k0, 0);
+  const FloatRows v = ValueRowsOf(s.tile, k0, keys, s.v_rows);
   const bool partial = p.bool_mask || !key_block_fully_visible(p, w, k0, keys);
-  if (partial && !ValuesFinite(v, p.v_stride.row, p.v_stride.col, keys, p.v_head_dim)) {
-    AddVisibleValues(s, k0, keys);
+  if (partial && !ValuesFinite(v.data, v.row, v.col, keys, p.v_head_dim)) {
+    AddVisibleValues(s, v, k0, keys);
     return;
   }
   const int64_t padded = s.tile.padded;
-  const GemmArgs gemm{.a = v,
-                      .a_row = p.v_stride.col,
-                      .a_k = p.v_stride.row,
+  const GemmArgs gemm{.a = v.data,
+                      .a_row = v.col,
+                      .a_k = v.row,
                       .b = s.scores,
                       .b_row = padded,
                       .depth = keys,
@@ -201,7 +211,7 @@ HWY_INLINE void FlashForwardItem(const AttentionParams& p, const WorkItem& w, in
   const DropoutTile dropout = MakeDropoutTile(p, w.batch, w.head);
   for (int64_t k0 = w.key_begin; k0 < w.key_end; k0 += key_tile) {
     const int64_t keys = std::min(key_tile, w.key_end - k0);
-    ComputeScoreTile(s.tile, k0, keys, s.scores);
+    ComputeScoreTile(s.tile, KeyRowsOf(s.tile, k0, keys, s.k_rows), k0, keys, s.scores);
     OnlineSoftmaxBlock(s, padded, keys);
     if (p.has_dropout()) {
       DropoutQueriesInLanes(dropout, w.q_begin, padded, k0, keys, 1.0f, s.scores);

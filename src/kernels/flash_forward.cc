@@ -13,7 +13,6 @@
 #include "kernels/flash_forward-inl.h"
 #include "kernels/scratch_arena.h"
 #include "kernels/tiling.h"
-#include "kernels/widened_inputs.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
@@ -24,7 +23,7 @@ void FlashForwardAllItems(const AttentionParams& p) {
   const std::vector<AttentionParams> parts = problem_parts(p);
   const std::vector<WorkItem> items = make_work_items(parts, sizes.query_tile);
   const auto carve = [&](ScratchArena& a) {
-    return CarveForwardScratch(a, p.head_dim, p.v_head_dim, sizes);
+    return CarveForwardScratch(a, p, sizes);
   };
   const int64_t per_thread = ScratchBytes(carve);
   const int threads = omp_get_max_threads();
@@ -55,8 +54,8 @@ static void DispatchFlashForwardAllItems(const AttentionParams& p) {
 
 void flash_attention_forward(const AttentionParams& p) {
   validate(p);
-  if (p.input_type != ElementType::kF32) return flash_attention_forward_widened(p);
-  ATTN_CHECK(p.out != nullptr, "flash_attention_forward: the output pointer is missing");
+  ATTN_CHECK(p.out != nullptr || p.out16 != nullptr,
+             "flash_attention_forward: the output pointer is missing");
   apply_simd_target_from_env();
   kernels::DispatchFlashForwardAllItems(p);
 }

@@ -88,6 +88,11 @@ struct FusedScratch {
   float* defect;           // Σ_j P_j (dP_j − Δ) of each visited row [query_tile]
   float* delta;            // Δ, then Δ', of each visited row [query_tile]
   KeyWorkItem* key_tiles;  // the head's key tiles and the query rows that see each [tiles]
+  // bf16/f16 inputs only (else null): K or V rows of a key tile [key_tile][max(D, Dv)] as floats
+  // while they are packed, and dO of the visited rows [query_tile][Dv].
+  float* widened_keys;
+  float* dout_rows;
+  FloatRows dout;  // dO of the visited rows: at dout_rows, or a view of g.dout
 
   FusedKeySlice KeySlice(int64_t tile) const {
     const int64_t at = tile * key_slice;
@@ -124,7 +129,10 @@ HWY_INLINE FusedScratch CarveFusedScratch(ScratchArena& a, const AttentionParams
           .row_sum = a.take<float>(rows),
           .defect = a.take<float>(rows),
           .delta = a.take<float>(rows),
-          .key_tiles = a.take<KeyWorkItem>(tiles)};
+          .key_tiles = a.take<KeyWorkItem>(tiles),
+          .widened_keys = CarveKeyOrValueRows(a, p, sizes.key_tile),
+          .dout_rows = CarveRowsBuffer(a, p.input_type, rows, Dv),
+          .dout = {}};
 }
 
 // The visited query rows of one fused item: [q0, q0 + rows) of query head h.
@@ -132,13 +140,12 @@ struct FusedVisit {
   int64_t head, q0, rows;
 };
 
-// dst[j][d] = K row (k_begin + j) column d, zero in the padding of both.
-HWY_INLINE void PackKeyRows(const AttentionParams& p, const KeyWorkItem& w, int64_t kt, int64_t dp,
-                            float* dst) {
+// dst[j][d] = k[j][d] for the tile's `count` keys and D columns, zero in the padding of both.
+HWY_INLINE void PackKeyRows(const FloatRows& k, int64_t count, int64_t d_count, int64_t kt,
+                            int64_t dp, float* dst) {
   std::fill(dst, dst + kt * dp, 0.0f);
-  for (int64_t j = 0; j < w.k_count; ++j) {
-    const float* k = p.k + p.k_stride.offset(w.batch, w.kv_head, w.k_begin + j, 0);
-    for (int64_t d = 0; d < p.head_dim; ++d) dst[j * dp + d] = k[d * p.k_stride.col];
+  for (int64_t j = 0; j < count; ++j) {
+    for (int64_t d = 0; d < d_count; ++d) dst[j * dp + d] = k.data[j * k.row + d * k.col];
   }
 }
 
@@ -157,11 +164,11 @@ HWY_INLINE void PackFusedKeys(const AttentionParams& p, const BackwardTileSizes&
     const KeyWorkItem& w = s.key_tiles[tile];
     const int64_t kp = PaddedRows(count);
     const FusedKeySlice slice = s.KeySlice(tile);
-    PackTransposed(p.k + p.k_stride.offset(b, kvh, k0, 0), p.k_stride.row, p.k_stride.col,
-                   p.head_dim, count, kp, slice.k_t);
-    PackTransposed(p.v + p.v_stride.offset(b, kvh, k0, 0), p.v_stride.row, p.v_stride.col,
-                   p.v_head_dim, count, kp, slice.v_t);
-    PackKeyRows(p, w, kp, s.dp, slice.k_rows);
+    const FloatRows k = RowsOf(KeyInput(p), b, kvh, k0, count, p.head_dim, s.widened_keys);
+    PackTransposed(k, p.head_dim, count, kp, slice.k_t);
+    PackKeyRows(k, count, p.head_dim, kp, s.dp, slice.k_rows);
+    const FloatRows v = RowsOf(ValueInput(p), b, kvh, k0, count, p.v_head_dim, s.widened_keys);
+    PackTransposed(v, p.v_head_dim, count, kp, slice.v_t);
     std::fill_n(slice.dk_t, p.head_dim * kp, 0.0f);
     std::fill_n(slice.dv_t, p.v_head_dim * kp, 0.0f);
   }
@@ -172,21 +179,18 @@ HWY_INLINE bool VisitSeesTile(const FusedVisit& v, const KeyWorkItem& w) {
   return v.q0 < w.q_end && v.q0 + v.rows > w.q_begin;
 }
 
-// The visit's scale·Q rows and each row's Δ = Σ_c dO_c · O_c (fused multiply-adds over c in
-// order, like the dP GEMM); the row sums start at 0.
+// The visit's scale·Q rows, its dO rows, and each row's Δ = Σ_c dO_c · O_c (fused
+// multiply-adds over c in order, like the dP GEMM); the row sums start at 0.
 HWY_INLINE void StartVisit(const BackwardArgs& a, int64_t b, const FusedVisit& v, FusedScratch& s) {
   const AttentionParams& p = *a.p;
-  const AttentionGrads& g = *a.g;
-  const float scale = p.effective_scale();
+  PackScaledQueryRows(p, b, v.head, v.q0, v.rows, s.q_rows);
+  s.dout = RowsOf(DoutInput(p, *a.g), b, v.head, v.q0, v.rows, p.v_head_dim, s.dout_rows);
+  const InputTensor out = OutputInput(p);
   for (int64_t r = 0; r < v.rows; ++r) {
-    const float* q = p.q + p.q_stride.offset(b, v.head, v.q0 + r, 0);
-    for (int64_t d = 0; d < p.head_dim; ++d)
-      s.q_rows[r * p.head_dim + d] = q[d * p.q_stride.col] * scale;
-    const float* o = p.out + p.out_stride.offset(b, v.head, v.q0 + r, 0);
-    const float* dout = g.dout + g.dout_stride.offset(b, v.head, v.q0 + r, 0);
+    const float* dout = s.dout.data + r * s.dout.row;
     float delta = 0.0f;
     for (int64_t c = 0; c < p.v_head_dim; ++c) {
-      delta = std::fma(o[c * p.out_stride.col], dout[c * g.dout_stride.col], delta);
+      delta = std::fma(out.at(b, v.head, v.q0 + r, c), dout[c * s.dout.col], delta);
     }
     s.delta[r] = delta;
     s.row_sum[r] = 0.0f;
@@ -225,7 +229,6 @@ struct VisitTile {
 HWY_INLINE void FusedPhase1(const BackwardArgs& a, int64_t tile, const KeyWorkItem& w,
                             const FusedVisit& v, FusedScratch& s) {
   const AttentionParams& p = *a.p;
-  const AttentionGrads& g = *a.g;
   const VisitTile vt(p, tile, w, v.head, s);
   const int64_t kp = vt.kp;
   float* probs = vt.probs;
@@ -243,10 +246,9 @@ HWY_INLINE void FusedPhase1(const BackwardArgs& a, int64_t tile, const KeyWorkIt
                           .q_rows = s.q_rows,
                           .k_t = keys.k_t};
   ScoresKeysInLanes(t, probs, vt.cap_grad);
-  const Strides4& ds = g.dout_stride;
-  TileGemm({.a = g.dout + ds.offset(w.batch, v.head, v.q0, 0),
-            .a_row = ds.row,
-            .a_k = ds.col,
+  TileGemm({.a = s.dout.data,
+            .a_row = s.dout.row,
+            .a_k = s.dout.col,
             .b = keys.v_t,
             .b_row = kp,
             .depth = p.v_head_dim,
@@ -324,12 +326,11 @@ HWY_INLINE void FusedPhase2(const BackwardArgs& a, int64_t tile, const KeyWorkIt
   const int64_t kp = vt.kp, N = static_cast<int64_t>(hn::Lanes(DF()));
   const float* probs = vt.probs;
   const float* dprobs = vt.dprobs;
-  const Strides4& ds = a.g->dout_stride;
   const int64_t vecs = kp / N;
   const FusedKeySlice keys = s.KeySlice(tile);
-  TileGemm({.a = a.g->dout + ds.offset(w.batch, v.head, v.q0, 0),
-            .a_row = ds.col,
-            .a_k = ds.row,
+  TileGemm({.a = s.dout.data,
+            .a_row = s.dout.col,
+            .a_k = s.dout.row,
             .b = probs,
             .b_row = kp,
             .depth = v.rows,

@@ -14,6 +14,7 @@
 #include "attn/core/attention_params.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "kernels/input_rows-inl.h"
 #include "kernels/scratch_arena.h"
 #include "kernels/tile_gemm-inl.h"
 #include "kernels/tiling.h"
@@ -55,10 +56,10 @@ HWY_INLINE void PackQueryTile(QueryTile& t) {
   const AttentionParams& p = *t.p;
   const WorkItem& w = t.item;
   const float scale = p.effective_scale();
+  const InputTensor q = QueryInput(p);
   for (int64_t d = 0; d < p.head_dim; ++d) {
     float* row = t.q_packed + d * t.padded;
-    const float* q = p.q + p.q_stride.offset(w.batch, w.head, w.q_begin, d);
-    for (int64_t i = 0; i < w.q_count; ++i) row[i] = q[i * p.q_stride.row] * scale;
+    for (int64_t i = 0; i < w.q_count; ++i) row[i] = q.at(w.batch, w.head, w.q_begin + i, d) * scale;
     for (int64_t i = w.q_count; i < t.padded; ++i) row[i] = 0.0f;
   }
   const int64_t offset = p.query_offset(w.batch);
@@ -78,6 +79,16 @@ HWY_INLINE void StartQueryTile(QueryTile& t, const AttentionParams& p, const Wor
   t.kv_head = p.kv_head_of(w.head);
   t.padded = PaddedRows(w.q_count);
   PackQueryTile(t);
+}
+
+// The rows of keys [k0, k0 + keys) of the tile's KV head; buffer: see RowsOf.
+HWY_INLINE FloatRows KeyRowsOf(const QueryTile& t, int64_t k0, int64_t keys, float* buffer) {
+  return RowsOf(KeyInput(*t.p), t.item.batch, t.kv_head, k0, keys, t.p->head_dim, buffer);
+}
+
+// The rows of values [k0, k0 + keys) of the tile's KV head; buffer: see RowsOf.
+HWY_INLINE FloatRows ValueRowsOf(const QueryTile& t, int64_t k0, int64_t keys, float* buffer) {
+  return RowsOf(ValueInput(*t.p), t.item.batch, t.kv_head, k0, keys, t.p->v_head_dim, buffer);
 }
 
 // Softcap and ALiBi on one row (key j) of the score tile, vectorised over the queries.
@@ -130,12 +141,14 @@ HWY_INLINE void ApplyElementMasks(const QueryTile& t, int64_t k0, int64_t keys, 
   }
 }
 
-// scores = Sᵀ[0 .. keys)[padded] for keys [k0, k0 + keys), with every option applied.
-HWY_INLINE void ComputeScoreTile(const QueryTile& t, int64_t k0, int64_t keys, float* scores) {
+// scores = Sᵀ[0 .. keys)[padded] for keys [k0, k0 + keys), whose rows are k (KeyRowsOf), with
+// every option applied.
+HWY_INLINE void ComputeScoreTile(const QueryTile& t, const FloatRows& k, int64_t k0, int64_t keys,
+                                 float* scores) {
   const AttentionParams& p = *t.p;
-  const GemmArgs gemm{.a = p.k + p.k_stride.offset(t.item.batch, t.kv_head, k0, 0),
-                      .a_row = p.k_stride.row,
-                      .a_k = p.k_stride.col,
+  const GemmArgs gemm{.a = k.data,
+                      .a_row = k.row,
+                      .a_k = k.col,
                       .b = t.q_packed,
                       .b_row = t.padded,
                       .depth = p.head_dim,

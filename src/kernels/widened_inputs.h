@@ -1,7 +1,7 @@
-// bf16 and f16 attention through the fp32 kernels: the 16-bit tensors of a call are widened to
-// float (exactly) once per call, the fp32 kernel runs on the copies, and a 16-bit output is
-// rounded (to nearest even) when written. The copies are contiguous [B, H, L, D]; they cost one
-// fp32 tensor each, and O(L·D) conversions against the kernels' O(Lq·Lk·D) work.
+// Whole fp32 copies of the 16-bit tensors of a call, for the reference implementations and the
+// tests (the fp32 twin of a 16-bit problem). The flash kernels never make them: they widen one
+// tile at a time (input_rows-inl.h). The copies are contiguous [B, H, L, D] and exact; the
+// widening is per SIMD target (widen-inl.h), the same code the kernels run.
 #pragma once
 
 #include <cstdint>
@@ -28,13 +28,5 @@ WidenedProblem widen_problem(const AttentionParams& p, bool read_out);
 // x [B, H, L, D] (bit patterns of type t, with strides s) as contiguous floats.
 std::vector<float> widen_tensor(const uint16_t* x, const Strides4& s, ElementType t, int64_t batch,
                                 int64_t heads, int64_t len, int64_t dim);
-
-// Rounds out32 [B, Hq, Lq, Dv] (contiguous) into p.out16 (p.output_type, p.out_stride).
-void write_narrowed_output(const AttentionParams& p, const float* out32);
-
-// The kernels' entry points for 16-bit inputs (p.input_type kBF16 or kF16; p validated).
-void flash_attention_forward_widened(const AttentionParams& p);
-void flash_attention_backward_widened(const AttentionParams& p, const AttentionGrads& g);
-void attention_weights_widened(const AttentionParams& p, const WeightsRequest& request);
 
 }  // namespace attn

@@ -25,22 +25,24 @@ double seconds_of(const std::function<void()>& run) {
   return seconds.count();
 }
 
-// Fills t with values uniform in [-1, 1) from a cheap generator (splitmix64) seeded by `seed`.
-void fill_uniform(Tensor& t, uint64_t seed) {
-  float* x = t.data();
-  for (size_t i = 0; i < t.size(); ++i) {
-    uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    x[i] = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
-  }
+// The next value uniform in [-1, 1) of a cheap generator (splitmix64) whose state is `seed`.
+float next_uniform(uint64_t& seed) {
+  uint64_t z = (seed += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
 }
 
-// The 16-bit patterns of t rounded to type t16.
-std::vector<uint16_t> rounded(const Tensor& t, ElementType t16) {
-  std::vector<uint16_t> bits(t.size());
-  for (size_t i = 0; i < t.size(); ++i) bits[i] = from_float(t.data()[i], t16);
+// Fills t with uniform values in [-1, 1) from the generator seeded by `seed`.
+void fill_uniform(Tensor& t, uint64_t seed) {
+  for (size_t i = 0; i < t.size(); ++i) t.data()[i] = next_uniform(seed);
+}
+
+// The values fill_uniform would give a tensor of n elements, rounded to type t16 (bit patterns).
+std::vector<uint16_t> uniform_bits(size_t n, uint64_t seed, ElementType t16) {
+  std::vector<uint16_t> bits(n);
+  for (uint16_t& b : bits) b = from_float(next_uniform(seed), t16);
   return bits;
 }
 
@@ -145,14 +147,17 @@ constexpr BenchCase kBenchCases[] = {
 
 std::span<const BenchCase> bench_cases() { return kBenchCases; }
 
+// With a 16-bit dtype the fp32 tensors give the shapes only: never written, they take no memory.
 ForwardProblem::ForwardProblem(const BenchShape& s)
-    : q({s.batch, s.heads, s.len, s.dim}),
-      k({s.batch, s.kv_heads, s.kv_len, s.dim}),
-      v({s.batch, s.kv_heads, s.kv_len, s.dim_v}),
-      out({s.batch, s.heads, s.len, s.dim_v}) {
-  fill_uniform(q, 1);
-  fill_uniform(k, 2);
-  fill_uniform(v, 3);
+    : q({s.batch, s.heads, s.len, s.dim}, Tensor::Uninitialized{}),
+      k({s.batch, s.kv_heads, s.kv_len, s.dim}, Tensor::Uninitialized{}),
+      v({s.batch, s.kv_heads, s.kv_len, s.dim_v}, Tensor::Uninitialized{}),
+      out({s.batch, s.heads, s.len, s.dim_v}, Tensor::Uninitialized{}) {
+  if (s.dtype == ElementType::kF32) {
+    fill_uniform(q, 1);
+    fill_uniform(k, 2);
+    fill_uniform(v, 3);
+  }
   params = attention_params(q.view4(), k.view4(), v.view4(), out.view4());
   AttentionParams& p = params;
   p.causal = s.causal;
@@ -163,9 +168,9 @@ ForwardProblem::ForwardProblem(const BenchShape& s)
 }
 
 void ForwardProblem::use_16bit(ElementType t) {
-  q16 = rounded(q, t);
-  k16 = rounded(k, t);
-  v16 = rounded(v, t);
+  q16 = uniform_bits(q.size(), 1, t);
+  k16 = uniform_bits(k.size(), 2, t);
+  v16 = uniform_bits(v.size(), 3, t);
   out16.assign(out.size(), 0);
   params.input_type = params.output_type = t;
   params.q16 = q16.data();
@@ -173,16 +178,17 @@ void ForwardProblem::use_16bit(ElementType t) {
   params.v16 = v16.data();
   params.out16 = out16.data();
   params.q = params.k = params.v = params.out = nullptr;
+  for (Tensor* t : {&q, &k, &v, &out}) *t = Tensor();
 }
 
 BackwardProblem::BackwardProblem(const BenchShape& s)
     : forward(s),
       lse({s.batch, s.heads, s.len}),
-      dout({s.batch, s.heads, s.len, s.dim_v}),
+      dout({s.batch, s.heads, s.len, s.dim_v}, Tensor::Uninitialized{}),
       dq({s.batch, s.heads, s.len, s.dim}),
       dk({s.batch, s.kv_heads, s.kv_len, s.dim}),
       dv({s.batch, s.kv_heads, s.kv_len, s.dim_v}) {
-  fill_uniform(dout, 4);
+  if (s.dtype == ElementType::kF32) fill_uniform(dout, 4);
   forward.params.lse = lse.data();
   forward.params.lse_stride = {s.heads * s.len, s.len, 1, 0};
   grads.dout = dout.data();
@@ -195,9 +201,10 @@ BackwardProblem::BackwardProblem(const BenchShape& s)
   grads.dv_stride = dv.strides4();
   grads.plan = s.plan;
   if (s.dtype != ElementType::kF32) {
-    dout16 = rounded(dout, s.dtype);
+    dout16 = uniform_bits(dout.size(), 4, s.dtype);
     grads.dout16 = dout16.data();
     grads.dout = nullptr;
+    dout = Tensor();
   }
 }
 
