@@ -74,9 +74,43 @@ TEST_F(CliModelTest, TrainReportsItsPrecisionAndRejectsAnUnknownOne) {
       run("train --preset tiny --steps 2 --precision bf16 --json --out " + file("m.safetensors"));
   ASSERT_EQ(r.status, 0) << r.err;
   const nlohmann::json last = nlohmann::json::parse(r.out.substr(r.out.rfind("{")));
-  // bf16 where the CPU computes it, else fp32 with a note on stderr.
+  // The products in bf16 where the CPU computes it, else fp32 with a note on stderr; attention in
+  // bf16 everywhere.
   EXPECT_EQ(last["precision"], nn::bf16_matmul_supported() ? "bf16" : "fp32");
-  EXPECT_EQ(r.err.empty(), nn::bf16_matmul_supported()) << r.err;
+  EXPECT_EQ(last["attention_precision"], "bf16");
+  EXPECT_EQ(r.err, nn::bf16_matmul_supported()
+                       ? ""
+                       : "note: this CPU has no bf16 instructions; the matrix products run in "
+                         "fp32, attention in bf16\n");
+}
+
+// The loss of a bf16 run falls as an fp32 run's does, from different values (attention is bf16
+// on every CPU), and fp32 stays the default.
+TEST_F(CliModelTest, TrainInBf16LowersTheLoss) {
+  const auto run_losses = [&](const std::string& flags, nlohmann::json* last) {
+    const CliRun r =
+        run("train --preset tiny --steps 12 --json --out " + file("m.safetensors") + flags);
+    EXPECT_EQ(r.status, 0) << r.err;
+    std::vector<double> losses;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j.contains("loss")) losses.push_back(j["loss"].get<double>());
+      *last = j;
+    }
+    return losses;
+  };
+  nlohmann::json last;
+  const std::vector<double> fp32 = run_losses("", &last);
+  EXPECT_EQ(last["precision"], "fp32");
+  EXPECT_EQ(last["attention_precision"], "fp32");
+  const std::vector<double> bf16 = run_losses(" --precision bf16", &last);
+  EXPECT_EQ(last["attention_precision"], "bf16");
+  ASSERT_EQ(bf16.size(), 12u);
+  ASSERT_EQ(fp32.size(), 12u);
+  EXPECT_LT(bf16.back(), bf16.front() - 0.5);
+  EXPECT_NE(bf16, fp32);
+  for (size_t i = 0; i < fp32.size(); ++i) EXPECT_NEAR(bf16[i], fp32[i], 0.01) << "step " << i + 1;
 }
 
 TEST_F(CliModelTest, GenerateContinuesTheTextPrompt) {

@@ -1,7 +1,10 @@
 #include "attn/nn/multi_head_attention.h"
 
+#include "attn/core/element_type.h"
 #include "attn/core/error.h"
 #include "attn/kernels/attention.h"
+#include "attn/kernels/bf16_convert.h"
+#include "attn/nn/attention_precision.h"
 #include "attn/nn/random.h"
 #include "attn/nn/tensor_ops.h"
 
@@ -69,6 +72,20 @@ void check_packed(const MultiHeadAttentionConfig& c, const Tensor& x, const Atte
              "MultiHeadAttention: packed sequences need x [1, T, C], got B = ", x.dim(0));
   ATTN_CHECK(in.cu_seqlens.size() >= 2 && in.cu_seqlens.back() == x.dim(1),
              "MultiHeadAttention: the packed sequences' offsets must end at T = ", x.dim(1));
+}
+
+// t's values rounded to bf16, as bit patterns.
+void round_into(const Tensor& t, std::vector<uint16_t>& out) {
+  out.resize(t.size());
+  to_bf16(t.data(), out.data(), static_cast<int64_t>(t.size()));
+}
+
+// t's values rounded to bf16 and widened back, in place (exactly what the kernels read).
+void round_in_place(Tensor& t) {
+  std::vector<uint16_t> bits;
+  round_into(t, bits);
+  float* x = t.data();
+  for (size_t i = 0; i < bits.size(); ++i) x[i] = to_float(bits[i], ElementType::kBF16);
 }
 
 }  // namespace
@@ -182,7 +199,33 @@ AttentionParams MultiHeadAttention::attention_params() {
   p.dropout_p = dropout_p_;
   p.dropout_seed = derive_seed(c.seed, 5);
   p.dropout_offset = step_;
+  if (bf16_ && runner_ == nullptr) {  // the same views, into the bf16 copies
+    const auto at = [](const std::vector<uint16_t>& bits, const Tensor& t, const float* x) {
+      return bits.data() + (x - t.data());
+    };
+    p.input_type = ElementType::kBF16;
+    p.q16 = at(q16_, q_, p.q);
+    p.k16 = at(c.fused_qkv ? q16_ : k16_, kbuf, p.k);
+    p.v16 = at(c.fused_qkv ? q16_ : v16_, vbuf, p.v);
+    p.q = p.k = p.v = nullptr;
+  }
   return p;
+}
+
+void MultiHeadAttention::round_inputs_to_bf16() {
+  const bool fused = config_.fused_qkv;
+  if (runner_ != nullptr) {
+    round_in_place(q_);
+    if (!fused) round_in_place(k_), round_in_place(v_);
+    q16_.clear(), k16_.clear(), v16_.clear();
+    return;
+  }
+  round_into(q_, q16_);  // with fused_qkv, [q | k | v]
+  if (fused) {
+    k16_.clear(), v16_.clear();
+  } else {
+    round_into(k_, k16_), round_into(v_, v16_);
+  }
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionInputs& inputs) {
@@ -201,6 +244,12 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionInputs& input
              "MultiHeadAttention: an attention runner cannot be combined with packed sequences");
   project(x, src);
   apply_rope(q_, k_, /*backward=*/false);  // q, k ← RoPE(q), RoPE(k)
+  bf16_ = attention_precision() == AttentionPrecision::kBf16;
+  if (bf16_) {
+    round_inputs_to_bf16();  // q, k, v ← bf16(q), bf16(k), bf16(v)
+  } else {
+    q16_.clear(), k16_.clear(), v16_.clear();
+  }
   // Both written whole by the kernel.
   o_ = Tensor({batch_, q_len_, config_.n_heads * config_.v_head_dim}, Tensor::Uninitialized{});
   lse_ = Tensor({batch_, config_.n_heads, q_len_}, Tensor::Uninitialized{});
@@ -226,6 +275,13 @@ Tensor MultiHeadAttention::backward(const Tensor& dy, Tensor* dmemory) {
                  gv = view(fused ? dq : dv, Part::kV, kv_len_);
   AttentionGrads g;
   g.dout = dout.data(), g.dout_stride = blhd_strides(config_.n_heads, q_len_, config_.v_head_dim);
+  std::vector<uint16_t> dout16;
+  if (bf16_ && runner_ != nullptr) {
+    round_in_place(dout);  // dO ← bf16(dO), read as fp32 by the runner
+  } else if (bf16_) {
+    round_into(dout, dout16);  // dO ← bf16(dO)
+    g.dout16 = dout16.data(), g.dout = nullptr;
+  }
   g.dq = gq.data, g.dq_stride = gq.stride;
   g.dk = gk.data, g.dk_stride = gk.stride;
   g.dv = gv.data, g.dv_stride = gv.stride;

@@ -27,6 +27,7 @@
 #include "attn/core/atomic_file.h"
 #include "attn/core/data_path.h"
 #include "attn/core/error.h"
+#include "attn/nn/attention_precision.h"
 #include "attn/nn/matmul_precision.h"
 #include "attn/train/progress.h"
 #include "attn/train/text_dataset.h"
@@ -194,11 +195,17 @@ std::vector<LossPoint> read_curve(const std::string& path, int64_t step) {
   return points;
 }
 
-// Applies --precision; bf16 falls back to fp32 (with a note) on a CPU without bf16 instructions.
+// Applies --precision to the matrix products and to attention. bf16 attention runs on every CPU;
+// the bf16 products need bf16 instructions and fall back to fp32 (with a note) without them.
 void apply_precision(const TrainArgs& a) {
   nn::set_matmul_precision(a.precision);
+  nn::set_attention_precision(a.precision == nn::MatmulPrecision::kBf16
+                                  ? nn::AttentionPrecision::kBf16
+                                  : nn::AttentionPrecision::kFp32);
   if (a.precision != nn::matmul_precision() && world().leads()) {
-    progress("note: this CPU has no bf16 instructions; the products run in fp32\n");
+    progress(
+        "note: this CPU has no bf16 instructions; the matrix products run in fp32, attention in "
+        "bf16\n");
   }
 }
 
@@ -257,7 +264,8 @@ void run_train(const TrainArgs& a) {
   nlohmann::ordered_json j = {{"done", true},
                               {"step", trainer.step()},
                               {"tokens_per_s", last.tokens_per_s},
-                              {"precision", nn::to_string(nn::matmul_precision())}};
+                              {"precision", nn::to_string(nn::matmul_precision())},
+                              {"attention_precision", nn::to_string(nn::attention_precision())}};
   if (last_val) j["val_loss"] = *last_val;
   if (world().distributed()) j["ranks"] = world().size;
   out.result(j, format("trained %lld steps: val_loss %.4f nats/byte, %.0f tokens/s; saved %s",
@@ -296,8 +304,9 @@ void add_train_command(CLI::App& app) {
   add_out_option(*cmd, args->out, "checkpoint to write (.safetensors)");
   cmd->add_option("--resume", args->resume, "checkpoint to continue from");
   add_choice_option(*cmd, "--precision", args->precision, kPrecisions,
-                    "of the linear layers' matrix products (default fp32); bf16: bf16 inputs, "
-                    "fp32 accumulation (needs AMX or AVX512-BF16, else fp32)");
+                    "of the linear layers' matrix products and of attention (default fp32); "
+                    "bf16: bf16 inputs, fp32 accumulation; the products need AMX or "
+                    "AVX512-BF16 (else fp32), attention runs bf16 on every CPU");
   cmd->add_flag("--sequence-parallel", args->sequence_parallel,
                 "under mpirun: each rank holds 1/P of every sequence's positions, attention runs "
                 "as ring attention (default: each rank holds 1/P of the batch's sequences)");

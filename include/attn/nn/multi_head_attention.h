@@ -13,6 +13,11 @@
 // transposes are needed; query head h uses KV head h / (Hq/Hkv) (grouped-query attention).
 // forward keeps q, k, v, o and the log-sum-exp; backward(dy) runs flash_attention_backward and
 // the projections' backward, returns dx and accumulates every weight gradient.
+//
+// With attention_precision() kBf16 (attn/nn/attention_precision.h) the attention reads q, k and
+// v rounded to bf16, and its backward dO rounded to bf16; the projections, RoPE, the output and
+// every gradient stay fp32. A runner receives the rounded values as fp32 (ring attention reads
+// fp32), which is the same computation.
 #pragma once
 
 #include <cstdint>
@@ -102,6 +107,7 @@ class MultiHeadAttention {
   Tensor project_back(Tensor& dq, Tensor& dk, Tensor& dv, Tensor* dmemory);
   AttentionParams attention_params();
   void apply_rope(Tensor& q, Tensor& k, bool backward) const;
+  void round_inputs_to_bf16();
 
   MultiHeadAttentionConfig config_;
   std::optional<Linear> wq_, wk_, wv_, wqkv_;
@@ -118,6 +124,10 @@ class MultiHeadAttention {
   float dropout_p_ = 0.0f;           // attention dropout of the last forward (0 when not training)
   uint64_t step_ = 0;
   AttentionRunner* runner_ = nullptr;
+  // bf16 attention in the last forward: q_, k_, v_ rounded into these (laid out as q_, k_, v_;
+  // with fused_qkv only q16_), or, with a runner, rounded in place in q_, k_, v_.
+  bool bf16_ = false;
+  std::vector<uint16_t> q16_, k16_, v16_;
 };
 
 }  // namespace attn::nn
