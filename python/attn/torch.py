@@ -14,29 +14,65 @@ __all__ = ["AttentionFunction", "attention_function", "MultiheadAttention",
            "scaled_dot_product_attention"]
 
 
+_ELEMENT_TYPES = {torch.bfloat16: "bf16", torch.float16: "f16"}
+
+
 class AttentionFunction(torch.autograd.Function):
     """(out, lse) = attention(q, k, v) with the options of a Spec; gradients for q, k, v from
-    attn's flash backward (float32) or the float64 reference (float64). Deterministic."""
+    attn's flash backward (float32) or the float64 reference (float64). Deterministic.
+
+    bfloat16 and float16 q, k, v are read in place by the kernels (float32 arithmetic): out is
+    rounded to their type, the float32 out kept for the backward, which reads q, k, v and dout
+    in that type too; the gradients come back in the leaves' type."""
 
     @staticmethod
     def forward(ctx, q, k, v, spec):
-        out, lse = forward_numpy(*(x.detach().numpy() for x in (q, k, v)), spec)
-        out_t, lse_t = torch.from_numpy(out), torch.from_numpy(lse)
-        ctx.spec = spec
-        ctx.save_for_backward(q, k, v, out_t, lse_t)
+        etype = _ELEMENT_TYPES.get(q.dtype)
+        ctx.spec, ctx.etype = spec, etype
+        if etype is None:
+            out, lse = forward_numpy(*(x.detach().numpy() for x in (q, k, v)), spec)
+            out_t, lse_t = torch.from_numpy(out), torch.from_numpy(lse)
+            ctx.save_for_backward(q, k, v, out_t, lse_t)
+            ctx.mark_non_differentiable(lse_t)
+            return out_t, lse_t
+        out, lse = _attn.forward16(*(_functional._input16(x, n) for x, n in
+                                     ((q, "query"), (k, "key"), (v, "value"))),
+                                   None, True, etype, "f32", spec.as_tuple())
+        lse_t = torch.from_numpy(lse)
+        ctx.out32 = out  # the backward's Δ = Σ dout·out takes the float32 output
+        ctx.save_for_backward(q, k, v, lse_t)
         ctx.mark_non_differentiable(lse_t)
-        return out_t, lse_t
+        return torch.from_numpy(out).to(q.dtype), lse_t
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dout, dlse):
         del dlse  # the log-sum-exp is not differentiable
+        if ctx.etype is not None:
+            return _backward16(ctx, dout)
         q, k, v, out, lse = ctx.saved_tensors
         if dout.stride(-1) != 1 or 0 in dout.stride():
             dout = dout.contiguous()  # e.g. the expanded ones of out.sum()
         dq, dk, dv = backward_numpy(*(x.detach().numpy() for x in (q, k, v, out, lse, dout)),
                                     ctx.spec)
         return torch.from_numpy(dq), torch.from_numpy(dk), torch.from_numpy(dv), None
+
+
+def _backward16(ctx, dout):
+    """AttentionFunction.backward for bfloat16 / float16 inputs: dout in their type, read in
+    place; the float32 gradients rounded to it."""
+    q, k, v, lse = ctx.saved_tensors
+    dtype = q.dtype
+    if dout.dtype is not dtype:
+        dout = dout.to(dtype)
+    if dout.stride(-1) != 1 or 0 in dout.stride():
+        dout = dout.contiguous()
+    dq, dk, dv = _attn.backward16(*(_functional._input16(x, n) for x, n in
+                                    ((q, "query"), (k, "key"), (v, "value"))),
+                                  ctx.out32, lse.numpy(), _functional._input16(dout, "grad_output"),
+                                  ctx.etype, "f32", ctx.spec.as_tuple())
+    return (torch.from_numpy(dq).to(dtype), torch.from_numpy(dk).to(dtype),
+            torch.from_numpy(dv).to(dtype), None)
 
 
 def attention_function(q, k, v, spec):

@@ -83,3 +83,183 @@ def test_mixed_types_are_rejected():
     q, k, v = _inputs(torch.bfloat16)
     with pytest.raises(TypeError, match="share one dtype"):
         attn.flash_attn_func(q, k.float(), v)
+
+
+# ---------------------------------------------------------------- the kernels' 16-bit path
+# q, k, v (and dout) are read in place as 16 bits; every result must equal, bit for bit, the
+# float32 computation on the widened inputs with the output (and the gradients) rounded.
+
+
+def _same(a, b):
+    """Bitwise equality of two tensors or arrays (NaNs included)."""
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    return (a.dtype == b.dtype and a.shape == b.shape
+            and torch.equal(a.contiguous().view(torch.int16 if a.element_size() == 2
+                                                else torch.int32),
+                            b.contiguous().view(torch.int16 if b.element_size() == 2
+                                                else torch.int32)))
+
+
+def _rounded(result, dtype):
+    """The float32 function's result as the 16-bit call returns it: out rounded, the rest
+    (lse, probs) float32."""
+    if isinstance(result, tuple):
+        return (result[0].to(dtype),) + result[1:]
+    return result.to(dtype)
+
+
+def _check_against_float32(fn, q, k, v, dtype, grad=False, seed=7, **kwargs):
+    """fn on 16-bit q, k, v against fn on their float32 widening, rounded, forward and (grad)
+    backward; the same dropout seed for both."""
+    q16, k16, v16 = (x.to(dtype).detach().requires_grad_(grad) for x in (q, k, v))
+    qw, kw, vw = (x.detach().float().requires_grad_(grad) for x in (q16, k16, v16))
+    torch.manual_seed(seed)
+    ours = fn(q16, k16, v16, **kwargs)
+    torch.manual_seed(seed)
+    wide = _rounded(fn(qw, kw, vw, **kwargs), dtype)
+    for a, b in zip(ours if isinstance(ours, tuple) else (ours,),
+                    wide if isinstance(wide, tuple) else (wide,)):
+        assert _same(a.detach(), b.detach())
+    if not grad:
+        return
+    out = ours[0] if isinstance(ours, tuple) else ours
+    g = torch.Generator().manual_seed(seed + 1)
+    dout = torch.randn(out.shape, generator=g).to(dtype)
+    out.backward(dout)
+    (wide[0] if isinstance(wide, tuple) else wide).float().backward(dout.float())
+    for leaf, w in ((q16, qw), (k16, kw), (v16, vw)):
+        assert leaf.grad.dtype == dtype
+        assert _same(leaf.grad, w.grad.to(dtype))
+
+
+def _randn(*shape, seed=0):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * 2
+
+
+_FLASH_OPTIONS = [
+    dict(),
+    dict(causal=True, softcap=4.0),
+    dict(window_size=(5, 3)),
+    dict(softmax_scale=0.3, causal=True),
+    dict(dropout_p=0.3),
+    dict(alibi_slopes=torch.tensor([0.5, 0.25, 0.125, 0.0625])),
+    dict(alibi_slopes=torch.rand(2, 4, generator=torch.Generator().manual_seed(3))),
+    dict(return_attn_probs=True, causal=True),
+    dict(return_attn_probs=True, dropout_p=0.2, alibi_slopes=torch.tensor([0.5, 0.2, 0.1, 0.1])),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("options", range(len(_FLASH_OPTIONS)))
+@pytest.mark.parametrize("grad", [False, True])
+def test_flash_attn_func_16bit_is_float32_then_rounded_bitwise(dtype, options, grad):
+    q = _randn(2, 37, 4, 24, seed=1)
+    k, v = _randn(2, 53, 2, 24, seed=2), _randn(2, 53, 2, 16, seed=3)  # GQA, Dv != D
+    _check_against_float32(attn.flash_attn_func, q, k, v, dtype, grad=grad,
+                           **_FLASH_OPTIONS[options])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("grad", [False, True])
+def test_strided_inputs_are_read_in_place(dtype, grad):
+    # q a slice of a wider tensor, k and v transposed views: no contiguous copies needed.
+    def fn(q, k, v, **kwargs):
+        return attn.flash_attn_func(q[..., 8:24], k.transpose(1, 2), v.permute(1, 0, 2, 3),
+                                    **kwargs)
+
+    q = _randn(2, 30, 4, 40, seed=4)
+    k, v = _randn(2, 4, 45, 16, seed=5), _randn(45, 2, 4, 16, seed=6)
+    _check_against_float32(fn, q, k, v, dtype, grad=grad, causal=True)
+
+
+_SDPA_OPTIONS = [
+    dict(),
+    dict(is_causal=True),
+    dict(attn_mask="bool"),
+    dict(attn_mask="float"),
+    dict(scale=0.2, dropout_p=0.25),
+    dict(enable_gqa=True),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("options", range(len(_SDPA_OPTIONS)))
+@pytest.mark.parametrize("grad", [False, True])
+def test_sdpa_16bit_is_float32_then_rounded_bitwise(dtype, options, grad):
+    kwargs = dict(_SDPA_OPTIONS[options])
+    kv_heads = 2 if kwargs.get("enable_gqa") else 4
+    q = _randn(3, 4, 21, 16, seed=7)
+    k, v = _randn(3, kv_heads, 33, 16, seed=8), _randn(3, kv_heads, 33, 8, seed=9)
+    if kwargs.get("attn_mask") == "bool":
+        kwargs["attn_mask"] = torch.rand(3, 1, 21, 33,
+                                         generator=torch.Generator().manual_seed(1)) > 0.3
+    elif kwargs.get("attn_mask") == "float":  # additive masks stay float32
+        kwargs["attn_mask"] = _randn(21, 33, seed=10)
+    _check_against_float32(attn.scaled_dot_product_attention, q, k, v, dtype, grad=grad,
+                           **kwargs)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("shape", [(12, 8), (3, 12, 8), (2, 2, 3, 12, 8)])
+def test_sdpa_16bit_any_leading_dimensions(dtype, shape):
+    q, k, v = (_randn(*shape, seed=s) for s in (11, 12, 13))
+    _check_against_float32(attn.scaled_dot_product_attention, q, k, v, dtype, grad=True,
+                           is_causal=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("options", [dict(causal=True), dict(return_attn_probs=True),
+                                     dict(dropout_p=0.2, window_size=(4, 4), softcap=3.0)])
+def test_varlen_16bit_is_float32_then_rounded_bitwise(dtype, grad, options):
+    cu_q = torch.tensor([0, 7, 30, 41], dtype=torch.int32)
+    cu_k = torch.tensor([0, 12, 30, 50], dtype=torch.int32)
+    q, k, v = _randn(41, 4, 16, seed=14), _randn(50, 2, 16, seed=15), _randn(50, 2, 8, seed=16)
+
+    def fn(q, k, v, **kw):
+        return attn.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 23, 20, **kw)
+
+    _check_against_float32(fn, q, k, v, dtype, grad=grad, **options)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(is_causal=True, scale=0.5),
+                                     dict(attn_mask=np.tril(np.ones((24, 30), dtype=bool))),
+                                     dict(dropout_p=0.3)])
+def test_numpy_float16_is_float32_then_rounded_bitwise(options):
+    rng = np.random.default_rng(17)
+    q = rng.standard_normal((2, 3, 24, 16)).astype(np.float16)
+    k, v = (rng.standard_normal((2, 3, 30, 16)).astype(np.float16) for _ in range(2))
+    np.random.seed(3)
+    out = attn.scaled_dot_product_attention(q, k, v, **options)
+    np.random.seed(3)
+    wide = attn.scaled_dot_product_attention(*(x.astype(np.float32) for x in (q, k, v)),
+                                             **options)
+    assert _same(out, wide.astype(np.float16))
+    # flash_attn_func's layout, probs too, on a non-contiguous view
+    qb, kb, vb = (x.transpose(0, 2, 1, 3) for x in (q, k, v))
+    out, lse, probs = attn.flash_attn_func(qb, kb, vb, causal=True, return_attn_probs=True)
+    wide = attn.flash_attn_func(*(x.astype(np.float32) for x in (qb, kb, vb)), causal=True,
+                                return_attn_probs=True)
+    assert _same(out, wide[0].astype(np.float16))
+    assert _same(lse, wide[1]) and _same(probs, wide[2])
+
+
+def test_special_values_round_as_the_float32_path():
+    # Infinite (overflowed) and NaN inputs give the float32 path's infinities and NaNs.
+    q = _randn(1, 9, 2, 8, seed=18)
+    k = _randn(1, 9, 2, 8, seed=19)
+    v = _randn(1, 9, 2, 8, seed=20) * 2e4
+    v[0, 3, 1, 2] = float("nan")
+    _check_against_float32(attn.flash_attn_func, q, k, v, torch.float16)
+
+
+def test_16bit_inputs_are_not_copied_to_float32():
+    # The kernel reads the caller's 16-bit memory: a NaN written into q after the call is
+    # seen by the next call, through any view, without a float32 copy in between (the memory
+    # figures are in test_16bit_memory below).
+    q, k, v = (x.to(torch.bfloat16) for x in _inputs(torch.float32, seed=21))
+    out = attn.flash_attn_func(q, k, v)
+    assert not out.isnan().any()
+    q[0, 0, 0, 0] = float("nan")
+    assert attn.flash_attn_func(q, k, v)[0, 0, 0].isnan().all()
