@@ -1,5 +1,10 @@
-"""bfloat16 and float16 inputs: widened exactly to float32, computed in float32, the output
-rounded back; gradients in the leaves' type; as accurate as a plain computation in that type."""
+"""bfloat16 and float16 inputs: read in place by the kernels (no float32 copies), computed in
+float32 as on the inputs widened exactly, the output rounded back; gradients in the leaves'
+type; as accurate as a plain computation in that type."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -263,3 +268,48 @@ def test_16bit_inputs_are_not_copied_to_float32():
     assert not out.isnan().any()
     q[0, 0, 0, 0] = float("nan")
     assert attn.flash_attn_func(q, k, v)[0, 0, 0].isnan().all()
+
+
+_MEMORY_CHILD = r"""
+import resource, sys
+import torch, attn
+torch.set_num_threads(1)
+attn.set_num_threads(1)
+step, dtype = sys.argv[1], getattr(torch, sys.argv[2])
+L, H, D, DV = 8192, 8, 256, 64  # q, k 32 MiB each in bfloat16, v and dout 8 MiB
+g = torch.Generator().manual_seed(0)
+def randn(*shape):
+    return torch.empty(shape, dtype=dtype).normal_(generator=g)
+q, k, v, dout = randn(1, L, H, D), randn(1, L, H, D), randn(1, L, H, DV), randn(1, L, H, DV)
+attn.flash_attn_func(*(x[:, :64].contiguous() for x in (q, k, v)), window_size=(32, 0))
+peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB
+base = peak()
+if step == "backward":
+    for x in (q, k, v):
+        x.requires_grad_()
+out = attn.flash_attn_func(q, k, v, window_size=(32, 0))
+if step == "backward":
+    out.backward(dout)
+print(peak() - base)
+"""
+
+
+def _memory_growth(step, dtype):
+    """MiB the peak resident memory of a fresh process grows by in one flash_attn_func call
+    (and its backward) on q, k [1, 8192, 8, 256] and v [1, 8192, 8, 64] of `dtype`."""
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(attn.__file__)))
+    return float(subprocess.run([sys.executable, "-c", _MEMORY_CHILD, step, dtype], env=env,
+                                check=True, capture_output=True, text=True).stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB on Linux")
+def test_16bit_memory():
+    # bfloat16 q, k: 32 MiB each, v and dout 8 MiB; float32 copies of q, k, v would be 144
+    # MiB. The forward adds only its bfloat16 output (8 MiB). The backward adds what the
+    # float32 one does (its float32 output, the kernel's float32 gradients and scratch) plus
+    # the bfloat16 output and gradients (8 + 72 MiB); a float32 copy of q alone is 64 more.
+    forward = _memory_growth("forward", "bfloat16")
+    assert forward < 8 + 24, forward
+    backward, backward32 = _memory_growth("backward", "bfloat16"), _memory_growth("backward",
+                                                                                  "float32")
+    assert backward < backward32 + 80 + 32, (backward, backward32)
