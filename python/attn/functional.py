@@ -115,10 +115,10 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
     only within itself; causal, window_size and ALiBi (slopes [H]) are aligned bottom-right
     within each sequence, as in flash_attn_func. max_seqlen_q / max_seqlen_k must be at least
     the longest sequences (0: not checked). float32, or bfloat16 / float16 read in place and
-    computed in float32 (not the float64 reference). The dropout mask is that of the packed [1, H, total_q, total_k]
-    problem. With return_attn_probs, returns (out, softmax_lse [H, total_q], probs [n, H,
-    max_seqlen_q, max_seqlen_k]): each sequence's softmax weights, zero-padded, a dropped
-    weight negated.
+    computed in float32 (not the float64 reference). The dropout mask is that of the packed
+    [1, H, total_q, total_k] problem. With return_attn_probs, returns (out, softmax_lse
+    [H, total_q], probs [n, H, max_seqlen_q, max_seqlen_k]): each sequence's softmax weights,
+    zero-padded, a dropped weight negated.
     """
     del deterministic  # attn's backward is deterministic for any thread count
     etype = _element_type(q, k, v) if _is_16bit(q) else None

@@ -107,8 +107,8 @@ py::array array16(const py::handle& obj, ElementType t, const char* name) {
   const bool half = kind == 'f' && a.itemsize() == 2 && t == ElementType::kF16;
   if (!bits && !half) {
     throw py::type_error(std::string(name) + ": expected " +
-                         (t == ElementType::kF16 ? "float16" : "bfloat16 bits (int16)") +
-                         ", got " + std::string(py::str(a.dtype())));
+                         (t == ElementType::kF16 ? "float16" : "bfloat16 bits (int16)") + ", got " +
+                         std::string(py::str(a.dtype())));
   }
   if (a.ndim() > 0 && a.shape(a.ndim() - 1) > 1 && a.strides(a.ndim() - 1) != 2) {
     throw py::value_error(std::string(name) +
@@ -172,8 +172,8 @@ View4 new_view4(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blh
 }
 
 AttentionCall::AttentionCall(const py::handle& q, const py::handle& k, const py::handle& v,
-                             const py::handle& out, const py::tuple& spec,
-                             ElementType input_type, ElementType output_type) {
+                             const py::handle& out, const py::tuple& spec, ElementType input_type,
+                             ElementType output_type) {
   if (spec.size() != kSpecFields) throw py::value_error("attention spec: wrong number of fields");
   blhd_ = spec[0].cast<bool>();
   q_ = view4_of(q, blhd_, input_type, "query");

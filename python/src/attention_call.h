@@ -30,9 +30,9 @@ constexpr size_t kSpecFields = 17;
 
 // A 4-D float32 or 16-bit array indexed [b, h, l, d] whatever its layout.
 struct View4 {
-  py::array array;  // unset for a tensor read by its description
-  float* data = nullptr;        // float32 elements, or
-  uint16_t* data16 = nullptr;   // 16-bit ones (bf16 or f16 bit patterns)
+  py::array array;             // unset for a tensor read by its description
+  float* data = nullptr;       // float32 elements, or
+  uint16_t* data16 = nullptr;  // 16-bit ones (bf16 or f16 bit patterns)
   int64_t batch = 0, heads = 0, len = 0, dim = 0;
   Strides4 stride;
 };

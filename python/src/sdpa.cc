@@ -220,16 +220,16 @@ void bind_sdpa(py::module_& m) {
   m.def("weights", &weights, "attention weights recomputed from the log-sum-exp", py::arg("q"),
         py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("row_begin"),
         py::arg("row_end"), py::arg("average_heads"), py::arg("spec"));
-  m.def("forward16", &forward16, "flash forward on bf16 or f16 inputs", py::arg("q"),
-        py::arg("k"), py::arg("v"), py::arg("out"), py::arg("want_lse"), py::arg("input_type"),
+  m.def("forward16", &forward16, "flash forward on bf16 or f16 inputs", py::arg("q"), py::arg("k"),
+        py::arg("v"), py::arg("out"), py::arg("want_lse"), py::arg("input_type"),
         py::arg("output_type"), py::arg("spec"));
   m.def("backward16", &backward16, "flash backward on bf16 or f16 inputs and dout", py::arg("q"),
         py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
         py::arg("input_type"), py::arg("output_type"), py::arg("spec"));
   m.def("weights16", &weights16, "attention weights of bf16 or f16 inputs", py::arg("q"),
         py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("row_begin"),
-        py::arg("row_end"), py::arg("average_heads"), py::arg("input_type"),
-        py::arg("output_type"), py::arg("spec"));
+        py::arg("row_end"), py::arg("average_heads"), py::arg("input_type"), py::arg("output_type"),
+        py::arg("spec"));
   m.def("dropout_keep", &dropout_keep, py::arg("batch"), py::arg("heads"), py::arg("q_len"),
         py::arg("kv_len"), py::arg("dropout_p"), py::arg("seed"), py::arg("offset") = 0,
         py::arg("per_batch") = false);
