@@ -90,6 +90,8 @@ class MultiheadAttention(torch.nn.MultiheadAttention):
     is_causal=True masks the keys after each query (top-left diagonal); unlike PyTorch 2.x,
     which takes it as a hint beside a causal attn_mask, it needs no attn_mask (one given is
     applied too). A query whose keys are all masked gives 0 (PyTorch's module gives NaN).
+    A bfloat16 or float16 module (module.to(torch.bfloat16)) runs the kernels on its 16-bit
+    projections in place; the weights come back in its type.
     """
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
@@ -115,7 +117,9 @@ class MultiheadAttention(torch.nn.MultiheadAttention):
         batch, length, _ = query.shape
         heads, head_dim = self.num_heads, self.head_dim
         q, k, v = self._project(query, key, value)  # [N, L, E], [N, S, E], [N, S, E]
-        keep, add = _masks(attn_mask, key_padding_mask, batch, heads, q.dtype)
+        # Additive masks are float32 for bfloat16 and float16 projections, as for the functions.
+        keep, add = _masks(attn_mask, key_padding_mask, batch, heads,
+                           torch.float32 if q.dtype in _ELEMENT_TYPES else q.dtype)
         if self.bias_k is not None:
             k = torch.cat([k, self.bias_k.expand(batch, 1, -1)], dim=1)
             v = torch.cat([v, self.bias_v.expand(batch, 1, -1)], dim=1)
@@ -199,9 +203,17 @@ def _pad_masks(keep, add):
 def _weights(q4, k4, v4, out4, lse, spec, average):
     """The attention weights [N, L, S] (averaged) or [N, H, L, S], dropout applied as in
     PyTorch's module; no gradient."""
-    qn, kn, vn, on, ln = (x.detach().numpy() for x in (q4, k4, v4, out4, lse))
-    w, keep = _functional._weights_and_keep(qn, kn, vn, on, ln, spec, False)
+    etype = _ELEMENT_TYPES.get(q4.dtype)
+    if etype is None:
+        qn, kn, vn, on, ln = (x.detach().numpy() for x in (q4, k4, v4, out4, lse))
+        w, keep = _functional._weights_and_keep(qn, kn, vn, on, ln, spec, False)
+    else:  # bfloat16 / float16: read in place; the weights float32, then in the module's type
+        w = _attn.weights16(*(_functional._input16(x, n) for x, n in
+                              ((q4, "query"), (k4, "key"), (v4, "value"), (out4, "out"))),
+                            lse.numpy(), 0, -1, False, etype, etype, spec.as_tuple())
+        keep = _functional._keep(w.shape, spec, False)
     if keep is not None:
         w = w * keep / (1.0 - spec.dropout_p)
     w = torch.from_numpy(np.ascontiguousarray(w))
-    return w.mean(dim=1) if average else w
+    w = w.mean(dim=1) if average else w
+    return w if etype is None else w.to(q4.dtype)

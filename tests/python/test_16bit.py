@@ -313,3 +313,32 @@ def test_16bit_memory():
     backward, backward32 = _memory_growth("backward", "bfloat16"), _memory_growth("backward",
                                                                                   "float32")
     assert backward < backward32 + 80 + 32, (backward, backward32)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16])  # PyTorch 1.13 has no float16 F.linear
+def test_multihead_attention_in_16bit(dtype):
+    # The module in 16 bits: its attention reads the 16-bit projections in place. Against the
+    # same module in float32 (16-bit representable parameters and inputs): only the 16-bit
+    # rounding of the projections and products differs.
+    import attn.torch
+
+    torch.manual_seed(22)
+    wide = attn.torch.MultiheadAttention(32, 4, batch_first=True)
+    with torch.no_grad():
+        for p in wide.parameters():
+            p.copy_(p.to(dtype))
+    narrow = attn.torch.MultiheadAttention(32, 4, batch_first=True).to(dtype)
+    narrow.load_state_dict(wide.state_dict())
+    h = torch.randn(2, 10, 32).to(dtype)
+    mask = torch.randn(10, 10)  # an additive float32 mask
+    padding = torch.zeros(2, 10, dtype=torch.bool)
+    padding[1, 7:] = True
+    y, w = narrow(h, h, h, attn_mask=mask, key_padding_mask=padding)
+    y_wide, w_wide = wide(h.float(), h.float(), h.float(), attn_mask=mask,
+                          key_padding_mask=padding)
+    assert y.dtype == dtype and w.dtype == dtype
+    tol = 0.05 if dtype == torch.bfloat16 else 0.01
+    assert torch.allclose(y.float(), y_wide, atol=tol, rtol=tol)
+    assert torch.allclose(w.float(), w_wide, atol=tol, rtol=tol)
+    y.float().square().sum().backward()
+    assert narrow.in_proj_weight.grad.dtype == dtype
