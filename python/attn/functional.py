@@ -152,22 +152,29 @@ def attention_weights(query, key, value=None, attn_mask=None, is_causal=False, s
     """The softmax weights of scaled_dot_product_attention (same arguments, no dropout):
     [..., Hq, L, S], or [..., 1, L, S] averaged over the heads. rows=(begin, end) recomputes
     only those query rows. float32 runs the kernel from the saved log-sum-exp: memory beyond
-    the result is O(S). Returns the inputs' kind, without gradient."""
+    the result is O(S); bfloat16 and float16 likewise, read in place (the weights float32).
+    Returns the inputs' kind, without gradient."""
     if value is None:
         value = key
+    etype = _element_type(query, key, value) if _is_16bit(query) else None
     kind = _arrays.kind_of(query, key, value)
-    dtype = _arrays.float_dtype(query, key, value)
+    dtype = np.float32 if etype else _arrays.float_dtype(query, key, value)
     if is_causal and attn_mask is not None:
         raise ValueError("attention_weights: pass attn_mask or is_causal, not both")
     lead = _leading_shape(query, key, value)
-    q, k, v = (_arrays.as_numpy(_as_bhld(x, lead, n), n) for x, n in
+    q, k, v = (_as_bhld(x, lead, n) for x, n in
                zip((query, key, value), ("query", "key", "value")))
     _check_heads(q.shape[1], k.shape[1], enable_gqa)
+    as_input = _input16 if etype else _arrays.as_numpy
+    q, k, v = (as_input(x, n) for x, n in zip((q, k, v), ("query", "key", "value")))
     bool_mask, additive_mask = mask_fields(_mask_bhld(attn_mask, lead, query), dtype)
     spec = Spec(bool_mask=bool_mask, additive_mask=additive_mask, scale=check_scale(scale),
                 causal=bool(is_causal), top_left=True)
     begin, end = (0, -1) if rows is None else (int(rows[0]), int(rows[1]))
-    if dtype == np.float32:
+    if etype:
+        w = _attn.weights16(q, k, v, None, None, begin, end, bool(average_heads), etype, etype,
+                            spec.as_tuple())
+    elif dtype == np.float32:
         w = _attn.weights(q, k, v, None, None, begin, end, bool(average_heads), spec.as_tuple())
     else:
         _reference.validate(q, k, v, spec)

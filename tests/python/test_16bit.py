@@ -342,3 +342,22 @@ def test_multihead_attention_in_16bit(dtype):
     assert torch.allclose(w.float(), w_wide, atol=tol, rtol=tol)
     y.float().square().sum().backward()
     assert narrow.in_proj_weight.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("options", [dict(is_causal=True), dict(rows=(3, 9), average_heads=True),
+                                     dict(attn_mask="bool", enable_gqa=True)])
+def test_attention_weights_of_16bit_inputs(dtype, options):
+    kwargs = dict(options)
+    kv_heads = 2 if kwargs.get("enable_gqa") else 4
+    q = _randn(2, 4, 12, 16, seed=23).to(dtype).requires_grad_()
+    k, v = (_randn(2, kv_heads, 15, 16, seed=s).to(dtype) for s in (24, 25))
+    if kwargs.get("attn_mask") == "bool":
+        kwargs["attn_mask"] = torch.rand(12, 15, generator=torch.Generator().manual_seed(2)) > .4
+    w = attn.attention_weights(q, k, v, **kwargs)
+    wide = attn.attention_weights(q.detach().float(), k.float(), v.float(), **kwargs)
+    assert w.dtype == torch.float32 and not w.requires_grad
+    assert _same(w, wide)
+    qn, kn = (x.detach().numpy() if dtype == torch.float16 else None for x in (q, k))
+    if qn is not None:  # NumPy float16
+        assert _same(attn.attention_weights(qn, kn, v.numpy(), **kwargs), wide.numpy())
