@@ -10,9 +10,10 @@
     attn.viz.explorer                                  an HTML page to explore them
 
 NumPy arrays and PyTorch CPU tensors are read in place (float32 runs the kernels, float64 the
-float64 reference; the attention functions widen bfloat16 and float16 to float32 and round the
-output back) and results come back as the same kind. Gradients flow through attn's flash
-backward when tensors need them (import attn.torch, or call the functions on such tensors).
+float64 reference; bfloat16 and float16 run the kernels on the 16-bit inputs, in float32
+arithmetic, the output rounded back to their type) and results come back as the same kind.
+Gradients flow through attn's flash backward when tensors need them (import attn.torch, or call
+the functions on such tensors).
 """
 
 from . import _attn

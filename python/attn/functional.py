@@ -7,25 +7,14 @@ from . import _arrays, _attn, _reference
 from ._spec import Spec, check_dropout, check_scale, draw_seed, mask_fields
 
 
-def _widened_16bit(fn, q, k, v, *args, **kwargs):
-    """fn on bfloat16 or float16 query, key and value (tensors, or NumPy float16 arrays), as
-    the library's 16-bit inputs are computed: widened exactly to float32, every score, softmax
-    and product in float32, the output rounded (to nearest even) back to the inputs' type; the
-    log-sum-exp and the weights stay float32. Gradients flow through the casts, so a bfloat16
-    leaf gets a bfloat16 gradient. Called off the fast path only, so it costs the common call
-    nothing."""
-    dtype = q.dtype
+def _element_type(q, k, v):
+    """'bf16' or 'f16': the kernels' name of the 16-bit dtype that q, k and v share (call it
+    when _is_16bit(q)); TypeError for a mix."""
     names = [_arrays.dtype_name(x) if hasattr(x, "dtype") else type(x).__name__
              for x in (q, k, v)]
     if len(set(names)) != 1:
         raise TypeError("query, key and value must share one dtype, got " + ", ".join(names))
-    tensor = _arrays.is_tensor(q)
-    widen = (lambda x: x.float()) if tensor else (lambda x: x.astype(np.float32))
-    narrow = (lambda x: x.to(dtype)) if tensor else (lambda x: x.astype(dtype))
-    result = fn(widen(q), widen(k), widen(v), *args, **kwargs)
-    if isinstance(result, tuple):
-        return (narrow(result[0]),) + result[1:]
-    return narrow(result)
+    return "bf16" if names[0] == "bfloat16" else "f16"
 
 
 def _is_16bit(x):
@@ -46,18 +35,18 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     attn_mask broadcastable to [..., Hq, L, S]: bool (True = attend) or float (added).
     is_causal masks keys after the query, the diagonal from the top-left corner (not with
     attn_mask). H < Hq (grouped-query) only with enable_gqa. A fully masked row gives 0.
-    float32 runs the flash kernel, float64 the float64 reference; tensors that need gradients
-    go through attn's flash backward.
+    float32 runs the flash kernel, float64 the float64 reference, bfloat16 and float16 the
+    kernel on the 16-bit inputs in place (float32 arithmetic, the output rounded to the inputs'
+    type; an additive mask stays float32); tensors that need gradients go through attn's flash
+    backward.
     """
     if attn_mask is None and not dropout_p and scale is None:
         out = _fast_sdpa(query, key, value, is_causal)
         if out is not None:
             return out
-    if _is_16bit(query):
-        return _widened_16bit(scaled_dot_product_attention, query, key, value, attn_mask,
-                              dropout_p, is_causal, scale, enable_gqa)
+    etype = _element_type(query, key, value) if _is_16bit(query) else None
     kind = _arrays.kind_of(query, key, value)
-    dtype = _arrays.float_dtype(query, key, value)
+    dtype = np.float32 if etype else _arrays.float_dtype(query, key, value)
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal, not both")
     lead = _leading_shape(query, key, value)
@@ -69,7 +58,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                 causal=bool(is_causal), top_left=True, dropout_p=check_dropout(dropout_p))
     if spec.dropout_p > 0:
         spec.seed = draw_seed(kind)
-    out = _run(kind, q, k, v, spec)[0]
+    out = _run(kind, q, k, v, spec, etype=etype)[0]
     return _unflatten(out, query.ndim, lead)
 
 
@@ -84,7 +73,8 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     [H] or [B, H] add −slope · |i + Lk − Lq − j|. The backward is always deterministic.
     With return_attn_probs, returns (out, softmax_lse [B, H, Lq], probs [B, H, Lq, Lk]): the
     softmax weights recomputed from the log-sum-exp, a dropped weight negated (as
-    FlashAttention's S_dmask).
+    FlashAttention's S_dmask). bfloat16 and float16 inputs are read in place, computed in
+    float32 and the output rounded to their type (lse, probs and ALiBi slopes float32).
     """
     del deterministic  # attn's backward is deterministic for any thread count
     left, right = (int(w) for w in window_size)
@@ -95,11 +85,9 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
         fast = _fast_inputs(q, k, v)
         if fast is not None:
             return _fast_forward(fast, spec.as_tuple())
-    if _is_16bit(q):
-        return _widened_16bit(flash_attn_func, q, k, v, dropout_p, softmax_scale, causal,
-                              window_size, softcap, alibi_slopes, True, return_attn_probs)
+    etype = _element_type(q, k, v) if _is_16bit(q) else None
     kind = _arrays.kind_of(q, k, v)
-    dtype = _arrays.float_dtype(q, k, v)
+    dtype = np.float32 if etype else _arrays.float_dtype(q, k, v)
     for x, name in zip((q, k, v), ("q", "k", "v")):
         if x.ndim != 4:
             raise ValueError(f"{name}: expected [batch, seqlen, heads, headdim], got shape "
@@ -108,10 +96,10 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     spec.dropout_p = check_dropout(dropout_p)
     if spec.dropout_p > 0:
         spec.seed = draw_seed(kind)
-    out, lse = _run(kind, q, k, v, spec, want_lse=return_attn_probs)
+    out, lse = _run(kind, q, k, v, spec, want_lse=return_attn_probs, etype=etype)
     if not return_attn_probs:
         return out
-    probs = _probs(kind, q, k, v, out, lse, spec)
+    probs = _probs(kind, q, k, v, out, lse, spec, etype)
     return out, lse, probs
 
 
@@ -126,19 +114,16 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
     cu_seqlens_k[i] .. cu_seqlens_k[i + 1] (int32 [n + 1], from 0 to the totals) and attends
     only within itself; causal, window_size and ALiBi (slopes [H]) are aligned bottom-right
     within each sequence, as in flash_attn_func. max_seqlen_q / max_seqlen_k must be at least
-    the longest sequences (0: not checked). float32, or bfloat16 / float16 widened to it (not
-    the float64 reference). The dropout mask is that of the packed [1, H, total_q, total_k]
-    problem. With return_attn_probs, returns (out, softmax_lse [H, total_q], probs [n, H,
-    max_seqlen_q, max_seqlen_k]): each sequence's softmax weights, zero-padded, a dropped
-    weight negated.
+    the longest sequences (0: not checked). float32, or bfloat16 / float16 read in place and
+    computed in float32 (not the float64 reference). The dropout mask is that of the packed
+    [1, H, total_q, total_k] problem. With return_attn_probs, returns (out, softmax_lse
+    [H, total_q], probs [n, H, max_seqlen_q, max_seqlen_k]): each sequence's softmax weights,
+    zero-padded, a dropped weight negated.
     """
     del deterministic  # attn's backward is deterministic for any thread count
-    if _is_16bit(q):
-        return _widened_16bit(flash_attn_varlen_func, q, k, v, cu_seqlens_q, cu_seqlens_k,
-                              max_seqlen_q, max_seqlen_k, dropout_p, softmax_scale, causal,
-                              window_size, softcap, alibi_slopes, False, return_attn_probs)
+    etype = _element_type(q, k, v) if _is_16bit(q) else None
     kind = _arrays.kind_of(q, k, v)
-    if _arrays.float_dtype(q, k, v) != np.float32:
+    if not etype and _arrays.float_dtype(q, k, v) != np.float32:
         raise TypeError("flash_attn_varlen_func: expected float32 inputs (the float64 reference "
                         "does not take packed sequences)")
     for x, name in zip((q, k, v), ("q", "k", "v")):
@@ -156,10 +141,10 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
     if spec.dropout_p > 0:
         spec.seed = draw_seed(kind)
     q4, k4, v4 = (x[None] for x in (q, k, v))  # [1, total, H, D] views
-    out, lse = _run(kind, q4, k4, v4, spec, want_lse=return_attn_probs)
+    out, lse = _run(kind, q4, k4, v4, spec, want_lse=return_attn_probs, etype=etype)
     if not return_attn_probs:
         return out[0]
-    return out[0], lse[0], _varlen_probs(kind, q4, k4, v4, out, lse, spec)
+    return out[0], lse[0], _varlen_probs(kind, q4, k4, v4, out, lse, spec, etype)
 
 
 def attention_weights(query, key, value=None, attn_mask=None, is_causal=False, scale=None,
@@ -167,22 +152,29 @@ def attention_weights(query, key, value=None, attn_mask=None, is_causal=False, s
     """The softmax weights of scaled_dot_product_attention (same arguments, no dropout):
     [..., Hq, L, S], or [..., 1, L, S] averaged over the heads. rows=(begin, end) recomputes
     only those query rows. float32 runs the kernel from the saved log-sum-exp: memory beyond
-    the result is O(S). Returns the inputs' kind, without gradient."""
+    the result is O(S); bfloat16 and float16 likewise, read in place (the weights float32).
+    Returns the inputs' kind, without gradient."""
     if value is None:
         value = key
+    etype = _element_type(query, key, value) if _is_16bit(query) else None
     kind = _arrays.kind_of(query, key, value)
-    dtype = _arrays.float_dtype(query, key, value)
+    dtype = np.float32 if etype else _arrays.float_dtype(query, key, value)
     if is_causal and attn_mask is not None:
         raise ValueError("attention_weights: pass attn_mask or is_causal, not both")
     lead = _leading_shape(query, key, value)
-    q, k, v = (_arrays.as_numpy(_as_bhld(x, lead, n), n) for x, n in
+    q, k, v = (_as_bhld(x, lead, n) for x, n in
                zip((query, key, value), ("query", "key", "value")))
     _check_heads(q.shape[1], k.shape[1], enable_gqa)
+    as_input = _input16 if etype else _arrays.as_numpy
+    q, k, v = (as_input(x, n) for x, n in zip((q, k, v), ("query", "key", "value")))
     bool_mask, additive_mask = mask_fields(_mask_bhld(attn_mask, lead, query), dtype)
     spec = Spec(bool_mask=bool_mask, additive_mask=additive_mask, scale=check_scale(scale),
                 causal=bool(is_causal), top_left=True)
     begin, end = (0, -1) if rows is None else (int(rows[0]), int(rows[1]))
-    if dtype == np.float32:
+    if etype:
+        w = _attn.weights16(q, k, v, None, None, begin, end, bool(average_heads), etype, etype,
+                            spec.as_tuple())
+    elif dtype == np.float32:
         w = _attn.weights(q, k, v, None, None, begin, end, bool(average_heads), spec.as_tuple())
     else:
         _reference.validate(q, k, v, spec)
@@ -239,6 +231,22 @@ def _fast_inputs(q, k, v):
 
 def _describe(t):
     return (t.data_ptr(), t.shape, t.stride())
+
+
+def _input16(x, name):
+    """A 4-D bfloat16 or float16 input as the kernel reads it in place: a float16 NumPy array
+    as it is, a tensor by its description (the caller keeps it alive during the call)."""
+    if type(x) is np.ndarray:
+        return x
+    _arrays.check_tensor(x, name)
+    return _describe(x)
+
+
+def _wrap16(kind, out, dtype):
+    """The kernel's 16-bit output (float16, or int16 bfloat16 bits) as the caller's kind."""
+    if kind == "numpy":
+        return out
+    return _arrays.torch_module().from_numpy(out).view(dtype)
 
 
 
@@ -323,12 +331,18 @@ def _needs_grad(kind, *xs):
     return torch.is_grad_enabled() and any(x.requires_grad for x in xs)
 
 
-def _run(kind, q, k, v, spec, want_lse=False):
+def _run(kind, q, k, v, spec, want_lse=False, etype=None):
     """(out, lse) of the caller's kind, lse None unless wanted or computed anyway; through
-    autograd when a tensor needs gradients."""
+    autograd when a tensor needs gradients. etype 'bf16' or 'f16': q, k, v of that type, read
+    in place, and out of it too."""
     if _needs_grad(kind, q, k, v):
         from .torch import attention_function
         return attention_function(q, k, v, spec)
+    if etype:
+        out, lse = _attn.forward16(_input16(q, "query"), _input16(k, "key"),
+                                   _input16(v, "value"), None, want_lse, etype, etype,
+                                   spec.as_tuple())
+        return _wrap16(kind, out, q.dtype), _arrays.wrap_like(kind, lse)
     qn, kn, vn = (_arrays.as_numpy(x, n) for x, n in zip((q, k, v), ("query", "key", "value")))
     out, lse = forward_numpy(qn, kn, vn, spec, want_lse)
     return _arrays.wrap_like(kind, out), _arrays.wrap_like(kind, lse)
@@ -356,12 +370,16 @@ def _weights_and_keep(qn, kn, vn, on, ln, spec, per_batch_alibi):
         w = _attn.weights(qn, kn, vn, on, ln, 0, -1, False, spec.as_tuple())
     else:
         w = _reference.weights(qn, kn, vn, spec)
+    return w, _keep(w.shape, spec, per_batch_alibi)
+
+
+def _keep(shape, spec, per_batch_alibi):
+    """The dropout keep mask [B, H, Lq, Lk] of the spec's dropout; None without dropout."""
     if spec.dropout_p <= 0:
-        return w, None
-    b, h, lq, lk = w.shape
-    keep = _attn.dropout_keep(b, h, lq, lk, spec.dropout_p, spec.seed, spec.offset,
+        return None
+    b, h, lq, lk = shape
+    return _attn.dropout_keep(b, h, lq, lk, spec.dropout_p, spec.seed, spec.offset,
                               per_batch_alibi)
-    return w, keep
 
 
 def _offsets(cu, name):
@@ -377,10 +395,10 @@ def _offsets(cu, name):
     return np.ascontiguousarray(c, dtype=np.int32)
 
 
-def _varlen_probs(kind, q4, k4, v4, out4, lse, spec):
+def _varlen_probs(kind, q4, k4, v4, out4, lse, spec, etype=None):
     """flash_attn_varlen_func's probs: the packed weights [1, H, total_q, total_k] cut into
     each sequence's block, [n, H, max_seqlen_q, max_seqlen_k], dropped weights negated."""
-    w = _probs("numpy", q4, k4, v4, out4, lse, spec)[0]
+    w = _probs("numpy", q4, k4, v4, out4, lse, spec, etype)[0]
     cq, ck = spec.cu_seqlens_q, spec.cu_seqlens_k
     mq = max(spec.max_seqlen_q, int(np.diff(cq).max()))
     mk = max(spec.max_seqlen_k, int(np.diff(ck).max()))
@@ -391,11 +409,18 @@ def _varlen_probs(kind, q4, k4, v4, out4, lse, spec):
     return _arrays.wrap_like(kind, probs)
 
 
-def _probs(kind, q, k, v, out, lse, spec):
-    """FlashAttention's S_dmask: weights [B, H, Lq, Lk], dropped ones negated."""
-    qn, kn, vn, on, ln = (_arrays.as_numpy(x) for x in (q, k, v, out, lse))
-    w, keep = _weights_and_keep(qn, kn, vn, on, ln, spec,
-                                spec.alibi is not None and spec.alibi.ndim == 2)
+def _probs(kind, q, k, v, out, lse, spec, etype=None):
+    """FlashAttention's S_dmask: weights [B, H, Lq, Lk], dropped ones negated. etype: q, k, v
+    and out 16-bit, read in place."""
+    per_batch = spec.alibi is not None and spec.alibi.ndim == 2
+    if etype:
+        w = _attn.weights16(_input16(q, "q"), _input16(k, "k"), _input16(v, "v"),
+                            _input16(out, "out"), _arrays.as_numpy(lse), 0, -1, False, etype,
+                            etype, spec.as_tuple())
+        keep = _keep(w.shape, spec, per_batch)
+    else:
+        qn, kn, vn, on, ln = (_arrays.as_numpy(x) for x in (q, k, v, out, lse))
+        w, keep = _weights_and_keep(qn, kn, vn, on, ln, spec, per_batch)
     if keep is not None:
         w = np.where(keep, w, -w)
     return _arrays.wrap_like(kind, w)

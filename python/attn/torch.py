@@ -14,29 +14,65 @@ __all__ = ["AttentionFunction", "attention_function", "MultiheadAttention",
            "scaled_dot_product_attention"]
 
 
+_ELEMENT_TYPES = {torch.bfloat16: "bf16", torch.float16: "f16"}
+
+
 class AttentionFunction(torch.autograd.Function):
     """(out, lse) = attention(q, k, v) with the options of a Spec; gradients for q, k, v from
-    attn's flash backward (float32) or the float64 reference (float64). Deterministic."""
+    attn's flash backward (float32) or the float64 reference (float64). Deterministic.
+
+    bfloat16 and float16 q, k, v are read in place by the kernels (float32 arithmetic): out is
+    rounded to their type, the float32 out kept for the backward, which reads q, k, v and dout
+    in that type too; the gradients come back in the leaves' type."""
 
     @staticmethod
     def forward(ctx, q, k, v, spec):
-        out, lse = forward_numpy(*(x.detach().numpy() for x in (q, k, v)), spec)
-        out_t, lse_t = torch.from_numpy(out), torch.from_numpy(lse)
-        ctx.spec = spec
-        ctx.save_for_backward(q, k, v, out_t, lse_t)
+        etype = _ELEMENT_TYPES.get(q.dtype)
+        ctx.spec, ctx.etype = spec, etype
+        if etype is None:
+            out, lse = forward_numpy(*(x.detach().numpy() for x in (q, k, v)), spec)
+            out_t, lse_t = torch.from_numpy(out), torch.from_numpy(lse)
+            ctx.save_for_backward(q, k, v, out_t, lse_t)
+            ctx.mark_non_differentiable(lse_t)
+            return out_t, lse_t
+        out, lse = _attn.forward16(*(_functional._input16(x, n) for x, n in
+                                     ((q, "query"), (k, "key"), (v, "value"))),
+                                   None, True, etype, "f32", spec.as_tuple())
+        lse_t = torch.from_numpy(lse)
+        ctx.out32 = out  # the backward's Δ = Σ dout·out takes the float32 output
+        ctx.save_for_backward(q, k, v, lse_t)
         ctx.mark_non_differentiable(lse_t)
-        return out_t, lse_t
+        return torch.from_numpy(out).to(q.dtype), lse_t
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dout, dlse):
         del dlse  # the log-sum-exp is not differentiable
+        if ctx.etype is not None:
+            return _backward16(ctx, dout)
         q, k, v, out, lse = ctx.saved_tensors
         if dout.stride(-1) != 1 or 0 in dout.stride():
             dout = dout.contiguous()  # e.g. the expanded ones of out.sum()
         dq, dk, dv = backward_numpy(*(x.detach().numpy() for x in (q, k, v, out, lse, dout)),
                                     ctx.spec)
         return torch.from_numpy(dq), torch.from_numpy(dk), torch.from_numpy(dv), None
+
+
+def _backward16(ctx, dout):
+    """AttentionFunction.backward for bfloat16 / float16 inputs: dout in their type, read in
+    place; the float32 gradients rounded to it."""
+    q, k, v, lse = ctx.saved_tensors
+    dtype = q.dtype
+    if dout.dtype is not dtype:
+        dout = dout.to(dtype)
+    if dout.stride(-1) != 1 or 0 in dout.stride():
+        dout = dout.contiguous()
+    dq, dk, dv = _attn.backward16(*(_functional._input16(x, n) for x, n in
+                                    ((q, "query"), (k, "key"), (v, "value"))),
+                                  ctx.out32, lse.numpy(), _functional._input16(dout, "grad_output"),
+                                  ctx.etype, "f32", ctx.spec.as_tuple())
+    return (torch.from_numpy(dq).to(dtype), torch.from_numpy(dk).to(dtype),
+            torch.from_numpy(dv).to(dtype), None)
 
 
 def attention_function(q, k, v, spec):
@@ -54,6 +90,8 @@ class MultiheadAttention(torch.nn.MultiheadAttention):
     is_causal=True masks the keys after each query (top-left diagonal); unlike PyTorch 2.x,
     which takes it as a hint beside a causal attn_mask, it needs no attn_mask (one given is
     applied too). A query whose keys are all masked gives 0 (PyTorch's module gives NaN).
+    A bfloat16 or float16 module (module.to(torch.bfloat16)) runs the kernels on its 16-bit
+    projections in place; the weights come back in its type.
     """
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
@@ -79,7 +117,9 @@ class MultiheadAttention(torch.nn.MultiheadAttention):
         batch, length, _ = query.shape
         heads, head_dim = self.num_heads, self.head_dim
         q, k, v = self._project(query, key, value)  # [N, L, E], [N, S, E], [N, S, E]
-        keep, add = _masks(attn_mask, key_padding_mask, batch, heads, q.dtype)
+        # Additive masks are float32 for bfloat16 and float16 projections, as for the functions.
+        keep, add = _masks(attn_mask, key_padding_mask, batch, heads,
+                           torch.float32 if q.dtype in _ELEMENT_TYPES else q.dtype)
         if self.bias_k is not None:
             k = torch.cat([k, self.bias_k.expand(batch, 1, -1)], dim=1)
             v = torch.cat([v, self.bias_v.expand(batch, 1, -1)], dim=1)
@@ -163,9 +203,17 @@ def _pad_masks(keep, add):
 def _weights(q4, k4, v4, out4, lse, spec, average):
     """The attention weights [N, L, S] (averaged) or [N, H, L, S], dropout applied as in
     PyTorch's module; no gradient."""
-    qn, kn, vn, on, ln = (x.detach().numpy() for x in (q4, k4, v4, out4, lse))
-    w, keep = _functional._weights_and_keep(qn, kn, vn, on, ln, spec, False)
+    etype = _ELEMENT_TYPES.get(q4.dtype)
+    if etype is None:
+        qn, kn, vn, on, ln = (x.detach().numpy() for x in (q4, k4, v4, out4, lse))
+        w, keep = _functional._weights_and_keep(qn, kn, vn, on, ln, spec, False)
+    else:  # bfloat16 / float16: read in place; the weights float32, then in the module's type
+        w = _attn.weights16(*(_functional._input16(x, n) for x, n in
+                              ((q4, "query"), (k4, "key"), (v4, "value"), (out4, "out"))),
+                            lse.numpy(), 0, -1, False, etype, etype, spec.as_tuple())
+        keep = _functional._keep(w.shape, spec, False)
     if keep is not None:
         w = w * keep / (1.0 - spec.dropout_p)
     w = torch.from_numpy(np.ascontiguousarray(w))
-    return w.mean(dim=1) if average else w
+    w = w.mean(dim=1) if average else w
+    return w if etype is None else w.to(q4.dtype)

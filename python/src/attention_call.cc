@@ -82,13 +82,82 @@ View4 tensor_view4(const py::tuple& desc, bool blhd, const char* name) {
 View4 view4(const py::handle& obj, bool blhd, const char* name) {
   if (py::isinstance<py::tuple>(obj)) return tensor_view4(obj.cast<py::tuple>(), blhd, name);
   View4 v;
-  v.array = float_array(obj, name);
-  expect_ndim(v.array, 4, name);
+  py::array_t<float> a = float_array(obj, name);
+  expect_ndim(a, 4, name);
   // Inputs may be read-only (np.broadcast_to views); outputs are the arrays made here.
-  v.data = const_cast<float*>(v.array.data());
+  v.data = const_cast<float*>(a.data());
+  const int64_t shape[4] = {a.shape(0), a.shape(1), a.shape(2), a.shape(3)};
+  set_layout(v, shape, strides_of(a, name), blhd);
+  v.array = std::move(a);
+  return v;
+}
+
+namespace {
+
+// A 16-bit array of type t seen without a copy: float16 (for kF16), or int16 / uint16 bit
+// patterns. TypeError for another dtype, ValueError for a non-unit innermost stride.
+py::array array16(const py::handle& obj, ElementType t, const char* name) {
+  if (!py::isinstance<py::array>(obj)) {
+    throw py::type_error(std::string(name) + ": expected an array, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))));
+  }
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  const char kind = a.dtype().kind();
+  const bool bits = (kind == 'i' || kind == 'u') && a.itemsize() == 2;
+  const bool half = kind == 'f' && a.itemsize() == 2 && t == ElementType::kF16;
+  if (!bits && !half) {
+    throw py::type_error(std::string(name) + ": expected " +
+                         (t == ElementType::kF16 ? "float16" : "bfloat16 bits (int16)") + ", got " +
+                         std::string(py::str(a.dtype())));
+  }
+  if (a.ndim() > 0 && a.shape(a.ndim() - 1) > 1 && a.strides(a.ndim() - 1) != 2) {
+    throw py::value_error(std::string(name) +
+                          ": the last dimension must be contiguous (stride 1), got stride " +
+                          std::to_string(a.strides(a.ndim() - 1) / 2) + "; pass a contiguous copy");
+  }
+  return a;
+}
+
+}  // namespace
+
+View4 view4_16(const py::handle& obj, bool blhd, ElementType t, const char* name) {
+  if (py::isinstance<py::tuple>(obj)) {
+    View4 v = tensor_view4(obj.cast<py::tuple>(), blhd, name);
+    v.data16 = reinterpret_cast<uint16_t*>(v.data);
+    v.data = nullptr;
+    return v;
+  }
+  View4 v;
+  v.array = array16(obj, t, name);
+  expect_ndim(v.array, 4, name);
+  v.data16 = static_cast<uint16_t*>(const_cast<void*>(v.array.data()));
   const int64_t shape[4] = {v.array.shape(0), v.array.shape(1), v.array.shape(2), v.array.shape(3)};
   set_layout(v, shape, strides_of(v.array, name), blhd);
   return v;
+}
+
+View4 new_view4_16(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd,
+                   ElementType t) {
+  py::array a(py::dtype(t == ElementType::kF16 ? "float16" : "int16"),
+              blhd ? std::vector<py::ssize_t>{batch, len, heads, dim}
+                   : std::vector<py::ssize_t>{batch, heads, len, dim});
+  View4 v;
+  v.data16 = static_cast<uint16_t*>(a.mutable_data());
+  v.array = a;
+  const int64_t shape[4] = {a.shape(0), a.shape(1), a.shape(2), a.shape(3)};
+  set_layout(v, shape, blhd ? bhld_strides(len, heads, dim) : bhld_strides(heads, len, dim), blhd);
+  return v;
+}
+
+View4 view4_of(const py::handle& obj, bool blhd, ElementType t, const char* name) {
+  return t == ElementType::kF32 ? view4(obj, blhd, name) : view4_16(obj, blhd, t, name);
+}
+
+ElementType parse_element_type(const std::string& name) {
+  for (ElementType t : {ElementType::kF32, ElementType::kBF16, ElementType::kF16}) {
+    if (name == element_type_name(t)) return t;
+  }
+  throw py::value_error("element type: expected 'f32', 'bf16' or 'f16', got '" + name + "'");
 }
 
 View4 new_view4(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd) {
@@ -103,18 +172,25 @@ View4 new_view4(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blh
 }
 
 AttentionCall::AttentionCall(const py::handle& q, const py::handle& k, const py::handle& v,
-                             const py::handle& out, const py::tuple& spec) {
+                             const py::handle& out, const py::tuple& spec, ElementType input_type,
+                             ElementType output_type) {
   if (spec.size() != kSpecFields) throw py::value_error("attention spec: wrong number of fields");
   blhd_ = spec[0].cast<bool>();
-  q_ = view4(q, blhd_, "query");
-  k_ = view4(k, blhd_, "key");
-  v_ = view4(v, blhd_, "value");
-  out_ = out.is_none() ? new_view4(q_.batch, q_.heads, q_.len, v_.dim, blhd_)
-                       : view4(out, blhd_, "out");
-  p_.q = q_.data, p_.q_stride = q_.stride;
-  p_.k = k_.data, p_.k_stride = k_.stride;
-  p_.v = v_.data, p_.v_stride = v_.stride;
-  p_.out = out_.data, p_.out_stride = out_.stride;
+  q_ = view4_of(q, blhd_, input_type, "query");
+  k_ = view4_of(k, blhd_, input_type, "key");
+  v_ = view4_of(v, blhd_, input_type, "value");
+  if (out.is_none()) {
+    out_ = output_type == ElementType::kF32
+               ? new_view4(q_.batch, q_.heads, q_.len, v_.dim, blhd_)
+               : new_view4_16(q_.batch, q_.heads, q_.len, v_.dim, blhd_, output_type);
+  } else {
+    out_ = view4_of(out, blhd_, output_type, "out");
+  }
+  p_.q = q_.data, p_.q16 = q_.data16, p_.q_stride = q_.stride;
+  p_.k = k_.data, p_.k16 = k_.data16, p_.k_stride = k_.stride;
+  p_.v = v_.data, p_.v16 = v_.data16, p_.v_stride = v_.stride;
+  p_.out = out_.data, p_.out16 = out_.data16, p_.out_stride = out_.stride;
+  p_.input_type = input_type, p_.output_type = output_type;
   p_.batch = q_.batch, p_.q_heads = q_.heads, p_.kv_heads = k_.heads;
   p_.q_len = q_.len, p_.kv_len = k_.len, p_.head_dim = q_.dim, p_.v_head_dim = v_.dim;
   ATTN_CHECK(k_.batch == q_.batch && v_.batch == q_.batch, "key/value: batch ", k_.batch, "/",
@@ -226,10 +302,12 @@ std::vector<AttentionParams> AttentionCall::parts() const {
 AttentionParams batch_part(const AttentionParams& p, int64_t b, const float* slopes) {
   AttentionParams part = p;
   part.batch = 1;
-  part.q = p.q + b * p.q_stride.batch;
-  part.k = p.k + b * p.k_stride.batch;
-  part.v = p.v + b * p.v_stride.batch;
-  part.out = p.out + b * p.out_stride.batch;
+  // Each tensor is given as floats or as 16-bit patterns; the other pointer stays null.
+  const auto moved = [b](auto* ptr, const Strides4& s) { return ptr ? ptr + b * s.batch : ptr; };
+  part.q = moved(p.q, p.q_stride), part.q16 = moved(p.q16, p.q_stride);
+  part.k = moved(p.k, p.k_stride), part.k16 = moved(p.k16, p.k_stride);
+  part.v = moved(p.v, p.v_stride), part.v16 = moved(p.v16, p.v_stride);
+  part.out = moved(p.out, p.out_stride), part.out16 = moved(p.out16, p.out_stride);
   if (p.lse) part.lse = p.lse + b * p.lse_stride.batch;
   if (p.bool_mask) part.bool_mask = p.bool_mask + b * p.bool_mask_stride.batch;
   if (p.additive_mask) part.additive_mask = p.additive_mask + b * p.additive_mask_stride.batch;

@@ -13,6 +13,11 @@
 //   max_seqlen_q, max_seqlen_k  ints, 0 when not given
 // Slopes of shape [B, Hq] run the kernels one batch at a time (AttentionParams takes [Hq]); the
 // dropout stream of batch b is then offset ^ (b << 32), so that batches still differ.
+//
+// bfloat16 and float16 inputs (input_type kBF16 or kF16) are read in place too, as their bit
+// patterns: a float16 NumPy array, an int16 or uint16 array holding the bits (a bfloat16 tensor
+// viewed as int16), or the description of a 16-bit CPU tensor. The output is then float32 or of
+// the input type (output_type); lse and the masks stay float32.
 #pragma once
 
 #include <vector>
@@ -23,10 +28,11 @@ namespace attn::python {
 
 constexpr size_t kSpecFields = 17;
 
-// A 4-D float32 array indexed [b, h, l, d] whatever its layout.
+// A 4-D float32 or 16-bit array indexed [b, h, l, d] whatever its layout.
 struct View4 {
-  py::array_t<float> array;  // unset for a tensor read by its description
-  float* data = nullptr;
+  py::array array;             // unset for a tensor read by its description
+  float* data = nullptr;       // float32 elements, or
+  uint16_t* data16 = nullptr;  // 16-bit ones (bf16 or f16 bit patterns)
   int64_t batch = 0, heads = 0, len = 0, dim = 0;
   Strides4 stride;
 };
@@ -38,16 +44,34 @@ View4 view4(const py::handle& obj, bool blhd, const char* name);
 // A new contiguous float32 array in the layout, and its view.
 View4 new_view4(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd);
 
+// view4 for 16-bit elements of type t (kBF16 or kF16): a float16 array (kF16 only), an int16 or
+// uint16 array of bit patterns, or a tensor's description (data_ptr, shape, strides).
+View4 view4_16(const py::handle& obj, bool blhd, ElementType t, const char* name);
+
+// A new contiguous 16-bit array in the layout: float16 for kF16, int16 bit patterns for kBF16.
+View4 new_view4_16(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd,
+                   ElementType t);
+
+// view4 or view4_16 as t says.
+View4 view4_of(const py::handle& obj, bool blhd, ElementType t, const char* name);
+
+// "f32", "bf16" or "f16" (element_type_name's names) as an ElementType; ValueError otherwise.
+ElementType parse_element_type(const std::string& name);
+
 class AttentionCall {
  public:
-  // q, k, v and the spec; `out` may be None (allocated).
+  // q, k, v and the spec; `out` may be None (allocated). q, k and v hold input_type elements,
+  // out output_type ones (kF32, or input_type).
   AttentionCall(const py::handle& q, const py::handle& k, const py::handle& v,
-                const py::handle& out, const py::tuple& spec);
+                const py::handle& out, const py::tuple& spec,
+                ElementType input_type = ElementType::kF32,
+                ElementType output_type = ElementType::kF32);
 
   // Adds lse [B, Hq, Lq]: allocated when `lse` is None.
   void set_lse(const py::handle& lse);
 
   bool blhd() const { return blhd_; }
+  ElementType input_type() const { return p_.input_type; }
   const AttentionParams& params() const { return p_; }
   const View4& q() const { return q_; }
   const View4& k() const { return k_; }
@@ -75,7 +99,8 @@ class AttentionCall {
   AttentionParams p_;
 };
 
-// The batch-b slice of p (batch 1): every pointer moved to batch b, slopes row b.
+// The batch-b slice of p (batch 1): every pointer (float or 16-bit) moved to batch b, slopes
+// row b.
 AttentionParams batch_part(const AttentionParams& p, int64_t b, const float* slopes);
 
 }  // namespace attn::python
