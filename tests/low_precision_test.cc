@@ -253,50 +253,52 @@ std::vector<ProblemSpec> cases() {
   return specs;
 }
 
-TEST(LowPrecision, ForwardHoldsTwiceThePlainErrorOnEveryTarget) {
-  for (const ProblemSpec& spec : cases()) {
+// Calls check(r, out) for every spec, input type and output type (f32 or the input type), with
+// the case in the trace of any failure.
+template <typename Check>
+void for_each_rounded(const std::vector<ProblemSpec>& specs, Check check) {
+  for (const ProblemSpec& spec : specs) {
     for (ElementType in : kTypes) {
       for (ElementType out : {ElementType::kF32, in}) {
         SCOPED_TRACE(spec.describe() + " " + std::string(element_type_name(in)) + " -> " +
                      std::string(element_type_name(out)));
         RoundedProblem r(spec, in, out);
-        const AttentionParams p = r.params();
-        const ReferenceResult exact = attention_reference(p);
-        std::vector<float> plain = attention_naive_fp32(p);
-        for (float& x : plain) x = round_to(x, out);
-        for (const std::string& target : supported_simd_targets()) {
-          force_simd_target(target);
-          EXPECT_EQ(check_forward(r, exact, plain), "") << target;
-        }
-        force_simd_target("");
+        check(r, out);
       }
     }
   }
 }
 
+TEST(LowPrecision, ForwardHoldsTwiceThePlainErrorOnEveryTarget) {
+  for_each_rounded(cases(), [](RoundedProblem& r, ElementType out) {
+    const AttentionParams p = r.params();
+    const ReferenceResult exact = attention_reference(p);
+    std::vector<float> plain = attention_naive_fp32(p);
+    for (float& x : plain) x = round_to(x, out);
+    for (const std::string& target : supported_simd_targets()) {
+      force_simd_target(target);
+      EXPECT_EQ(check_forward(r, exact, plain), "") << target;
+    }
+    force_simd_target("");
+  });
+}
+
 TEST(LowPrecision, BackwardHoldsThreeTimesThePlainErrorOnEveryTarget) {
-  for (const ProblemSpec& spec : cases()) {
-    for (ElementType in : kTypes) {
-      for (ElementType out : {ElementType::kF32, in}) {
-        SCOPED_TRACE(spec.describe() + " " + std::string(element_type_name(in)) + " -> " +
-                     std::string(element_type_name(out)));
-        RoundedProblem r(spec, in, out);
-        const AttentionParams p = r.params();
-        const std::vector<float> dout = r.dout();
-        const Strides4 ds = bhld_strides(p.q_heads, p.q_len, p.v_head_dim);
-        const ReferenceGrads exact = attention_reference_backward(p, dout.data(), ds);
-        const NaiveGrads plain = attention_naive_backward_fp32(p, dout.data(), ds);
-        for (const std::string& target : supported_simd_targets()) {
-          force_simd_target(target);
-          for (BackwardPlan plan : {BackwardPlan::kSplit, BackwardPlan::kFused}) {
-            EXPECT_EQ(check_backward(r, plan, exact, plain), "")
-                << target << (plan == BackwardPlan::kFused ? " fused" : " split");
-          }
-        }
-        force_simd_target("");
+  for_each_rounded(cases(), [](RoundedProblem& r, ElementType) {
+    const AttentionParams p = r.params();
+    const std::vector<float> dout = r.dout();
+    const Strides4 ds = bhld_strides(p.q_heads, p.q_len, p.v_head_dim);
+    const ReferenceGrads exact = attention_reference_backward(p, dout.data(), ds);
+    const NaiveGrads plain = attention_naive_backward_fp32(p, dout.data(), ds);
+    for (const std::string& target : supported_simd_targets()) {
+      force_simd_target(target);
+      for (BackwardPlan plan : {BackwardPlan::kSplit, BackwardPlan::kFused}) {
+        EXPECT_EQ(check_backward(r, plan, exact, plain), "")
+            << target << (plan == BackwardPlan::kFused ? " fused" : " split");
       }
     }
-  }
+    force_simd_target("");
+  });
 }
 
 TEST(LowPrecision, BitwiseIdenticalForAnyThreadCount) {
@@ -349,55 +351,48 @@ std::vector<uint32_t> bits_of(const std::vector<float>& x) {
 }
 
 TEST(LowPrecision, TileWideningEqualsTheWidenedCopies) {
-  for (const ProblemSpec& spec : twin_cases()) {
-    for (ElementType in : kTypes) {
-      for (ElementType out : {ElementType::kF32, in}) {
-        SCOPED_TRACE(spec.describe() + " " + std::string(element_type_name(in)) + " -> " +
-                     std::string(element_type_name(out)));
-        RoundedProblem r(spec, in, out);
-        const AttentionParams p = r.params();
-        flash_attention_forward(p);
-        const std::vector<float> got_out = r.out_bhld();
-        const std::vector<float> got_lse(p.lse, p.lse + p.batch * p.q_heads * p.q_len);
-        // The twin writes p.lse, and p.out with an fp32 output, after they were read above.
-        WidenedProblem twin = widen_problem(p, /*read_out=*/false);
-        flash_attention_forward(twin.params);
-        std::vector<float> want_out =
-            out == ElementType::kF32 ? r.out_bhld() : twin.out;  // twin.out: dense [B, H, L, Dv]
-        for (float& x : want_out) x = round_to(x, out);
-        EXPECT_EQ(bits_of(got_out), bits_of(want_out));
-        EXPECT_EQ(bits_of(std::vector<float>(p.lse, p.lse + got_lse.size())), bits_of(got_lse));
+  for_each_rounded(twin_cases(), [](RoundedProblem& r, ElementType out) {
+    const AttentionParams p = r.params();
+    flash_attention_forward(p);
+    const std::vector<float> got_out = r.out_bhld();
+    const std::vector<float> got_lse(p.lse, p.lse + p.batch * p.q_heads * p.q_len);
+    // The twin writes p.lse, and p.out with an fp32 output, after they were read above.
+    const WidenedProblem twin = widen_problem(p, /*read_out=*/false);
+    flash_attention_forward(twin.params);
+    std::vector<float> want_out =
+        out == ElementType::kF32 ? r.out_bhld() : twin.out;  // twin.out: dense [B, H, L, Dv]
+    for (float& x : want_out) x = round_to(x, out);
+    EXPECT_EQ(bits_of(got_out), bits_of(want_out));
+    EXPECT_EQ(bits_of(std::vector<float>(p.lse, p.lse + got_lse.size())), bits_of(got_lse));
 
-        // The weights, from the same lse.
-        const int64_t n = p.batch * p.q_heads * p.q_len * p.kv_len;
-        std::vector<float> got_weights(n), want_weights(n);
-        WeightsRequest request;
-        request.out_stride = bhld_strides(p.q_heads, p.q_len, p.kv_len);
-        request.out = got_weights.data();
-        attention_weights(p, request);
-        request.out = want_weights.data();
-        attention_weights(twin.params, request);
-        EXPECT_EQ(bits_of(got_weights), bits_of(want_weights));
+    // The weights, from the same lse.
+    const int64_t n = p.batch * p.q_heads * p.q_len * p.kv_len;
+    std::vector<float> got_weights(n), want_weights(n);
+    WeightsRequest request;
+    request.out_stride = bhld_strides(p.q_heads, p.q_len, p.kv_len);
+    request.out = got_weights.data();
+    attention_weights(p, request);
+    request.out = want_weights.data();
+    attention_weights(twin.params, request);
+    EXPECT_EQ(bits_of(got_weights), bits_of(want_weights));
 
-        // The backward of the 16-bit forward's output; the twin reads that output widened.
-        flash_attention_forward(p);
-        for (BackwardPlan plan : {BackwardPlan::kSplit, BackwardPlan::kFused}) {
-          SCOPED_TRACE(plan == BackwardPlan::kFused ? "fused" : "split");
-          flash_attention_backward(p, r.grads(plan));
-          const std::vector<float> dq = r.dq(), dk = r.dk(), dv = r.dv();
-          const WidenedProblem backward_twin = widen_problem(p, /*read_out=*/true);
-          const std::vector<float> dout = r.dout();
-          AttentionGrads g = r.grads(plan);
-          g.dout16 = nullptr;
-          g.dout = dout.data();
-          flash_attention_backward(backward_twin.params, g);
-          EXPECT_EQ(bits_of(dq), bits_of(r.dq()));
-          EXPECT_EQ(bits_of(dk), bits_of(r.dk()));
-          EXPECT_EQ(bits_of(dv), bits_of(r.dv()));
-        }
-      }
+    // The backward of the 16-bit forward's output; the twin reads that output widened.
+    flash_attention_forward(p);
+    for (BackwardPlan plan : {BackwardPlan::kSplit, BackwardPlan::kFused}) {
+      SCOPED_TRACE(plan == BackwardPlan::kFused ? "fused" : "split");
+      flash_attention_backward(p, r.grads(plan));
+      const std::vector<float> dq = r.dq(), dk = r.dk(), dv = r.dv();
+      const WidenedProblem backward_twin = widen_problem(p, /*read_out=*/true);
+      const std::vector<float> dout = r.dout();
+      AttentionGrads g = r.grads(plan);
+      g.dout16 = nullptr;
+      g.dout = dout.data();
+      flash_attention_backward(backward_twin.params, g);
+      EXPECT_EQ(bits_of(dq), bits_of(r.dq()));
+      EXPECT_EQ(bits_of(dk), bits_of(r.dk()));
+      EXPECT_EQ(bits_of(dv), bits_of(r.dv()));
     }
-  }
+  });
 }
 
 TEST(LowPrecision, ValidateNamesMixedPointers) {

@@ -55,15 +55,15 @@ HWY_INLINE void SoftcapRow(float cap, int64_t n, float* row, float* grad) {
 HWY_INLINE void ScoresQueriesInLanes(const QueryTile& t, const FloatRows& k, int64_t k0,
                                      int64_t keys, float* scores, float* cap_grad) {
   const AttentionParams& p = *t.p;
-  const GemmArgs gemm{k.data,
-                      k.row,
-                      k.col,
-                      t.q_packed,
-                      t.padded,
-                      p.head_dim,
-                      scores,
-                      t.padded,
-                      false};
+  const GemmArgs gemm{.a = k.data,
+                      .a_row = k.row,
+                      .a_k = k.col,
+                      .b = t.q_packed,
+                      .b_row = t.padded,
+                      .depth = p.head_dim,
+                      .c = scores,
+                      .c_row = t.padded,
+                      .accumulate = false};
   TileGemm(gemm, keys, t.padded / static_cast<int64_t>(hn::Lanes(DF())));
   const DF df;
   const size_t N = hn::Lanes(df);
@@ -186,8 +186,8 @@ HWY_INLINE ProbAndGrad ProbAndScoreGrad(VF lse, VF norm, VF delta, const float* 
   const VF prob = hn::IfThenZeroElse(masked, hn::Mul(SoftmaxExp(df, hn::Sub(score, lse)), norm));
   const VF grad = hn::IfThenZeroElse(masked, hn::Mul(prob, hn::Sub(hn::Load(df, dprobs), delta)));
   hn::Store(prob, df, scores);
-  hn::Store(cap_grad ? hn::IfThenZeroElse(masked, hn::Mul(grad, hn::Load(df, cap_grad))) : grad,
-            df, dprobs);
+  hn::Store(cap_grad ? hn::IfThenZeroElse(masked, hn::Mul(grad, hn::Load(df, cap_grad))) : grad, df,
+            dprobs);
   return {prob, grad};
 }
 

@@ -253,12 +253,12 @@ HWY_INLINE void WriteKeyGradients(const AttentionParams& p, const AttentionGrads
 // Kᵀ and Vᵀ of the item's keys packed, the dKᵀ and dVᵀ accumulators zeroed.
 HWY_INLINE void PackKeyTile(const AttentionParams& p, const KeyWorkItem& w, KeyScratch& s) {
   const int64_t kp = PaddedRows(w.k_count);
-  PackTransposed(RowsOf(KeyInput(p), w.batch, w.kv_head, w.k_begin, w.k_count, p.head_dim,
-                        s.widened_keys),
-                 p.head_dim, w.k_count, kp, s.k_t);
-  PackTransposed(RowsOf(ValueInput(p), w.batch, w.kv_head, w.k_begin, w.k_count, p.v_head_dim,
-                        s.widened_keys),
-                 p.v_head_dim, w.k_count, kp, s.v_t);
+  PackTransposed(
+      RowsOf(KeyInput(p), w.batch, w.kv_head, w.k_begin, w.k_count, p.head_dim, s.widened_keys),
+      p.head_dim, w.k_count, kp, s.k_t);
+  PackTransposed(
+      RowsOf(ValueInput(p), w.batch, w.kv_head, w.k_begin, w.k_count, p.v_head_dim, s.widened_keys),
+      p.v_head_dim, w.k_count, kp, s.v_t);
   std::fill(s.dk_t, s.dk_t + p.head_dim * kp, 0.0f);
   std::fill(s.dv_t, s.dv_t + p.v_head_dim * kp, 0.0f);
 }

@@ -47,9 +47,7 @@ void FlashBackwardAllItems(const AttentionParams& p, const AttentionGrads& g, fl
   const auto carve_query = [&](ScratchArena& arena) {
     return CarveQueryScratch(arena, p, query_sizes);
   };
-  const auto carve_key = [&](ScratchArena& arena) {
-    return CarveKeyScratch(arena, p, key_sizes);
-  };
+  const auto carve_key = [&](ScratchArena& arena) { return CarveKeyScratch(arena, p, key_sizes); };
   const int64_t per_thread = std::max(ScratchBytes(carve_query), ScratchBytes(carve_key));
   const int threads = omp_get_max_threads();
   auto scratch = aligned_array<std::byte>(static_cast<size_t>(per_thread * threads));
@@ -170,8 +168,9 @@ void flash_attention_backward(const AttentionParams& p, const AttentionGrads& g)
     ATTN_CHECK(g.dout != nullptr && g.dout16 == nullptr,
                "flash_attention_backward: dout is missing");
   } else {
-    ATTN_CHECK(g.dout16 != nullptr && g.dout == nullptr, "flash_attention_backward: ",
-               element_type_name(p.input_type), " inputs take their dout in dout16");
+    ATTN_CHECK(g.dout16 != nullptr && g.dout == nullptr,
+               "flash_attention_backward: ", element_type_name(p.input_type),
+               " inputs take their dout in dout16");
   }
   ATTN_CHECK(g.dq != nullptr && g.dk != nullptr && g.dv != nullptr,
              "flash_attention_backward: dq, dk and dv must all be given");

@@ -22,9 +22,7 @@ void FlashForwardAllItems(const AttentionParams& p) {
   const TileSizes sizes{.query_tile = kQueryTile, .key_tile = kKeyTile};
   const std::vector<AttentionParams> parts = problem_parts(p);
   const std::vector<WorkItem> items = make_work_items(parts, sizes.query_tile);
-  const auto carve = [&](ScratchArena& a) {
-    return CarveForwardScratch(a, p, sizes);
-  };
+  const auto carve = [&](ScratchArena& a) { return CarveForwardScratch(a, p, sizes); };
   const int64_t per_thread = ScratchBytes(carve);
   const int threads = omp_get_max_threads();
   auto scratch = aligned_array<std::byte>(static_cast<size_t>(per_thread * threads));

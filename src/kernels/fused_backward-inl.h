@@ -267,12 +267,13 @@ HWY_INLINE void FusedPhase1(const BackwardArgs& a, int64_t tile, const KeyWorkIt
       const int64_t at = r * kp + j;
       const VF score = hn::Load(df, probs + at);
       const auto masked = hn::Eq(score, hn::Set(df, kNegInf));  // stored as −0.0 (MaskedProbs)
-      const VF prob = hn::IfThenElse(masked, hn::Set(df, -0.0f),
-                                     SoftmaxExp(df, hn::Sub(score, lse)));
+      const VF prob =
+          hn::IfThenElse(masked, hn::Set(df, -0.0f), SoftmaxExp(df, hn::Sub(score, lse)));
       hn::Store(prob, df, probs + at);
       sum = hn::Add(sum, prob);
-      defect = hn::Add(defect, hn::IfThenZeroElse(
-                                   masked, hn::Mul(prob, hn::Sub(hn::Load(df, dprobs + at), delta))));
+      defect = hn::Add(
+          defect,
+          hn::IfThenZeroElse(masked, hn::Mul(prob, hn::Sub(hn::Load(df, dprobs + at), delta))));
     }
     s.row_sum[r] += hn::GetLane(hn::SumOfLanes(df, sum));
     s.defect[r] += hn::GetLane(hn::SumOfLanes(df, defect));

@@ -59,7 +59,8 @@ HWY_INLINE void PackQueryTile(QueryTile& t) {
   const InputTensor q = QueryInput(p);
   for (int64_t d = 0; d < p.head_dim; ++d) {
     float* row = t.q_packed + d * t.padded;
-    for (int64_t i = 0; i < w.q_count; ++i) row[i] = q.at(w.batch, w.head, w.q_begin + i, d) * scale;
+    for (int64_t i = 0; i < w.q_count; ++i)
+      row[i] = q.at(w.batch, w.head, w.q_begin + i, d) * scale;
     for (int64_t i = w.q_count; i < t.padded; ++i) row[i] = 0.0f;
   }
   const int64_t offset = p.query_offset(w.batch);
