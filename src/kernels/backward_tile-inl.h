@@ -55,16 +55,7 @@ HWY_INLINE void SoftcapRow(float cap, int64_t n, float* row, float* grad) {
 HWY_INLINE void ScoresQueriesInLanes(const QueryTile& t, const FloatRows& k, int64_t k0,
                                      int64_t keys, float* scores, float* cap_grad) {
   const AttentionParams& p = *t.p;
-  const GemmArgs gemm{.a = k.data,
-                      .a_row = k.row,
-                      .a_k = k.col,
-                      .b = t.q_packed,
-                      .b_row = t.padded,
-                      .depth = p.head_dim,
-                      .c = scores,
-                      .c_row = t.padded,
-                      .accumulate = false};
-  TileGemm(gemm, keys, t.padded / static_cast<int64_t>(hn::Lanes(DF())));
+  ScoreGemm(t, k, keys, scores);
   const DF df;
   const size_t N = hn::Lanes(df);
   for (int64_t j = 0; j < keys && (p.softcap > 0 || p.alibi_slopes); ++j) {

@@ -142,21 +142,26 @@ HWY_INLINE void ApplyElementMasks(const QueryTile& t, int64_t k0, int64_t keys, 
   }
 }
 
-// scores = Sᵀ[0 .. keys)[padded] for keys [k0, k0 + keys), whose rows are k (KeyRowsOf), with
-// every option applied.
-HWY_INLINE void ComputeScoreTile(const QueryTile& t, const FloatRows& k, int64_t k0, int64_t keys,
-                                 float* scores) {
-  const AttentionParams& p = *t.p;
+// scores = Sᵀ[0 .. keys)[padded] = K · (scale·Q)ᵀ for the `keys` key rows k, no option applied.
+HWY_INLINE void ScoreGemm(const QueryTile& t, const FloatRows& k, int64_t keys, float* scores) {
   const GemmArgs gemm{.a = k.data,
                       .a_row = k.row,
                       .a_k = k.col,
                       .b = t.q_packed,
                       .b_row = t.padded,
-                      .depth = p.head_dim,
+                      .depth = t.p->head_dim,
                       .c = scores,
                       .c_row = t.padded,
                       .accumulate = false};
   TileGemm(gemm, keys, t.padded / static_cast<int64_t>(hn::Lanes(DF())));
+}
+
+// scores = Sᵀ[0 .. keys)[padded] for keys [k0, k0 + keys), whose rows are k (KeyRowsOf), with
+// every option applied.
+HWY_INLINE void ComputeScoreTile(const QueryTile& t, const FloatRows& k, int64_t k0, int64_t keys,
+                                 float* scores) {
+  const AttentionParams& p = *t.p;
+  ScoreGemm(t, k, keys, scores);
   if (p.softcap > 0 || p.alibi_slopes) {
     for (int64_t j = 0; j < keys; ++j) CapAndBiasRow(t, k0 + j, scores + j * t.padded);
   }
