@@ -46,8 +46,11 @@ constexpr float kDecodeNegInf = -std::numeric_limits<float>::infinity();
 constexpr int kScoreKeys = 4;  // 4 rows × 4 keys = 16 accumulators of 32 registers
 constexpr int kValueVecs = 4;  // 4 rows × 4 vectors = 16 accumulators
 #else
-constexpr int kScoreKeys = 2;  // 4 rows × 2 keys = 8 accumulators of 16 registers
-constexpr int kValueVecs = 2;
+// 4 rows × 3 keys = 12 accumulators and 3 K vectors of 16 registers; 4 rows × 3 vectors in the
+// value pass. Twelve independent FMA chains, not eight: at 4 cycles of FMA latency and 2 FMAs a
+// cycle, eight chains leave no slack (docs/KERNELS.md, decode variant 10).
+constexpr int kScoreKeys = 3;
+constexpr int kValueVecs = 3;
 #endif
 constexpr int kScoreRows = 4;
 constexpr int kValueRows = 4;
@@ -155,30 +158,40 @@ HWY_INLINE float SumOfLanes1(VF a) { return hn::GetLane(SumOf4(a, a, a, a)); }
 #endif
 
 // Visits m .. m + U − 1 of the chunk: S[r][key] = the sum of the lanes of acc[r][u] for the key of
-// visit m + u, four sums at a time.
+// visit m + u, four sums at a time (the R·U accumulators taken in (r, u) order, the last group
+// padded by repeating its last one). Every sum goes through the same tree whichever group it is in.
 template <int R, int U>
 HWY_INLINE void StoreScores(VF (&acc)[R][U], const int32_t* key, float* scores) {
   constexpr int64_t L = kDecodeChunkKeys;
-  if constexpr (U == 1) {
-    for (int r = 0; r < R; ++r) scores[r * L + key[0]] = SumOfLanes1(acc[r][0]);
-  } else if constexpr (U == 4) {
-    HWY_ALIGN float sums[4];
-    for (int r = 0; r < R; ++r) {
-      StoreSumsOf4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], sums);
-      for (int u = 0; u < 4; ++u) scores[r * L + key[u]] = sums[u];
-    }
+  constexpr int kSums = R * U;
+  if constexpr (kSums == 1) {
+    scores[key[0]] = SumOfLanes1(acc[0][0]);
   } else {
-    static_assert(U == 2, "keys per score block: 1, 2 or 4");
     HWY_ALIGN float sums[4];
-    for (int r = 0; r < R; r += 2) {
-      const int r1 = r + 1 < R ? r + 1 : r;
-      StoreSumsOf4(acc[r][0], acc[r][1], acc[r1][0], acc[r1][1], sums);
-      scores[r * L + key[0]] = sums[0];
-      scores[r * L + key[1]] = sums[1];
-      scores[r1 * L + key[0]] = sums[2];
-      scores[r1 * L + key[1]] = sums[3];
+    for (int i = 0; i < kSums; i += 4) {
+      const auto at = [&](int x) -> VF {
+        const int f = x < kSums ? x : kSums - 1;
+        return acc[f / U][f % U];
+      };
+      StoreSumsOf4(at(i), at(i + 1), at(i + 2), at(i + 3), sums);
+      for (int x = i; x < std::min(i + 4, kSums); ++x) {
+        scores[x / U * L + key[x % U]] = sums[x - i];
+      }
     }
   }
+}
+
+// Makes the compiler hold v in a register from here on. GCC folds a vector load into every FMA
+// that uses it (a memory operand each), so a q vector shared by U keys was loaded U times: with
+// 256-bit loads at 2 a cycle the score block was bound by its loads, not by its FMAs.
+template <class V>
+HWY_INLINE void KeepInRegister(V& v) {
+#if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128 && \
+    (HWY_COMPILER_GCC || HWY_COMPILER_CLANG)
+  asm("" : "+x"(v.raw));
+#else
+  (void)v;
+#endif
 }
 
 // S[r][key] = q_r · k_key for R rows of q (stride k_row) and the keys of visits m .. m + U − 1.
@@ -190,16 +203,23 @@ HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, int64_t m, const float* q, 
   const std::byte* const* k = a.visits.k + m;
   const float* const* k_scales = a.visits.k_scales + m;
   VF acc[R][U];
-  for (int r = 0; r < R; ++r) {
-    for (int u = 0; u < U; ++u) acc[r][u] = hn::Zero(df);
+  {  // d = 0: the products themselves (no zero register to hold)
+    VF kv[U];
+    for (int u = 0; u < U; ++u) kv[u] = Row::Load(df, k[u], Row::kScaled ? k_scales[u] : nullptr, 0);
+    for (int r = 0; r < R; ++r) {
+      VF qv = hn::Load(df, q + r * dp);
+      KeepInRegister(qv);
+      for (int u = 0; u < U; ++u) acc[r][u] = hn::Mul(qv, kv[u]);
+    }
   }
-  for (int64_t d = 0; d < dp; d += N) {
+  for (int64_t d = N; d < dp; d += N) {
     VF kv[U];
     for (int u = 0; u < U; ++u) {
       kv[u] = Row::Load(df, k[u], Row::kScaled ? k_scales[u] : nullptr, d);
     }
     for (int r = 0; r < R; ++r) {
-      const VF qv = hn::Load(df, q + r * dp + d);
+      VF qv = hn::Load(df, q + r * dp + d);
+      KeepInRegister(qv);
       for (int u = 0; u < U; ++u) acc[r][u] = hn::MulAdd(qv, kv[u], acc[r][u]);
     }
   }
@@ -395,23 +415,27 @@ HWY_INLINE void ValueRows(const DecodeChunkArgs& a, int64_t m, int64_t count, in
   }
 }
 
-// The keys of visits m .. m + count − 1 into every row and column of out.
+// The keys of visits m .. m + count − 1 into every row and column of out: blocks of kValueVecs
+// vectors of columns while they fit and leave no single vector behind, then blocks of 2 (the row
+// lengths are multiples of 2 vectors on every target).
 template <class Row>
 HWY_INLINE void ValueKeys(const DecodeChunkArgs& a, int64_t m, int64_t count) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
   const int64_t dv = a.cache->v_row;
-  for (int64_t c0 = 0; c0 < dv; c0 += kValueVecs * N) {
-    const bool whole = c0 + kValueVecs * N <= dv;
+  for (int64_t c0 = 0; c0 < dv;) {
+    const int64_t left = (dv - c0) / N;  // vectors of columns left, even at the start
+    const bool whole = left >= kValueVecs && left - kValueVecs != 1;
     for (int64_t r0 = 0; r0 < a.rows; r0 += kValueRows) {
       const int64_t rows = std::min<int64_t>(kValueRows, a.rows - r0);
       const float* p = a.scores + r0 * kDecodeChunkKeys;
       float* out = a.out + r0 * dv;
       if (whole) {
         ValueRows<Row, kValueVecs>(a, m, count, rows, p, out, c0);
-      } else {  // the row lengths are multiples of 2 vectors on every target
+      } else {
         ValueRows<Row, 2>(a, m, count, rows, p, out, c0);
       }
     }
+    c0 += (whole ? kValueVecs : 2) * N;
   }
 }
 
