@@ -63,8 +63,16 @@ constexpr int64_t kValueKeys = 16;  // keys per pass over the accumulators
 // - kFarPrefetchBytes ahead into L2 only. On the Zen 4 machine the streamer alone kept a core at
 //   ~12 GB/s (a third of what a plain read reaches); asking L2 for the lines 8 KiB ahead made
 //   decode 1.2–1.4× faster there.
+// - On AVX2 and older targets (tuned on a Zen 3 machine, where decode is bound by its FMAs and
+//   loop overheads rather than by memory) the near prefetch only costs instructions, and a far
+//   one 16 KiB ahead keeps a paged cache's blocks coming (decode variant 10).
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 constexpr int64_t kPrefetchBytes = 1024;
 constexpr int64_t kFarPrefetchBytes = 8192;
+#else
+constexpr int64_t kPrefetchBytes = 0;
+constexpr int64_t kFarPrefetchBytes = 16384;
+#endif
 
 // Runs of keys read at once. The L2 streamer follows each run separately and keeps a bounded
 // number of lines in flight per run, so one run leaves the memory bus idle while the FMAs work;
@@ -188,7 +196,7 @@ template <class V>
 HWY_INLINE void KeepInRegister(V& v) {
 #if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128 && \
     (HWY_COMPILER_GCC || HWY_COMPILER_CLANG)
-  asm("" : "+x"(v.raw));
+  asm("" : "+v"(v.raw));
 #else
   (void)v;
 #endif
