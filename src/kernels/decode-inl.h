@@ -9,9 +9,9 @@
 //   values  O[r] = Σ_j P[r][j] · v_j: a V row is loaded once and accumulated into every row.
 // Both passes visit the chunk's keys in the same fixed order, interleaving kStreams runs of
 // consecutive keys (ChunkVisits), so that the hardware prefetcher streams several runs of memory
-// at once. Every key's arithmetic is the same wherever it sits in a run of slots and the order
-// depends only on the chunk's length, so the result does not depend on how the cache splits its
-// tokens into blocks.
+// at once; S and P are kept in that visit order, and the softmax sums P in it. Every key's
+// arithmetic is the same wherever it sits in a run of slots and the order depends only on the
+// chunk's length, so the result does not depend on how the cache splits its tokens into blocks.
 #if defined(ATTN_KERNELS_DECODE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTN_KERNELS_DECODE_INL_H_
 #undef ATTN_KERNELS_DECODE_INL_H_
@@ -112,7 +112,7 @@ struct DecodeChunkArgs {
   int64_t end;                 // one past its last key
   int64_t rows;                // R = G · n_q
   const float* q;              // [R][k_row]: scale · q, zero-padded
-  float* scores;               // [R][kDecodeChunkKeys]: S, then P
+  float* scores;               // [R][kDecodeChunkKeys]: S, then P, in visit order
   float* row_max;              // [R] m of each row in this chunk (−inf: nothing visible)
   float* row_sum;              // [R] l
   float* out;                  // [R][v_row] unnormalised Σ P · v
@@ -165,26 +165,37 @@ HWY_INLINE void StoreSumsOf4(VF a, VF b, VF c, VF e, float* out) {
 HWY_INLINE float SumOfLanes1(VF a) { return hn::GetLane(SumOf4(a, a, a, a)); }
 #endif
 
-// Visits m .. m + U − 1 of the chunk: S[r][key] = the sum of the lanes of acc[r][u] for the key of
-// visit m + u, four sums at a time (the R·U accumulators taken in (r, u) order, the last group
-// padded by repeating its last one). Every sum goes through the same tree whichever group it is in.
+// Visits m .. m + U − 1 of the chunk: S[r][m + u] = the sum of the lanes of acc[r][u] (scores are
+// kept in visit order). With several keys, each row's U sums are one SumOf4 and one store of four
+// floats (the lanes past U repeat the last sum and land on the next block's slots, or, at the end
+// of a row, are stored one by one); one key takes its R rows four at a time. Every sum goes
+// through the same tree whichever group it is in.
 template <int R, int U>
-HWY_INLINE void StoreScores(VF (&acc)[R][U], const int32_t* key, float* scores) {
+HWY_INLINE void StoreScores(VF (&acc)[R][U], int64_t m, float* scores) {
   constexpr int64_t L = kDecodeChunkKeys;
-  constexpr int kSums = R * U;
-  if constexpr (kSums == 1) {
-    scores[key[0]] = SumOfLanes1(acc[0][0]);
-  } else {
-    HWY_ALIGN float sums[4];
-    for (int i = 0; i < kSums; i += 4) {
-      const auto at = [&](int x) -> VF {
-        const int f = x < kSums ? x : kSums - 1;
-        return acc[f / U][f % U];
-      };
+  HWY_ALIGN float sums[4];
+  if constexpr (U == 1) {
+    for (int i = 0; i < R; i += 4) {
+      const auto at = [&](int x) -> VF { return acc[x < R ? x : R - 1][0]; };
       StoreSumsOf4(at(i), at(i + 1), at(i + 2), at(i + 3), sums);
-      for (int x = i; x < std::min(i + 4, kSums); ++x) {
-        scores[x / U * L + key[x % U]] = sums[x - i];
+      for (int x = i; x < std::min(i + 4, R); ++x) scores[x * L + m] = sums[x - i];
+    }
+  } else {
+    static_assert(U <= 4, "keys per score block: at most 4");
+    for (int r = 0; r < R; ++r) {
+      const auto at = [&](int u) -> VF { return acc[r][u < U ? u : U - 1]; };
+#if HWY_TARGET == HWY_SCALAR
+      StoreSumsOf4(at(0), at(1), at(2), at(3), sums);
+      for (int u = 0; u < U; ++u) scores[r * L + m + u] = sums[u];
+#else
+      const hn::Vec<D4> v = SumOf4(at(0), at(1), at(2), at(3));
+      if (U == 4 || m + 4 <= L) {
+        hn::StoreU(v, D4(), scores + r * L + m);
+      } else {
+        hn::StoreU(v, D4(), sums);
+        for (int u = 0; u < U; ++u) scores[r * L + m + u] = sums[u];
       }
+#endif
     }
   }
 }
@@ -202,7 +213,7 @@ HWY_INLINE void KeepInRegister(V& v) {
 #endif
 }
 
-// S[r][key] = q_r · k_key for R rows of q (stride k_row) and the keys of visits m .. m + U − 1.
+// S[r][m + u] = q_r · k for R rows of q (stride k_row) and the keys of visits m .. m + U − 1.
 template <class Row, int R, int U>
 HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, int64_t m, const float* q, float* scores) {
   const DF df;
@@ -231,7 +242,7 @@ HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, int64_t m, const float* q, 
       for (int u = 0; u < U; ++u) acc[r][u] = hn::MulAdd(qv, kv[u], acc[r][u]);
     }
   }
-  StoreScores<R, U>(acc, a.visits.key + m, scores);
+  StoreScores<R, U>(acc, m, scores);
 }
 
 // ScoreBlock for `rows` ≤ R rows.
@@ -337,7 +348,7 @@ HWY_INLINE void PrefetchAhead(const VisitRows& span, const VisitRows& next, int6
   if (kPrefetchBytes > 0) PrefetchAt<true>(span, next, m, n, kPrefetchBytes);
 }
 
-// S[r][key] for every row and every key of the chunk.
+// S[r][m] for every row and every visit of the chunk.
 template <class Row>
 HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a) {
   const VisitRows keys = KeyVisits<Row>(a), values = ValueVisits<Row>(a);
@@ -349,10 +360,11 @@ HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a) {
   for (; m < keys.count; ++m) ScoreKeys<Row, 1>(a, m);
 }
 
-// Row s[0, n) of scores: softcap, then −inf from `visible` on; becomes P = exp(s − m) up to the
-// next whole vector (0 past n). Returns m (−inf when nothing is visible) and l = Σ P.
-HWY_INLINE void SoftmaxRow(float* s, int64_t n, int64_t visible, float softcap, float* m,
-                           float* l) {
+// Row s[0, n) of scores in visit order (visit j is key key[j]): softcap, then −inf where the key
+// is `visible` or later; becomes P = exp(s − m) up to the next whole vector (0 past n). Returns m
+// (−inf when nothing is visible) and l = Σ P, summed in visit order.
+HWY_INLINE void SoftmaxRow(float* s, const int32_t* key, int64_t n, int64_t visible,
+                           float softcap, float* m, float* l) {
   const DF df;
   const hn::RebindToSigned<DF> di;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
@@ -364,9 +376,12 @@ HWY_INLINE void SoftmaxRow(float* s, int64_t n, int64_t visible, float softcap, 
     if (softcap > 0.0f) {
       x = hn::Mul(hn::Set(df, softcap), hn::Tanh(df, hn::Mul(x, hn::Set(df, 1.0f / softcap))));
     }
-    if (j + N > visible) {
-      const auto seen =
-          hn::Lt(hn::Iota(di, static_cast<int32_t>(j)), hn::Set(di, static_cast<int32_t>(visible)));
+    if (j + N > n || visible < n) {
+      auto seen = hn::Lt(hn::Iota(di, static_cast<int32_t>(j)), hn::Set(di, static_cast<int32_t>(n)));
+      if (visible < n) {  // key[] past n is not set: the first test masks those lanes
+        seen = hn::And(seen, hn::Lt(hn::LoadU(di, key + j),
+                                    hn::Set(di, static_cast<int32_t>(visible))));
+      }
       x = hn::IfThenElse(hn::RebindMask(df, seen), x, neg_inf);
     }
     hn::Store(x, df, s + j);
@@ -383,8 +398,8 @@ HWY_INLINE void SoftmaxRow(float* s, int64_t n, int64_t visible, float softcap, 
   *l = hn::GetLane(hn::SumOfLanes(df, sum));
 }
 
-// out[r][c0 + ·] += Σ_t P[r][key_t] · v_t[c0 + ·] for R rows (P rows of stride
-// kDecodeChunkKeys), C vectors of columns, and the keys of visits m .. m + count − 1 in order.
+// out[r][c0 + ·] += Σ_t P[r][t] · v_t[c0 + ·] for R rows (P rows of stride kDecodeChunkKeys,
+// in visit order), C vectors of columns, and the keys of visits m .. m + count − 1 in order.
 template <class Row, int R, int C>
 HWY_INLINE void ValueBlock(const DecodeChunkArgs& a, int64_t m, int64_t count, const float* p,
                            float* out, int64_t c0) {
@@ -398,7 +413,7 @@ HWY_INLINE void ValueBlock(const DecodeChunkArgs& a, int64_t m, int64_t count, c
   for (int64_t t = m; t < m + count; ++t) {
     const std::byte* v = a.visits.v[t];
     const float* v_scales = Row::kScaled ? a.visits.v_scales[t] : nullptr;
-    const float* pt = p + a.visits.key[t];
+    const float* pt = p + t;
     VF vv[C];
     for (int c = 0; c < C; ++c) vv[c] = Row::Load(df, v, v_scales, c0 + c * N);
     for (int r = 0; r < R; ++r) {
@@ -465,8 +480,8 @@ HWY_INLINE void DecodeChunkAs(const DecodeChunkArgs& a, float softcap) {
   ScoreChunk<Row>(a);
   for (int64_t r = 0; r < a.rows; ++r) {
     const int64_t visible = std::clamp<int64_t>(a.visible_end[r] - a.begin, 0, a.end - a.begin);
-    SoftmaxRow(a.scores + r * kDecodeChunkKeys, a.end - a.begin, visible, softcap, a.row_max + r,
-               a.row_sum + r);
+    SoftmaxRow(a.scores + r * kDecodeChunkKeys, a.visits.key, a.end - a.begin, visible, softcap,
+               a.row_max + r, a.row_sum + r);
   }
   ValueChunk<Row>(a);
 }
