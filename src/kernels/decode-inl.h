@@ -64,14 +64,18 @@ constexpr int64_t kValueKeys = 16;  // keys per pass over the accumulators
 //   ~12 GB/s (a third of what a plain read reaches); asking L2 for the lines 8 KiB ahead made
 //   decode 1.2–1.4× faster there.
 // - On AVX2 and older targets (tuned on a Zen 3 machine, where decode is bound by its FMAs and
-//   loop overheads rather than by memory) the near prefetch only costs instructions, and a far
-//   one 16 KiB ahead keeps a paged cache's blocks coming (decode variant 10).
+//   loop overheads rather than by memory) the near prefetch only costs instructions, and so does
+//   the far one where the chunk's keys are one run of memory (a contiguous cache: the hardware
+//   streamers follow its four runs); a chunk of several runs (the blocks of a paged cache) gets
+//   the far prefetch 16 KiB ahead (decode variant 10).
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 constexpr int64_t kPrefetchBytes = 1024;
 constexpr int64_t kFarPrefetchBytes = 8192;
+constexpr bool kPrefetchOneRun = true;
 #else
 constexpr int64_t kPrefetchBytes = 0;
 constexpr int64_t kFarPrefetchBytes = 16384;
+constexpr bool kPrefetchOneRun = false;
 #endif
 
 // Runs of keys read at once. The L2 streamer follows each run separately and keeps a bounded
@@ -266,15 +270,17 @@ HWY_INLINE void ScoreKeys(const DecodeChunkArgs& a, int64_t m) {
   }
 }
 
-// Fills a.visits: the key and the K and V rows of every visit of the chunk.
+// Fills a.visits: the key and the K and V rows of every visit of the chunk. Returns whether the
+// chunk's keys are one run of slots.
 template <class Row>
-HWY_INLINE void GatherVisits(const DecodeChunkArgs& a) {
+HWY_INLINE bool GatherVisits(const DecodeChunkArgs& a) {
   constexpr int64_t streams = kStreams<Row>;
   const ChunkVisits& out = a.visits;
   const int64_t n = a.end - a.begin, Q = n / streams, streamed = Q * streams;
   const int64_t k_groups = a.cache->k_row / kKvQ8Group, v_groups = a.cache->v_row / kKvQ8Group;
   const int64_t es = kv_value_bytes(a.cache->dtype);
   const int64_t k_bytes = a.cache->k_row * es, v_bytes = a.cache->v_row * es;
+  bool one_run = true;
   for (int64_t j = a.begin; j < a.end;) {
     const KvRun run = a.cache->run(*a.seq, a.kv_head, j, a.end);
     // Each pass of the loop takes the keys of the run that go to visits `step` apart.
@@ -296,7 +302,9 @@ HWY_INLINE void GatherVisits(const DecodeChunkArgs& a) {
       t += len;
     }
     j += run.count;
+    one_run = one_run && j == a.end;
   }
+  return one_run;
 }
 
 // The K or V rows of a chunk in visit order.
@@ -348,13 +356,13 @@ HWY_INLINE void PrefetchAhead(const VisitRows& span, const VisitRows& next, int6
   if (kPrefetchBytes > 0) PrefetchAt<true>(span, next, m, n, kPrefetchBytes);
 }
 
-// S[r][m] for every row and every visit of the chunk.
+// S[r][m] for every row and every visit of the chunk; software prefetch when `prefetch`.
 template <class Row>
-HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a) {
+HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a, bool prefetch) {
   const VisitRows keys = KeyVisits<Row>(a), values = ValueVisits<Row>(a);
   int64_t m = 0;
   for (; m + kScoreKeys <= keys.count; m += kScoreKeys) {
-    PrefetchAhead(keys, values, m, kScoreKeys);
+    if (prefetch) PrefetchAhead(keys, values, m, kScoreKeys);
     ScoreKeys<Row, kScoreKeys>(a, m);
   }
   for (; m < keys.count; ++m) ScoreKeys<Row, 1>(a, m);
@@ -462,13 +470,14 @@ HWY_INLINE void ValueKeys(const DecodeChunkArgs& a, int64_t m, int64_t count) {
   }
 }
 
-// O[r] = Σ_j P[r][j] · v_j over the chunk, summed in visit order.
+// O[r] = Σ_j P[r][j] · v_j over the chunk, summed in visit order; software prefetch when
+// `prefetch`.
 template <class Row>
-HWY_INLINE void ValueChunk(const DecodeChunkArgs& a) {
+HWY_INLINE void ValueChunk(const DecodeChunkArgs& a, bool prefetch) {
   std::fill(a.out, a.out + a.rows * a.cache->v_row, 0.0f);
   const VisitRows values = ValueVisits<Row>(a);
   for (int64_t m = 0; m < values.count; m += kValueKeys) {
-    PrefetchAhead(values, VisitRows{nullptr, 0, 0, 1}, m, kValueKeys);
+    if (prefetch) PrefetchAhead(values, VisitRows{nullptr, 0, 0, 1}, m, kValueKeys);
     ValueKeys<Row>(a, m, std::min(kValueKeys, values.count - m));
   }
 }
@@ -476,14 +485,14 @@ HWY_INLINE void ValueChunk(const DecodeChunkArgs& a) {
 // The whole chunk for one storage dtype; softcap from the params.
 template <class Row>
 HWY_INLINE void DecodeChunkAs(const DecodeChunkArgs& a, float softcap) {
-  GatherVisits<Row>(a);
-  ScoreChunk<Row>(a);
+  const bool prefetch = kPrefetchOneRun || !GatherVisits<Row>(a);
+  ScoreChunk<Row>(a, prefetch);
   for (int64_t r = 0; r < a.rows; ++r) {
     const int64_t visible = std::clamp<int64_t>(a.visible_end[r] - a.begin, 0, a.end - a.begin);
     SoftmaxRow(a.scores + r * kDecodeChunkKeys, a.visits.key, a.end - a.begin, visible, softcap,
                a.row_max + r, a.row_sum + r);
   }
-  ValueChunk<Row>(a);
+  ValueChunk<Row>(a, prefetch);
 }
 
 HWY_INLINE void DecodeChunk(const DecodeChunkArgs& a, float softcap) {
