@@ -235,7 +235,11 @@ HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, int64_t m, const float* q, 
       for (int u = 0; u < U; ++u) acc[r][u] = hn::Mul(qv, kv[u]);
     }
   }
-  for (int64_t d = N; d < dp; d += N) {
+  // Rows are padded to 32 values, so there are at least two vectors: a loop that always runs
+  // once more keeps the accumulators in registers (with a path around it, GCC kept them on the
+  // stack for the reduction).
+  int64_t d = N;
+  do {
     VF kv[U];
     for (int u = 0; u < U; ++u) {
       kv[u] = Row::Load(df, k[u], Row::kScaled ? k_scales[u] : nullptr, d);
@@ -245,7 +249,8 @@ HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, int64_t m, const float* q, 
       KeepInRegister(qv);
       for (int u = 0; u < U; ++u) acc[r][u] = hn::MulAdd(qv, kv[u], acc[r][u]);
     }
-  }
+    d += N;
+  } while (d < dp);
   StoreScores<R, U>(acc, m, scores);
 }
 
