@@ -386,6 +386,10 @@ HWY_INLINE void SoftmaxRow(float* s, const int32_t* key, int64_t n, int64_t visi
   VF vmax = neg_inf;
   for (int64_t j = 0; j < padded; j += N) {
     VF x = hn::Load(df, s + j);
+    if (softcap <= 0.0f && j + N <= n && visible >= n) {  // nothing to change: no store
+      vmax = hn::Max(vmax, x);
+      continue;
+    }
     if (softcap > 0.0f) {
       x = hn::Mul(hn::Set(df, softcap), hn::Tanh(df, hn::Mul(x, hn::Set(df, 1.0f / softcap))));
     }
