@@ -228,7 +228,9 @@ HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, int64_t m, const float* q, 
   VF acc[R][U];
   {  // d = 0: the products themselves (no zero register to hold)
     VF kv[U];
-    for (int u = 0; u < U; ++u) kv[u] = Row::Load(df, k[u], Row::kScaled ? k_scales[u] : nullptr, 0);
+    for (int u = 0; u < U; ++u) {
+      kv[u] = Row::Load(df, k[u], Row::kScaled ? k_scales[u] : nullptr, 0);
+    }
     for (int r = 0; r < R; ++r) {
       VF qv = hn::Load(df, q + r * dp);
       KeepInRegister(qv);
@@ -376,8 +378,8 @@ HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a, bool prefetch) {
 // Row s[0, n) of scores in visit order (visit j is key key[j]): softcap, then −inf where the key
 // is `visible` or later; becomes P = exp(s − m) up to the next whole vector (0 past n). Returns m
 // (−inf when nothing is visible) and l = Σ P, summed in visit order.
-HWY_INLINE void SoftmaxRow(float* s, const int32_t* key, int64_t n, int64_t visible,
-                           float softcap, float* m, float* l) {
+HWY_INLINE void SoftmaxRow(float* s, const int32_t* key, int64_t n, int64_t visible, float softcap,
+                           float* m, float* l) {
   const DF df;
   const hn::RebindToSigned<DF> di;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
@@ -394,10 +396,11 @@ HWY_INLINE void SoftmaxRow(float* s, const int32_t* key, int64_t n, int64_t visi
       x = hn::Mul(hn::Set(df, softcap), hn::Tanh(df, hn::Mul(x, hn::Set(df, 1.0f / softcap))));
     }
     if (j + N > n || visible < n) {
-      auto seen = hn::Lt(hn::Iota(di, static_cast<int32_t>(j)), hn::Set(di, static_cast<int32_t>(n)));
+      auto seen =
+          hn::Lt(hn::Iota(di, static_cast<int32_t>(j)), hn::Set(di, static_cast<int32_t>(n)));
       if (visible < n) {  // key[] past n is not set: the first test masks those lanes
-        seen = hn::And(seen, hn::Lt(hn::LoadU(di, key + j),
-                                    hn::Set(di, static_cast<int32_t>(visible))));
+        seen = hn::And(seen,
+                       hn::Lt(hn::LoadU(di, key + j), hn::Set(di, static_cast<int32_t>(visible))));
       }
       x = hn::IfThenElse(hn::RebindMask(df, seen), x, neg_inf);
     }
