@@ -497,7 +497,8 @@ HWY_INLINE void ValueChunk(const DecodeChunkArgs& a, bool prefetch) {
 // The whole chunk for one storage dtype; softcap from the params.
 template <class Row>
 HWY_INLINE void DecodeChunkAs(const DecodeChunkArgs& a, float softcap) {
-  const bool prefetch = kPrefetchOneRun || !GatherVisits<Row>(a);
+  const bool one_run = GatherVisits<Row>(a);
+  const bool prefetch = kPrefetchOneRun || !one_run;
   ScoreChunk<Row>(a, prefetch);
   for (int64_t r = 0; r < a.rows; ++r) {
     const int64_t visible = std::clamp<int64_t>(a.visible_end[r] - a.begin, 0, a.end - a.begin);
