@@ -9,9 +9,9 @@
 //   values  O[r] = Σ_j P[r][j] · v_j: a V row is loaded once and accumulated into every row.
 // Both passes visit the chunk's keys in the same fixed order, interleaving kStreams runs of
 // consecutive keys (ChunkVisits), so that the hardware prefetcher streams several runs of memory
-// at once. Every key's arithmetic is the same wherever it sits in a run of slots and the order
-// depends only on the chunk's length, so the result does not depend on how the cache splits its
-// tokens into blocks.
+// at once; S and P are kept in that visit order, and the softmax sums P in it. Every key's
+// arithmetic is the same wherever it sits in a run of slots and the order depends only on the
+// chunk's length, so the result does not depend on how the cache splits its tokens into blocks.
 #if defined(ATTN_KERNELS_DECODE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTN_KERNELS_DECODE_INL_H_
 #undef ATTN_KERNELS_DECODE_INL_H_
@@ -46,8 +46,11 @@ constexpr float kDecodeNegInf = -std::numeric_limits<float>::infinity();
 constexpr int kScoreKeys = 4;  // 4 rows × 4 keys = 16 accumulators of 32 registers
 constexpr int kValueVecs = 4;  // 4 rows × 4 vectors = 16 accumulators
 #else
-constexpr int kScoreKeys = 2;  // 4 rows × 2 keys = 8 accumulators of 16 registers
-constexpr int kValueVecs = 2;
+// 4 rows × 3 keys = 12 accumulators and 3 K vectors of 16 registers; 4 rows × 3 vectors in the
+// value pass. Twelve independent FMA chains, not eight: at 4 cycles of FMA latency and 2 FMAs a
+// cycle, eight chains leave no slack (docs/KERNELS.md, decode variant 10).
+constexpr int kScoreKeys = 3;
+constexpr int kValueVecs = 3;
 #endif
 constexpr int kScoreRows = 4;
 constexpr int kValueRows = 4;
@@ -60,8 +63,20 @@ constexpr int64_t kValueKeys = 16;  // keys per pass over the accumulators
 // - kFarPrefetchBytes ahead into L2 only. On the Zen 4 machine the streamer alone kept a core at
 //   ~12 GB/s (a third of what a plain read reaches); asking L2 for the lines 8 KiB ahead made
 //   decode 1.2–1.4× faster there.
+// - On AVX2 and older targets (tuned on a Zen 3 machine, where decode is bound by its FMAs and
+//   loop overheads rather than by memory) the near prefetch only costs instructions, and so does
+//   the far one where the chunk's keys are one run of memory (a contiguous cache: the hardware
+//   streamers follow its four runs); a chunk of several runs (the blocks of a paged cache) gets
+//   the far prefetch 16 KiB ahead (decode variant 10).
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 constexpr int64_t kPrefetchBytes = 1024;
 constexpr int64_t kFarPrefetchBytes = 8192;
+constexpr bool kPrefetchOneRun = true;
+#else
+constexpr int64_t kPrefetchBytes = 0;
+constexpr int64_t kFarPrefetchBytes = 16384;
+constexpr bool kPrefetchOneRun = false;
+#endif
 
 // Runs of keys read at once. The L2 streamer follows each run separately and keeps a bounded
 // number of lines in flight per run, so one run leaves the memory bus idle while the FMAs work;
@@ -101,7 +116,7 @@ struct DecodeChunkArgs {
   int64_t end;                 // one past its last key
   int64_t rows;                // R = G · n_q
   const float* q;              // [R][k_row]: scale · q, zero-padded
-  float* scores;               // [R][kDecodeChunkKeys]: S, then P
+  float* scores;               // [R][kDecodeChunkKeys]: S, then P, in visit order
   float* row_max;              // [R] m of each row in this chunk (−inf: nothing visible)
   float* row_sum;              // [R] l
   float* out;                  // [R][v_row] unnormalised Σ P · v
@@ -154,34 +169,55 @@ HWY_INLINE void StoreSumsOf4(VF a, VF b, VF c, VF e, float* out) {
 HWY_INLINE float SumOfLanes1(VF a) { return hn::GetLane(SumOf4(a, a, a, a)); }
 #endif
 
-// Visits m .. m + U − 1 of the chunk: S[r][key] = the sum of the lanes of acc[r][u] for the key of
-// visit m + u, four sums at a time.
+// Visits m .. m + U − 1 of the chunk: S[r][m + u] = the sum of the lanes of acc[r][u] (scores are
+// kept in visit order). With several keys, each row's U sums are one SumOf4 and one store of four
+// floats (the lanes past U repeat the last sum and land on the next block's slots, or, at the end
+// of a row, are stored one by one); one key takes its R rows four at a time. Every sum goes
+// through the same tree whichever group it is in.
 template <int R, int U>
-HWY_INLINE void StoreScores(VF (&acc)[R][U], const int32_t* key, float* scores) {
+HWY_INLINE void StoreScores(VF (&acc)[R][U], int64_t m, float* scores) {
   constexpr int64_t L = kDecodeChunkKeys;
+  HWY_ALIGN float sums[4];
   if constexpr (U == 1) {
-    for (int r = 0; r < R; ++r) scores[r * L + key[0]] = SumOfLanes1(acc[r][0]);
-  } else if constexpr (U == 4) {
-    HWY_ALIGN float sums[4];
-    for (int r = 0; r < R; ++r) {
-      StoreSumsOf4(acc[r][0], acc[r][1], acc[r][2], acc[r][3], sums);
-      for (int u = 0; u < 4; ++u) scores[r * L + key[u]] = sums[u];
+    for (int i = 0; i < R; i += 4) {
+      const auto at = [&](int x) -> VF { return acc[x < R ? x : R - 1][0]; };
+      StoreSumsOf4(at(i), at(i + 1), at(i + 2), at(i + 3), sums);
+      for (int x = i; x < std::min(i + 4, R); ++x) scores[x * L + m] = sums[x - i];
     }
   } else {
-    static_assert(U == 2, "keys per score block: 1, 2 or 4");
-    HWY_ALIGN float sums[4];
-    for (int r = 0; r < R; r += 2) {
-      const int r1 = r + 1 < R ? r + 1 : r;
-      StoreSumsOf4(acc[r][0], acc[r][1], acc[r1][0], acc[r1][1], sums);
-      scores[r * L + key[0]] = sums[0];
-      scores[r * L + key[1]] = sums[1];
-      scores[r1 * L + key[0]] = sums[2];
-      scores[r1 * L + key[1]] = sums[3];
+    static_assert(U <= 4, "keys per score block: at most 4");
+    for (int r = 0; r < R; ++r) {
+      const auto at = [&](int u) -> VF { return acc[r][u < U ? u : U - 1]; };
+#if HWY_TARGET == HWY_SCALAR
+      StoreSumsOf4(at(0), at(1), at(2), at(3), sums);
+      for (int u = 0; u < U; ++u) scores[r * L + m + u] = sums[u];
+#else
+      const hn::Vec<D4> v = SumOf4(at(0), at(1), at(2), at(3));
+      if (U == 4 || m + 4 <= L) {
+        hn::StoreU(v, D4(), scores + r * L + m);
+      } else {
+        hn::StoreU(v, D4(), sums);
+        for (int u = 0; u < U; ++u) scores[r * L + m + u] = sums[u];
+      }
+#endif
     }
   }
 }
 
-// S[r][key] = q_r · k_key for R rows of q (stride k_row) and the keys of visits m .. m + U − 1.
+// Makes the compiler hold v in a register from here on. GCC folds a vector load into every FMA
+// that uses it (a memory operand each), so a q vector shared by U keys was loaded U times: with
+// 256-bit loads at 2 a cycle the score block was bound by its loads, not by its FMAs.
+template <class V>
+HWY_INLINE void KeepInRegister(V& v) {
+#if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128 && \
+    (HWY_COMPILER_GCC || HWY_COMPILER_CLANG)
+  asm("" : "+v"(v.raw));
+#else
+  (void)v;
+#endif
+}
+
+// S[r][m + u] = q_r · k for R rows of q (stride k_row) and the keys of visits m .. m + U − 1.
 template <class Row, int R, int U>
 HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, int64_t m, const float* q, float* scores) {
   const DF df;
@@ -190,20 +226,34 @@ HWY_INLINE void ScoreBlock(const DecodeChunkArgs& a, int64_t m, const float* q, 
   const std::byte* const* k = a.visits.k + m;
   const float* const* k_scales = a.visits.k_scales + m;
   VF acc[R][U];
-  for (int r = 0; r < R; ++r) {
-    for (int u = 0; u < U; ++u) acc[r][u] = hn::Zero(df);
+  {  // d = 0: the products themselves (no zero register to hold)
+    VF kv[U];
+    for (int u = 0; u < U; ++u) {
+      kv[u] = Row::Load(df, k[u], Row::kScaled ? k_scales[u] : nullptr, 0);
+    }
+    for (int r = 0; r < R; ++r) {
+      VF qv = hn::Load(df, q + r * dp);
+      KeepInRegister(qv);
+      for (int u = 0; u < U; ++u) acc[r][u] = hn::Mul(qv, kv[u]);
+    }
   }
-  for (int64_t d = 0; d < dp; d += N) {
+  // Rows are padded to 32 values, so there are at least two vectors: a loop that always runs
+  // once more keeps the accumulators in registers (with a path around it, GCC kept them on the
+  // stack for the reduction).
+  int64_t d = N;
+  do {
     VF kv[U];
     for (int u = 0; u < U; ++u) {
       kv[u] = Row::Load(df, k[u], Row::kScaled ? k_scales[u] : nullptr, d);
     }
     for (int r = 0; r < R; ++r) {
-      const VF qv = hn::Load(df, q + r * dp + d);
+      VF qv = hn::Load(df, q + r * dp + d);
+      KeepInRegister(qv);
       for (int u = 0; u < U; ++u) acc[r][u] = hn::MulAdd(qv, kv[u], acc[r][u]);
     }
-  }
-  StoreScores<R, U>(acc, a.visits.key + m, scores);
+    d += N;
+  } while (d < dp);
+  StoreScores<R, U>(acc, m, scores);
 }
 
 // ScoreBlock for `rows` ≤ R rows.
@@ -227,15 +277,17 @@ HWY_INLINE void ScoreKeys(const DecodeChunkArgs& a, int64_t m) {
   }
 }
 
-// Fills a.visits: the key and the K and V rows of every visit of the chunk.
+// Fills a.visits: the key and the K and V rows of every visit of the chunk. Returns whether the
+// chunk's keys are one run of slots.
 template <class Row>
-HWY_INLINE void GatherVisits(const DecodeChunkArgs& a) {
+HWY_INLINE bool GatherVisits(const DecodeChunkArgs& a) {
   constexpr int64_t streams = kStreams<Row>;
   const ChunkVisits& out = a.visits;
   const int64_t n = a.end - a.begin, Q = n / streams, streamed = Q * streams;
   const int64_t k_groups = a.cache->k_row / kKvQ8Group, v_groups = a.cache->v_row / kKvQ8Group;
   const int64_t es = kv_value_bytes(a.cache->dtype);
   const int64_t k_bytes = a.cache->k_row * es, v_bytes = a.cache->v_row * es;
+  bool one_run = true;
   for (int64_t j = a.begin; j < a.end;) {
     const KvRun run = a.cache->run(*a.seq, a.kv_head, j, a.end);
     // Each pass of the loop takes the keys of the run that go to visits `step` apart.
@@ -257,7 +309,9 @@ HWY_INLINE void GatherVisits(const DecodeChunkArgs& a) {
       t += len;
     }
     j += run.count;
+    one_run = one_run && j == a.end;
   }
+  return one_run;
 }
 
 // The K or V rows of a chunk in visit order.
@@ -309,22 +363,23 @@ HWY_INLINE void PrefetchAhead(const VisitRows& span, const VisitRows& next, int6
   if (kPrefetchBytes > 0) PrefetchAt<true>(span, next, m, n, kPrefetchBytes);
 }
 
-// S[r][key] for every row and every key of the chunk.
+// S[r][m] for every row and every visit of the chunk; software prefetch when `prefetch`.
 template <class Row>
-HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a) {
+HWY_INLINE void ScoreChunk(const DecodeChunkArgs& a, bool prefetch) {
   const VisitRows keys = KeyVisits<Row>(a), values = ValueVisits<Row>(a);
   int64_t m = 0;
   for (; m + kScoreKeys <= keys.count; m += kScoreKeys) {
-    PrefetchAhead(keys, values, m, kScoreKeys);
+    if (prefetch) PrefetchAhead(keys, values, m, kScoreKeys);
     ScoreKeys<Row, kScoreKeys>(a, m);
   }
   for (; m < keys.count; ++m) ScoreKeys<Row, 1>(a, m);
 }
 
-// Row s[0, n) of scores: softcap, then −inf from `visible` on; becomes P = exp(s − m) up to the
-// next whole vector (0 past n). Returns m (−inf when nothing is visible) and l = Σ P.
-HWY_INLINE void SoftmaxRow(float* s, int64_t n, int64_t visible, float softcap, float* m,
-                           float* l) {
+// Row s[0, n) of scores in visit order (visit j is key key[j]): softcap, then −inf where the key
+// is `visible` or later; becomes P = exp(s − m) up to the next whole vector (0 past n). Returns m
+// (−inf when nothing is visible) and l = Σ P, summed in visit order.
+HWY_INLINE void SoftmaxRow(float* s, const int32_t* key, int64_t n, int64_t visible, float softcap,
+                           float* m, float* l) {
   const DF df;
   const hn::RebindToSigned<DF> di;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
@@ -333,12 +388,20 @@ HWY_INLINE void SoftmaxRow(float* s, int64_t n, int64_t visible, float softcap, 
   VF vmax = neg_inf;
   for (int64_t j = 0; j < padded; j += N) {
     VF x = hn::Load(df, s + j);
+    if (softcap <= 0.0f && j + N <= n && visible >= n) {  // nothing to change: no store
+      vmax = hn::Max(vmax, x);
+      continue;
+    }
     if (softcap > 0.0f) {
       x = hn::Mul(hn::Set(df, softcap), hn::Tanh(df, hn::Mul(x, hn::Set(df, 1.0f / softcap))));
     }
-    if (j + N > visible) {
-      const auto seen =
-          hn::Lt(hn::Iota(di, static_cast<int32_t>(j)), hn::Set(di, static_cast<int32_t>(visible)));
+    if (j + N > n || visible < n) {
+      auto seen =
+          hn::Lt(hn::Iota(di, static_cast<int32_t>(j)), hn::Set(di, static_cast<int32_t>(n)));
+      if (visible < n) {  // key[] past n is not set: the first test masks those lanes
+        seen = hn::And(seen,
+                       hn::Lt(hn::LoadU(di, key + j), hn::Set(di, static_cast<int32_t>(visible))));
+      }
       x = hn::IfThenElse(hn::RebindMask(df, seen), x, neg_inf);
     }
     hn::Store(x, df, s + j);
@@ -355,8 +418,8 @@ HWY_INLINE void SoftmaxRow(float* s, int64_t n, int64_t visible, float softcap, 
   *l = hn::GetLane(hn::SumOfLanes(df, sum));
 }
 
-// out[r][c0 + ·] += Σ_t P[r][key_t] · v_t[c0 + ·] for R rows (P rows of stride
-// kDecodeChunkKeys), C vectors of columns, and the keys of visits m .. m + count − 1 in order.
+// out[r][c0 + ·] += Σ_t P[r][t] · v_t[c0 + ·] for R rows (P rows of stride kDecodeChunkKeys,
+// in visit order), C vectors of columns, and the keys of visits m .. m + count − 1 in order.
 template <class Row, int R, int C>
 HWY_INLINE void ValueBlock(const DecodeChunkArgs& a, int64_t m, int64_t count, const float* p,
                            float* out, int64_t c0) {
@@ -370,7 +433,7 @@ HWY_INLINE void ValueBlock(const DecodeChunkArgs& a, int64_t m, int64_t count, c
   for (int64_t t = m; t < m + count; ++t) {
     const std::byte* v = a.visits.v[t];
     const float* v_scales = Row::kScaled ? a.visits.v_scales[t] : nullptr;
-    const float* pt = p + a.visits.key[t];
+    const float* pt = p + t;
     VF vv[C];
     for (int c = 0; c < C; ++c) vv[c] = Row::Load(df, v, v_scales, c0 + c * N);
     for (int r = 0; r < R; ++r) {
@@ -395,33 +458,38 @@ HWY_INLINE void ValueRows(const DecodeChunkArgs& a, int64_t m, int64_t count, in
   }
 }
 
-// The keys of visits m .. m + count − 1 into every row and column of out.
+// The keys of visits m .. m + count − 1 into every row and column of out: blocks of kValueVecs
+// vectors of columns while they fit and leave no single vector behind, then blocks of 2 (the row
+// lengths are multiples of 2 vectors on every target).
 template <class Row>
 HWY_INLINE void ValueKeys(const DecodeChunkArgs& a, int64_t m, int64_t count) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
   const int64_t dv = a.cache->v_row;
-  for (int64_t c0 = 0; c0 < dv; c0 += kValueVecs * N) {
-    const bool whole = c0 + kValueVecs * N <= dv;
+  for (int64_t c0 = 0; c0 < dv;) {
+    const int64_t left = (dv - c0) / N;  // vectors of columns left, even at the start
+    const bool whole = left >= kValueVecs && left - kValueVecs != 1;
     for (int64_t r0 = 0; r0 < a.rows; r0 += kValueRows) {
       const int64_t rows = std::min<int64_t>(kValueRows, a.rows - r0);
       const float* p = a.scores + r0 * kDecodeChunkKeys;
       float* out = a.out + r0 * dv;
       if (whole) {
         ValueRows<Row, kValueVecs>(a, m, count, rows, p, out, c0);
-      } else {  // the row lengths are multiples of 2 vectors on every target
+      } else {
         ValueRows<Row, 2>(a, m, count, rows, p, out, c0);
       }
     }
+    c0 += (whole ? kValueVecs : 2) * N;
   }
 }
 
-// O[r] = Σ_j P[r][j] · v_j over the chunk, summed in visit order.
+// O[r] = Σ_j P[r][j] · v_j over the chunk, summed in visit order; software prefetch when
+// `prefetch`.
 template <class Row>
-HWY_INLINE void ValueChunk(const DecodeChunkArgs& a) {
+HWY_INLINE void ValueChunk(const DecodeChunkArgs& a, bool prefetch) {
   std::fill(a.out, a.out + a.rows * a.cache->v_row, 0.0f);
   const VisitRows values = ValueVisits<Row>(a);
   for (int64_t m = 0; m < values.count; m += kValueKeys) {
-    PrefetchAhead(values, VisitRows{nullptr, 0, 0, 1}, m, kValueKeys);
+    if (prefetch) PrefetchAhead(values, VisitRows{nullptr, 0, 0, 1}, m, kValueKeys);
     ValueKeys<Row>(a, m, std::min(kValueKeys, values.count - m));
   }
 }
@@ -429,14 +497,15 @@ HWY_INLINE void ValueChunk(const DecodeChunkArgs& a) {
 // The whole chunk for one storage dtype; softcap from the params.
 template <class Row>
 HWY_INLINE void DecodeChunkAs(const DecodeChunkArgs& a, float softcap) {
-  GatherVisits<Row>(a);
-  ScoreChunk<Row>(a);
+  const bool one_run = GatherVisits<Row>(a);
+  const bool prefetch = kPrefetchOneRun || !one_run;
+  ScoreChunk<Row>(a, prefetch);
   for (int64_t r = 0; r < a.rows; ++r) {
     const int64_t visible = std::clamp<int64_t>(a.visible_end[r] - a.begin, 0, a.end - a.begin);
-    SoftmaxRow(a.scores + r * kDecodeChunkKeys, a.end - a.begin, visible, softcap, a.row_max + r,
-               a.row_sum + r);
+    SoftmaxRow(a.scores + r * kDecodeChunkKeys, a.visits.key, a.end - a.begin, visible, softcap,
+               a.row_max + r, a.row_sum + r);
   }
-  ValueChunk<Row>(a);
+  ValueChunk<Row>(a, prefetch);
 }
 
 HWY_INLINE void DecodeChunk(const DecodeChunkArgs& a, float softcap) {
