@@ -31,6 +31,10 @@ struct F32Row {
   }
 };
 
+// Plain PromoteTo, without widen-inl.h's Inf/NaN repair for targets without F16C: KvCache
+// refuses non-finite keys and values (KvCache::append), and the repair would cost the hot loop.
+// (A view over other memory holding f16 infinities would read them as large finite numbers on
+// SSE4 and the scalar target only.)
 struct F16Row {
   static constexpr bool kScaled = false;
   template <class D>
