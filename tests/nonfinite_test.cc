@@ -5,6 +5,7 @@
 //   P_i  = softmax(s_i), NaN on the keys above −inf when some s_ij is NaN or +inf
 //   o_i  = Σ_{j visible} P_ij v_j
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
@@ -261,6 +262,37 @@ TEST(NonFinite, DecodeFollowsTheReference) {
       expect_same_finite(problem.to_bhld(problem.lse(), 1), ref.lse, "decode lse");
     }
   }
+}
+
+// KvCache refuses non-finite values, but the decode kernel also reads views over other memory:
+// an f16 infinity stored there reaches exactly the output column it is in, on every target
+// (Highway's emulated f16 promotion, on targets without F16C, reads it as a large finite number).
+TEST(NonFinite, DecodeReadsF16InfinitiesOfAViewOnEveryTarget) {
+  DecodeSpec spec;
+  spec.dtype = KvDtype::kF16;
+  spec.lengths = {37};
+  DecodeProblem problem(spec);
+  const KvCacheView view = problem.cache().view();
+  constexpr int64_t kToken = 3, kHead = 0, kCol = 2;
+  const KvRun run = view.run(view.seqs[0], kHead, kToken, kToken + 1);
+  const_cast<uint16_t*>(reinterpret_cast<const uint16_t*>(run.v))[kCol] = 0x7c00;  // +inf
+  const int64_t group = spec.q_heads / spec.kv_heads;
+  for (const std::string& target : supported_simd_targets()) {
+    SCOPED_TRACE(target);
+    force_simd_target(target);
+    const std::vector<float>& out = problem.run();  // [B, n_q, Hq, Dv]
+    for (int64_t h = 0; h < spec.q_heads; ++h) {
+      for (int64_t c = 0; c < spec.v_head_dim; ++c) {
+        const float x = out[h * spec.v_head_dim + c];
+        if (h / group == kHead && c == kCol) {
+          EXPECT_EQ(x, kInf) << "head " << h;
+        } else {
+          EXPECT_TRUE(std::isfinite(x)) << "head " << h << " column " << c;
+        }
+      }
+    }
+  }
+  force_simd_target("");
 }
 
 }  // namespace

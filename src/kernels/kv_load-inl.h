@@ -18,6 +18,7 @@
 
 #include "attn/kernels/kv_cache_view.h"
 #include "hwy/highway.h"
+#include "kernels/widen-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
@@ -31,16 +32,19 @@ struct F32Row {
   }
 };
 
-// Plain PromoteTo, without widen-inl.h's Inf/NaN repair for targets without F16C: KvCache
-// refuses non-finite keys and values (KvCache::append), and the repair would cost the hot loop.
-// (A view over other memory holding f16 infinities would read them as large finite numbers on
-// SSE4 and the scalar target only.)
+// With F16C (AVX2 and up) the hardware conversion, exact for every value (it quiets a signalling
+// NaN, which widen-inl.h's WidenF16 keeps bit for bit at a cost the hot loop need not pay);
+// elsewhere WidenF16, whose emulated promotion needs its Inf/NaN repair.
 struct F16Row {
   static constexpr bool kScaled = false;
   template <class D>
   static HWY_INLINE hn::Vec<D> Load(D d, const std::byte* row, const float*, size_t col) {
+#if HWY_TARGET < HWY_SSE4 && !defined(HWY_DISABLE_F16C)
     const hn::Rebind<hwy::float16_t, D> dh;
     return hn::PromoteTo(d, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + col));
+#else
+    return WidenF16(d, reinterpret_cast<const uint16_t*>(row) + col);
+#endif
   }
 };
 
