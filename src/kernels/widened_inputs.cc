@@ -18,9 +18,9 @@
 
 HWY_BEFORE_NAMESPACE();
 namespace attn::kernels::HWY_NAMESPACE {
-// out[i] = the float of x[i] (type t) for i in [0, n).
-void WidenSpan(const uint16_t* x, ElementType t, float* out, int64_t n) {
-  WidenRow(x, 1, t, out, n);
+// out[c] = the float of x[c · col] (type t) for c in [0, n): WidenRow, exported.
+void WidenStridedRow(const uint16_t* x, int64_t col, ElementType t, float* out, int64_t n) {
+  WidenRow(x, col, t, out, n);
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)
@@ -30,24 +30,19 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace attn {
 namespace kernels {
-HWY_EXPORT(WidenSpan);
+HWY_EXPORT(WidenStridedRow);
 }  // namespace kernels
 
 std::vector<float> widen_tensor(const uint16_t* x, const Strides4& s, ElementType t, int64_t batch,
                                 int64_t heads, int64_t len, int64_t dim) {
   apply_simd_target_from_env();
-  const auto span = &HWY_DYNAMIC_DISPATCH(kernels::WidenSpan);
+  const auto widen_row = &HWY_DYNAMIC_DISPATCH(kernels::WidenStridedRow);
   std::vector<float> out(static_cast<size_t>(batch * heads * len * dim));
   const int64_t rows = batch * heads * len;
 #pragma omp parallel for schedule(static) if (rows * dim > (1 << 16))
   for (int64_t r = 0; r < rows; ++r) {
     const uint16_t* in = x + s.offset(r / (heads * len), r / len % heads, r % len, 0);
-    float* row = out.data() + r * dim;
-    if (s.col == 1) {
-      span(in, t, row, dim);
-    } else {
-      for (int64_t c = 0; c < dim; ++c) row[c] = to_float(in[c * s.col], t);
-    }
+    widen_row(in, s.col, t, out.data() + r * dim, dim);
   }
   return out;
 }
