@@ -109,7 +109,9 @@ void backward_row(const AttentionParams& p, const float* dout, const Strides4& d
   ref::scale_in_place(Z, f);  // step 2b
   std::vector<Acc> o(p.v_head_dim);
   ref::weighted_values(p, x, b, h, i, Z, o.data());  // step 3
-  for (Acc& oc : o) oc = Acc(round_to(float(oc), stored_out));
+  if (stored_out != ElementType::kF32) {
+    for (Acc& oc : o) oc = Acc(round_to(float(oc), stored_out));
+  }
   const std::vector<Acc> dO = dout_row<Acc>(p, dout, dout_stride, b, h, i);
   std::vector<Acc> dP = backward_weighted_values(p, b, h, Z, dO, g);
   ref::scale_in_place(dP, f);
