@@ -71,7 +71,6 @@ class AttentionCall {
   void set_lse(const py::handle& lse);
 
   bool blhd() const { return blhd_; }
-  ElementType input_type() const { return p_.input_type; }
   const AttentionParams& params() const { return p_; }
   const View4& q() const { return q_; }
   const View4& k() const { return k_; }

@@ -217,15 +217,10 @@ void MultiHeadAttention::round_inputs_to_bf16() {
   if (runner_ != nullptr) {
     round_in_place(q_);
     if (!fused) round_in_place(k_), round_in_place(v_);
-    q16_.clear(), k16_.clear(), v16_.clear();
     return;
   }
   round_into(q_, q16_);  // with fused_qkv, [q | k | v]
-  if (fused) {
-    k16_.clear(), v16_.clear();
-  } else {
-    round_into(k_, k16_), round_into(v_, v16_);
-  }
+  if (!fused) round_into(k_, k16_), round_into(v_, v16_);
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionInputs& inputs) {
@@ -245,11 +240,8 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionInputs& input
   project(x, src);
   apply_rope(q_, k_, /*backward=*/false);  // q, k ← RoPE(q), RoPE(k)
   bf16_ = attention_precision() == AttentionPrecision::kBf16;
-  if (bf16_) {
-    round_inputs_to_bf16();  // q, k, v ← bf16(q), bf16(k), bf16(v)
-  } else {
-    q16_.clear(), k16_.clear(), v16_.clear();
-  }
+  q16_.clear(), k16_.clear(), v16_.clear();
+  if (bf16_) round_inputs_to_bf16();  // q, k, v ← bf16(q), bf16(k), bf16(v)
   // Both written whole by the kernel.
   o_ = Tensor({batch_, q_len_, config_.n_heads * config_.v_head_dim}, Tensor::Uninitialized{});
   lse_ = Tensor({batch_, config_.n_heads, q_len_}, Tensor::Uninitialized{});
