@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -19,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/tiling.h"
+#include "test_util.h"
 
 namespace attn::testing {
 namespace {
@@ -62,10 +62,6 @@ ProblemSpec packed_case(int which) {
 }
 constexpr int kPackedCases = 12;
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 TEST(AttentionVarlen, ForwardMatchesReferenceForEveryOptionOnEveryTarget) {
   for (const std::string& target : supported_simd_targets()) {
     force_simd_target(target);
@@ -87,8 +83,8 @@ TEST(AttentionVarlen, ForwardIsEachSequenceRunAloneBitForBit) {
       const AttentionParams alone = sequence_params(p, s);
       if (alone.q_len > 0 && alone.kv_len > 0) flash_attention_forward(alone);
     }
-    EXPECT_TRUE(same_bits(problem.out_bhld(), packed_out)) << "case " << c;
-    EXPECT_TRUE(same_bits(problem.lse(), packed_lse)) << "case " << c;
+    EXPECT_TRUE(bitwise_equal(problem.out_bhld(), packed_out)) << "case " << c;
+    EXPECT_TRUE(bitwise_equal(problem.lse(), packed_lse)) << "case " << c;
   }
 }
 
@@ -137,9 +133,9 @@ TEST(AttentionVarlen, BackwardIsEachSequenceRunAloneBitForBit) {
       }
       const std::string where =
           "case " + std::to_string(c) + " plan " + std::to_string(static_cast<int>(plan));
-      EXPECT_TRUE(same_bits(problem.dq_bhld(), dq)) << where;
-      EXPECT_TRUE(same_bits(problem.dk_bhld(), dk)) << where;
-      EXPECT_TRUE(same_bits(problem.dv_bhld(), dv)) << where;
+      EXPECT_TRUE(bitwise_equal(problem.dq_bhld(), dq)) << where;
+      EXPECT_TRUE(bitwise_equal(problem.dk_bhld(), dk)) << where;
+      EXPECT_TRUE(bitwise_equal(problem.dv_bhld(), dv)) << where;
     }
   }
 }
@@ -158,7 +154,7 @@ TEST(AttentionVarlen, SameBitsOnOneTwoAndThreeThreads) {
         all.insert(all.end(), x.begin(), x.end());
       }
       if (first.empty()) first = all;
-      EXPECT_TRUE(same_bits(all, first)) << threads << " threads";
+      EXPECT_TRUE(bitwise_equal(all, first)) << threads << " threads";
     }
   }
   omp_set_num_threads(saved);

@@ -15,13 +15,6 @@ size_t elements(int64_t batch, int64_t heads, int64_t len, int64_t dim) {
   return static_cast<size_t>(batch * heads * len * dim);
 }
 
-// The largest |x| of a reference gradient, for the floor of the 2× rule.
-double max_abs(const std::vector<double>& x) {
-  double m = 0.0;
-  for (double v : x) m = std::max(m, std::abs(v));
-  return m;
-}
-
 // (flash error − floor) / plain fp32 error of one gradient, with its errors appended to `report`;
 // the 2× rule holds when the ratio is ≤ 2. The floor is 1e-7 × (1 + the gradient's largest |x|).
 double gradient_ratio(const char* name, const std::vector<float>& flash,

@@ -73,11 +73,6 @@ DecodeProblem::DecodeProblem(const DecodeSpec& spec) : spec_(spec) {
       make_uneven(raw_k_[b], s.head_dim, s.seed);
       make_uneven(raw_v_[b], s.v_head_dim, s.seed + 1);
     }
-    for (const DecodeSpec::Poison& x : s.poison) {
-      if (x.seq != b || x.tensor == 'q') continue;
-      if (x.tensor == 'k') raw_k_[b][x.token * s.kv_heads * s.head_dim + x.col] = x.value;
-      if (x.tensor == 'v') raw_v_[b][x.token * s.kv_heads * s.v_head_dim + x.col] = x.value;
-    }
     // A prefill, then the last tokens one at a time, as in generation.
     const int64_t prefill = std::max<int64_t>(0, n - 5);
     cache_->append(b, prefill, raw_k_[b].data(), raw_v_[b].data());
@@ -88,8 +83,7 @@ DecodeProblem::DecodeProblem(const DecodeSpec& spec) : spec_(spec) {
   }
   q_ = random_floats(B * s.q_len * s.q_heads * s.head_dim, s.seed * 17, -s.magnitude, s.magnitude);
   for (const DecodeSpec::Poison& x : s.poison) {
-    if (x.tensor == 'q')
-      q_[((x.seq * s.q_len + x.token) * s.q_heads) * s.head_dim + x.col] = x.value;
+    q_[((x.seq * s.q_len + x.token) * s.q_heads) * s.head_dim + x.col] = x.value;
   }
   if (s.rope) {
     for (int64_t b = 0; b < B; ++b) {

@@ -27,10 +27,9 @@ struct DecodeSpec {
   float magnitude = 1.0f;  // q and k uniform in [−magnitude, magnitude); v in [−1, 1)
   bool uneven = false;     // k and v times 0.05 … 4, varying by token and 8-value stretch
   uint64_t seed = 1;
-  // Values written over the drawn inputs before the cache is filled: tensor 'q', 'k' or 'v', the
-  // sequence, the token (the query's index for 'q'), the column (in head 0), the value.
+  // Values written over the drawn queries (the cache refuses non-finite keys and values): the
+  // sequence, the query's index, the column (in head 0), the value.
   struct Poison {
-    char tensor;
     int64_t seq, token, col;
     float value;
   };

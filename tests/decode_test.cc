@@ -88,10 +88,6 @@ TEST(Decode, AgreesWithFlashForwardOnTheSameSequence) {
   EXPECT_LE(max_abs_diff(problem.to_bhld(problem.out(), 64), flash_d), 4.0 * naive_err + 1e-6);
 }
 
-bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 void expect_paged_equals_contiguous(DecodeSpec spec) {
   spec.layout = KvLayout::kContiguous;
   DecodeProblem contiguous(spec);

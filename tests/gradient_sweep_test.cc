@@ -127,12 +127,6 @@ std::vector<ProblemSpec> gradient_sweep(uint64_t seed, int count) {
   return specs;
 }
 
-double max_abs(const std::vector<double>& x) {
-  double m = 0.0;
-  for (double v : x) m = std::max(m, std::abs(v));
-  return m;
-}
-
 // (error − floor) / plain error.
 double ratio(double err, double plain, double floor) {
   if (err <= floor) return 0.0;
@@ -156,7 +150,7 @@ struct Worst {
   std::string problem;
   void see(double r, const std::string& what) {
     above += !(r <= limit);
-    if (!(r <= ratio)) {
+    if (!std::isnan(ratio) && !(r <= ratio)) {  // a NaN, once seen, stays the worst
       ratio = r;
       problem = what;
     }

@@ -23,6 +23,7 @@
 #include "attn/ref/attention_reference.h"
 #include "gtest/gtest.h"
 #include "kernels/widened_inputs.h"
+#include "test_util.h"
 
 namespace attn::testing {
 namespace {
@@ -118,7 +119,7 @@ class RoundedProblem {
     k_ = round_view(f.k, f.k_stride, f.kv_heads, f.kv_len, f.head_dim);
     v_ = round_view(f.v, f.v_stride, f.kv_heads, f.kv_len, f.v_head_dim);
     out16_.assign(q_.size() / f.head_dim * f.v_head_dim, 0);
-    const std::vector<float> dout = random_values(out16_.size(), spec.seed + 17);
+    const std::vector<float> dout = random_floats(out16_.size(), spec.seed + 17);
     for (float x : dout) dout16_.push_back(from_float(x, in));
     dq_.assign(q_.size(), 0.0f);
     dk_.assign(k_.size(), 0.0f);
@@ -176,15 +177,6 @@ class RoundedProblem {
   static Strides4 dense(int64_t dim, int64_t heads, int64_t len) {
     return bhld_strides(heads, len, dim);
   }
-  static std::vector<float> random_values(size_t n, uint64_t seed) {
-    std::vector<float> x(n);
-    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (float& v : x) {
-      s = s * 6364136223846793005ull + 1442695040888963407ull;
-      v = static_cast<float>(static_cast<double>(s >> 11) * 0x1p-53 * 2.0 - 1.0);
-    }
-    return x;
-  }
   std::vector<uint16_t> round_view(const float* x, const Strides4& s, int64_t heads, int64_t len,
                                    int64_t dim) const {
     std::vector<uint16_t> r(static_cast<size_t>(spec().batch * heads * len * dim));
@@ -202,23 +194,10 @@ class RoundedProblem {
   std::vector<float> dq_, dk_, dv_;
 };
 
-template <typename T>
-double max_error(const std::vector<T>& x, const std::vector<double>& exact) {
-  double e = 0;
-  for (size_t i = 0; i < x.size(); ++i) e = std::max(e, std::abs(double(x[i]) - exact[i]));
-  return e;
-}
-
-double max_magnitude(const std::vector<double>& x) {
-  double m = 0;
-  for (double v : x) m = std::max(m, std::abs(v));
-  return m;
-}
-
 // "" when |error| ≤ factor × |plain error| + 1e-7 × (1 + max |exact|), else why not.
 std::string check_rule(const char* name, double error, double plain, double factor,
                        const std::vector<double>& exact) {
-  const double floor = 1e-7 * (1.0 + max_magnitude(exact));
+  const double floor = 1e-7 * (1.0 + max_abs(exact));
   if (error <= factor * plain + floor) return "";
   std::ostringstream why;
   why << name << ": error " << error << " > " << factor << " x plain " << plain;
@@ -228,20 +207,20 @@ std::string check_rule(const char* name, double error, double plain, double fact
 std::string check_forward(RoundedProblem& r, const ReferenceResult& exact,
                           const std::vector<float>& plain) {
   flash_attention_forward(r.params());
-  return check_rule("out", max_error(r.out_bhld(), exact.out), max_error(plain, exact.out), 2.0,
-                    exact.out);
+  return check_rule("out", max_abs_diff(r.out_bhld(), exact.out), max_abs_diff(plain, exact.out),
+                    2.0, exact.out);
 }
 
 std::string check_backward(RoundedProblem& r, BackwardPlan plan, const ReferenceGrads& exact,
                            const NaiveGrads& plain) {
   flash_attention_forward(r.params());
   flash_attention_backward(r.params(), r.grads(plan));
-  std::string why =
-      check_rule("dq", max_error(r.dq(), exact.dq), max_error(plain.dq, exact.dq), 3.0, exact.dq);
-  why +=
-      check_rule("dk", max_error(r.dk(), exact.dk), max_error(plain.dk, exact.dk), 3.0, exact.dk);
-  why +=
-      check_rule("dv", max_error(r.dv(), exact.dv), max_error(plain.dv, exact.dv), 3.0, exact.dv);
+  std::string why = check_rule("dq", max_abs_diff(r.dq(), exact.dq),
+                               max_abs_diff(plain.dq, exact.dq), 3.0, exact.dq);
+  why += check_rule("dk", max_abs_diff(r.dk(), exact.dk), max_abs_diff(plain.dk, exact.dk), 3.0,
+                    exact.dk);
+  why += check_rule("dv", max_abs_diff(r.dv(), exact.dv), max_abs_diff(plain.dv, exact.dv), 3.0,
+                    exact.dv);
   return why;
 }
 
@@ -344,12 +323,6 @@ std::vector<ProblemSpec> twin_cases() {
   return specs;
 }
 
-std::vector<uint32_t> bits_of(const std::vector<float>& x) {
-  std::vector<uint32_t> b;
-  for (float v : x) b.push_back(std::bit_cast<uint32_t>(v));
-  return b;
-}
-
 TEST(LowPrecision, TileWideningEqualsTheWidenedCopies) {
   for_each_rounded(twin_cases(), [](RoundedProblem& r, ElementType out) {
     const AttentionParams p = r.params();
@@ -362,8 +335,8 @@ TEST(LowPrecision, TileWideningEqualsTheWidenedCopies) {
     std::vector<float> want_out =
         out == ElementType::kF32 ? r.out_bhld() : twin.out;  // twin.out: dense [B, H, L, Dv]
     for (float& x : want_out) x = round_to(x, out);
-    EXPECT_EQ(bits_of(got_out), bits_of(want_out));
-    EXPECT_EQ(bits_of(std::vector<float>(p.lse, p.lse + got_lse.size())), bits_of(got_lse));
+    EXPECT_TRUE(bitwise_equal(got_out, want_out));
+    EXPECT_TRUE(bitwise_equal(std::vector<float>(p.lse, p.lse + got_lse.size()), got_lse));
 
     // The weights, from the same lse.
     const int64_t n = p.batch * p.q_heads * p.q_len * p.kv_len;
@@ -374,7 +347,7 @@ TEST(LowPrecision, TileWideningEqualsTheWidenedCopies) {
     attention_weights(p, request);
     request.out = want_weights.data();
     attention_weights(twin.params, request);
-    EXPECT_EQ(bits_of(got_weights), bits_of(want_weights));
+    EXPECT_TRUE(bitwise_equal(got_weights, want_weights));
 
     // The backward of the 16-bit forward's output; the twin reads that output widened.
     flash_attention_forward(p);
@@ -388,9 +361,9 @@ TEST(LowPrecision, TileWideningEqualsTheWidenedCopies) {
       g.dout16 = nullptr;
       g.dout = dout.data();
       flash_attention_backward(backward_twin.params, g);
-      EXPECT_EQ(bits_of(dq), bits_of(r.dq()));
-      EXPECT_EQ(bits_of(dk), bits_of(r.dk()));
-      EXPECT_EQ(bits_of(dv), bits_of(r.dv()));
+      EXPECT_TRUE(bitwise_equal(dq, r.dq()));
+      EXPECT_TRUE(bitwise_equal(dk, r.dk()));
+      EXPECT_TRUE(bitwise_equal(dv, r.dv()));
     }
   });
 }

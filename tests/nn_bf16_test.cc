@@ -94,11 +94,13 @@ TEST(Bf16, PrecisionInEffectIsFp32UnlessSupported) {
   EXPECT_EQ(nn::matmul_precision(), nn::MatmulPrecision::kFp32);
 }
 
-// Largest |a − b| over the largest |b|.
+// Largest |a − b| over the largest |b|; infinity where a difference is NaN.
 double relative_error(const Tensor& a, const Tensor& b) {
   double err = 0, scale = 0;
   for (size_t i = 0; i < b.size(); ++i) {
-    err = std::max(err, double(std::fabs(a.data()[i] - b.data()[i])));
+    const double d = std::fabs(double(a.data()[i]) - double(b.data()[i]));
+    if (std::isnan(d)) return INFINITY;
+    err = std::max(err, d);
     scale = std::max(scale, double(std::fabs(b.data()[i])));
   }
   return err / scale;
@@ -150,10 +152,13 @@ class AttentionPrecisionScope {
   ~AttentionPrecisionScope() { nn::set_attention_precision(nn::AttentionPrecision::kFp32); }
 };
 
+// Largest |a − b|; infinity where a difference is NaN.
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   double err = 0;
   for (size_t i = 0; i < b.size(); ++i) {
-    err = std::max(err, double(std::fabs(a.data()[i] - b.data()[i])));
+    const double d = std::fabs(double(a.data()[i]) - double(b.data()[i]));
+    if (std::isnan(d)) return INFINITY;
+    err = std::max(err, d);
   }
   return err;
 }

@@ -253,7 +253,7 @@ TEST(NonFinite, DecodeFollowsTheReference) {
     for (float value : {kNaN, kInf, -kInf}) {
       SCOPED_TRACE("sequence " + std::to_string(seq) + ": " + std::to_string(value));
       DecodeSpec spec;
-      spec.poison = {{'q', seq, 0, 3, value}};
+      spec.poison = {{seq, 0, 3, value}};
       DecodeProblem problem(spec);
       problem.run();
       const AttentionParams rp = problem.reference_params();

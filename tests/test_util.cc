@@ -1,11 +1,13 @@
 #include "test_util.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
-#include <unistd.h>
 
 namespace attn::testing {
 
@@ -35,6 +37,16 @@ double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) 
   return max_abs_diff_impl(a, b);
 }
 
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+double max_abs(const std::vector<double>& x) {
+  double m = 0.0;
+  for (double v : x) m = std::max(m, std::abs(v));
+  return m;
+}
+
 bool small_test_scale() {
   const char* s = std::getenv("ATTN_TEST_SCALE");
   return s != nullptr && std::string(s) == "small";
@@ -42,8 +54,8 @@ bool small_test_scale() {
 
 std::string temp_dir(const std::string& name) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("attn_test_" + name + "_" +
-                                                    std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("attn_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir.string();
