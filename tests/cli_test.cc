@@ -545,6 +545,16 @@ TEST_F(CliTest, BenchDecodeNeedsTheCacheLength) {
   EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
 }
 
+TEST_F(CliTest, BenchDtypeAppliesToForwardAndBackwardOnly) {
+  for (const std::string c : {"decode --kv-len 16", "varlen --len 64"}) {
+    const CliRun r = run("bench --case " + c + " --heads 2 --dim 8 --dtype bf16 --json --no-peak");
+    EXPECT_EQ(r.status, kExitUsage) << c;
+    EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
+    EXPECT_NE(r.err.find("--dtype applies to --case forward and backward"), std::string::npos)
+        << r.err;
+  }
+}
+
 TEST_F(CliTest, BenchBackwardCountsTwoAndAHalfForwards) {
   const CliRun r =
       run("bench --case backward --batch 1 --heads 2 --kv-heads 1 --len 8 --kv-len 16 --dim 8 "

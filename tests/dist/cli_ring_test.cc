@@ -188,6 +188,11 @@ TEST_F(RingCliTest, OptionsTheRingDoesNotTakeAreUsageErrors) {
                       "--mask is not supported under mpirun", kExitUsage);
   expect_job_rejected(2, args + " --impl reference", "--impl reference is not supported",
                       kExitUsage);
+  expect_job_rejected(2, args + " --dtype bf16", "--dtype bf16 is not supported", kExitUsage);
+  write_i32(file("cu.npy"), {0, 10, 24}, {3});
+  expect_job_rejected(
+      2, args + " --cu-seqlens-q " + file("cu.npy") + " --cu-seqlens-k " + file("cu.npy"),
+      "--cu-seqlens-q/-k is not supported", kExitUsage);
   write_i64(file("lengths.npy"), {24, 17}, {2});
   expect_job_rejected(2, args + " --causal --key-lengths " + file("lengths.npy"),
                       "--causal-align top-left under mpirun", kExitUsage);

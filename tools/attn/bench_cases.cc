@@ -270,13 +270,6 @@ Measurement measure_decode(const BenchShape& shape, int reps) {
   return m;
 }
 
-// Median of each list of milliseconds.
-double median_of(std::vector<double> ms) {
-  std::sort(ms.begin(), ms.end());
-  const size_t n = ms.size();
-  return n % 2 == 1 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-}
-
 // Times the packed, padded and one-by-one runs in turn, run after run, so that the machine's
 // drift falls on all three alike; their medians go to m.ms, m.padded_ms and m.alone_ms.
 void time_in_turn(const std::function<void()> (&runs)[3], int reps, Measurement& m) {
@@ -288,9 +281,9 @@ void time_in_turn(const std::function<void()> (&runs)[3], int reps, Measurement&
     for (int i = 0; i < 3; ++i) ms[i].push_back(1e3 * seconds_of(runs[i]));
   }
   m.reps = reps;
-  m.ms = median_of(ms[0]);
-  m.padded_ms = median_of(ms[1]);
-  m.alone_ms = median_of(ms[2]);
+  m.ms = median(std::move(ms[0]));
+  m.padded_ms = median(std::move(ms[1]));
+  m.alone_ms = median(std::move(ms[2]));
 }
 
 // FLOPs of the forward of every packed sequence of p.

@@ -50,8 +50,6 @@ struct Peak {
 // Names of the decode options, for --kv-dtype and --layout and the JSON line.
 const Choices<KvDtype> kKvDtypes = {
     {"f32", KvDtype::kF32}, {"f16", KvDtype::kF16}, {"bf16", KvDtype::kBF16}, {"q8", KvDtype::kQ8}};
-const Choices<ElementType> kDtypes = {
-    {"f32", ElementType::kF32}, {"bf16", ElementType::kBF16}, {"f16", ElementType::kF16}};
 const Choices<BackwardPlan> kPlans = {{"auto", BackwardPlan::kAuto},
                                       {"split", BackwardPlan::kSplit},
                                       {"fused", BackwardPlan::kFused}};
@@ -126,7 +124,7 @@ nlohmann::ordered_json case_json(const std::string& name, const BenchShape& s,
       {"dim_v", s.dim_v},
       {"causal", s.causal},
       {"dropout", s.dropout},
-      {"dtype", choice_name(kDtypes, s.dtype)},
+      {"dtype", choice_name(kElementTypes, s.dtype)},
       {"threads", o.threads},
       {"reps", m.reps},
       {"ms", m.ms},
@@ -230,7 +228,7 @@ std::string case_text(const BenchOptions& o, const Peak& peak, const Measurement
       static_cast<long long>(s.kv_heads), static_cast<long long>(s.len),
       static_cast<long long>(s.kv_len), static_cast<long long>(s.dim),
       static_cast<long long>(s.dim_v), s.causal ? "yes" : "no", s.dropout,
-      choice_name(kDtypes, s.dtype).c_str(), o.threads, active_simd_target().c_str(), m.ms,
+      choice_name(kElementTypes, s.dtype).c_str(), o.threads, active_simd_target().c_str(), m.ms,
       m.gflops, fraction ? 100.0 * *fraction : 0.0, gflops_text(peak.gflops).c_str(),
       m.peak_rss_mib);
 }
@@ -316,6 +314,8 @@ void run_bench(BenchOptions& o, const CLI::App& cmd) {
               " ranks attn bench runs only --case ring (the other cases time one process)");
   check_usage(ring || (cmd.count("--sharding") == 0 && cmd.count("--backward") == 0),
               "--sharding and --backward apply to --case ring only");
+  check_usage(cmd.count("--dtype") == 0 || o.case_name == "forward" || o.case_name == "backward",
+              "--dtype applies to --case forward and backward (decode takes --kv-dtype)");
   if (o.case_name.empty()) return run_table(o);
   BenchShape& s = o.shape;
   if (cmd.count("--len") == 0) {
@@ -374,7 +374,7 @@ void add_bench_command(CLI::App& app) {
   add_choice_option(*cmd, "--plan", s.plan, kPlans,
                     "backward: how the work is divided (default auto)")
       ->needs(case_option);
-  add_choice_option(*cmd, "--dtype", s.dtype, kDtypes,
+  add_choice_option(*cmd, "--dtype", s.dtype, kElementTypes,
                     "forward, backward: type of q, k, v, out and dout (default f32)")
       ->needs(case_option);
   add_choice_option(*cmd, "--kv-dtype", s.kv_dtype, kKvDtypes,

@@ -32,10 +32,6 @@ double RingMeasurement::wait_fraction() const {
 
 namespace {
 
-dist::Sharding to_dist(RingSharding s) {
-  return s == RingSharding::kZigzag ? dist::Sharding::kZigzag : dist::Sharding::kContiguous;
-}
-
 // The params of the whole problem (sizes and masks only), for its FLOPs.
 AttentionParams whole_problem(const BenchShape& s) {
   AttentionParams p;

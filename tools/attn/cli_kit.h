@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "attn/core/element_type.h"
+
 namespace attn::cli {
 
 // Exit statuses of the tool.
@@ -80,6 +82,10 @@ CLI::Option* finite(CLI::Option* option);
 // The names of an option's values, e.g. {{"f32", KvDtype::kF32}, {"q8", KvDtype::kQ8}}.
 template <typename T>
 using Choices = std::vector<std::pair<std::string, T>>;
+
+// --dtype of attn sdpa and attn bench: the names of element_type_name.
+inline const Choices<ElementType> kElementTypes = {
+    {"f32", ElementType::kF32}, {"bf16", ElementType::kBF16}, {"f16", ElementType::kF16}};
 
 // "a | b | c".
 template <typename T>

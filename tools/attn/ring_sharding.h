@@ -8,6 +8,10 @@
 
 #include "cli_kit.h"
 
+#ifdef ATTN_WITH_DIST
+#include "attn/dist/sharding.h"
+#endif
+
 namespace attn::cli {
 
 enum class RingSharding {
@@ -24,5 +28,11 @@ inline CLI::Option* add_sharding_option(CLI::App& cmd, RingSharding& sharding,
   sharding = RingSharding::kZigzag;
   return add_choice_option(cmd, "--sharding", sharding, kRingShardings, help + " (default zigzag)");
 }
+
+#ifdef ATTN_WITH_DIST
+inline dist::Sharding to_dist(RingSharding s) {
+  return s == RingSharding::kZigzag ? dist::Sharding::kZigzag : dist::Sharding::kContiguous;
+}
+#endif
 
 }  // namespace attn::cli

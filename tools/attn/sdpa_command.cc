@@ -41,15 +41,12 @@ struct SdpaOptions {
   double scale = 0.0;
   CLI::Option* scale_option = nullptr;  // tells whether --scale was given
   double softcap = 0.0;
-  double dropout = 0.0;       // attention dropout probability
-  uint64_t dropout_seed = 0;  // its mask
+  double dropout = 0.0;                   // attention dropout probability
+  uint64_t dropout_seed = 0;              // its mask
   ElementType dtype = ElementType::kF32;  // q, k, v and dout are rounded to it
   int threads = 0;
   RingSharding sharding = RingSharding::kZigzag;  // under mpirun with P > 1
 };
-
-const Choices<ElementType> kDtypes = {
-    {"f32", ElementType::kF32}, {"bf16", ElementType::kBF16}, {"f16", ElementType::kF16}};
 
 // q, k and v of the float params rounded to a 16-bit type, at the same strides.
 struct RoundedQkv {
@@ -245,6 +242,10 @@ void check_ring_options(const SdpaOptions& o) {
   check_usage(o.weights.empty(), "--weights", ring,
               ": the [B, Hq, L, L] weights are what the ring never holds");
   check_usage(o.impl == "flash", "--impl ", o.impl, ring, ", which runs the flash kernel");
+  check_usage(o.dtype == ElementType::kF32, "--dtype ", element_type_name(o.dtype), ring,
+              ", which reads float32 shards");
+  check_usage(o.files.cu_seqlens_q.empty() && o.files.cu_seqlens_k.empty(), "--cu-seqlens-q/-k",
+              ring, ": the ring cuts one sequence");
   const bool positional = o.causal || o.window_left >= 0 || o.window_right >= 0;
   check_usage(o.files.key_lengths.empty() || !positional || o.causal_align == "top-left",
               "--key-lengths with --causal or a window needs --causal-align top-left under "
@@ -345,7 +346,7 @@ void add_sdpa_command(CLI::App& app) {
   add_sharding_option(*cmd, o->sharding,
                       "under mpirun with P > 1: how the sequence is cut among the ranks; "
                       "a single process ignores it");
-  add_choice_option(*cmd, "--dtype", o->dtype, kDtypes,
+  add_choice_option(*cmd, "--dtype", o->dtype, kElementTypes,
                     "type q, k, v and dout are rounded to before attention; fp32 accumulation, "
                     "float32 outputs (default f32)");
   add_threads_option(*cmd, o->threads);

@@ -29,10 +29,6 @@ struct RingSizes {
   int64_t batch = 0, q_heads = 0, kv_heads = 0, len = 0, dim = 0, dim_v = 0;
 };
 
-dist::Sharding to_dist(RingSharding s) {
-  return s == RingSharding::kZigzag ? dist::Sharding::kZigzag : dist::Sharding::kContiguous;
-}
-
 // Reads and checks the inputs (rank 0): those of `attn sdpa`, and what the ring adds: Q and K
 // are one sequence (Lq = Lk), whose length the sharding can cut.
 SdpaInputs load_ring_inputs(const SdpaRingJob& job, int ranks) {

@@ -222,8 +222,8 @@ void run_train(const TrainArgs& a) {
   apply_precision(a);
   const apps::GptPreset setup = resolve(a);
   check_shares(setup, a.sequence_parallel);
-  check_usage(!a.pack_documents || (world().size == 1 && !a.sequence_parallel &&
-                                    setup.train.micro_batches <= 1),
+  check_usage(!a.pack_documents ||
+                  (world().size == 1 && !a.sequence_parallel && setup.train.micro_batches <= 1),
               "--pack-documents trains one part per step: not under mpirun, with "
               "--sequence-parallel or with --micro-batches");
   const std::string corpus = a.data.empty() ? data_path("moby_dick.txt") : a.data;
