@@ -51,11 +51,9 @@ void draw_png(model::TextClassifier& classifier, const model::Prediction& p,
 void write_explorer(model::TextClassifier& classifier, const model::Prediction& p,
                     const VizOutput& output) {
   model::Classifier& m = classifier.model();
-  std::vector<Tensor> per_layer;
-  for (int64_t l = 0; l < m.config().n_layers; ++l) {
-    per_layer.push_back(m.attention_weights(l, /*average_heads=*/false));
-  }
-  const std::vector<float> self_weights = stack_layers(per_layer);
+  const std::vector<float> self_weights = all_layers(m.config().n_layers, [&](int64_t l) {
+    return m.attention_weights(l, /*average_heads=*/false);
+  });
   char note[160];
   std::snprintf(note, sizeof note, "predicted %s (p = %.2f), %s pooling", p.label_name.c_str(),
                 p.probabilities[static_cast<size_t>(p.label)],

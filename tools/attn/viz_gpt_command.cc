@@ -103,11 +103,9 @@ void draw_png(model::Gpt& gpt, const VizGptArgs& a) {
 // The explorer: one map, the causal self-attention of every layer and head.
 void write_explorer(model::Gpt& gpt, const VizGptArgs& a) {
   run_over_prompt(gpt, a);
-  std::vector<Tensor> per_layer;
-  for (int64_t l = 0; l < gpt.config().n_layers; ++l) {
-    per_layer.push_back(gpt.block(l).attention().attention_weights(false));
-  }
-  const std::vector<float> weights = stack_layers(per_layer);
+  const std::vector<float> weights = all_layers(gpt.config().n_layers, [&](int64_t l) {
+    return gpt.block(l).attention().attention_weights(false);
+  });
   const std::vector<std::string> labels = byte_labels(a.prompt);
   viz::AttentionPage page{page_title(a.prompt), "gpt", {}, {}};
   page.notes.push_back(std::to_string(gpt.config().n_layers) + " layers, " +

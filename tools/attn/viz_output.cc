@@ -19,13 +19,10 @@ void check_viz_output(const VizOutput& output) {
               "give exactly one of --out FILE.png and --html FILE.html");
 }
 
-std::vector<float> stack_layers(const std::vector<Tensor>& per_layer) {
-  std::vector<float> all;
-  for (const Tensor& w : per_layer) {
-    ATTN_CHECK(w.shape().size() == 4 && w.dim(0) == 1, "viz: expected weights [1, H, Q, K]");
-    all.insert(all.end(), w.data(), w.data() + w.size());
-  }
-  return all;
+void append_layer(const Tensor& weights, std::vector<float>& all) {
+  ATTN_CHECK(weights.shape().size() == 4 && weights.dim(0) == 1,
+             "viz: expected weights [1, H, Q, K]");
+  all.insert(all.end(), weights.data(), weights.data() + weights.size());
 }
 
 void write_page(const viz::AttentionPage& page, const VizOutput& output) {

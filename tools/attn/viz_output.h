@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,17 @@ void add_viz_output_options(CLI::App& cmd, VizOutput& output);
 // UsageError unless exactly one of --out and --html is given.
 void check_viz_output(const VizOutput& output);
 
-// The weights [1, H, Q, K] of each layer, one after another: [layers, H, Q, K].
-std::vector<float> stack_layers(const std::vector<Tensor>& per_layer);
+// Appends one layer's weights [1, H, Q, K] to `all` (the [layers, H, Q, K] block of a map).
+void append_layer(const Tensor& weights, std::vector<float>& all);
+
+// The weights [layers, H, Q, K] of one kind of attention: weights_of_layer(l) [1, H, Q, K] for
+// l in [0, layers), appended as each comes.
+template <typename WeightsOfLayer>
+std::vector<float> all_layers(int64_t layers, WeightsOfLayer weights_of_layer) {
+  std::vector<float> all;
+  for (int64_t l = 0; l < layers; ++l) append_layer(weights_of_layer(l), all);
+  return all;
+}
 
 // Writes the page to output.html and prints "wrote FILE (...)" on stdout.
 void write_page(const viz::AttentionPage& page, const VizOutput& output);

@@ -75,14 +75,6 @@ void draw_png(apps::G2pModel& g2p, const std::vector<int32_t>& phonemes, const V
   viz::draw_heatmaps(maps, options, a.output.png);
 }
 
-// The weights [layers, H, Q, K] of one kind of attention, layer after layer.
-template <typename WeightsOfLayer>
-std::vector<float> all_layers(int64_t layers, WeightsOfLayer weights_of_layer) {
-  std::vector<Tensor> per_layer;
-  for (int64_t l = 0; l < layers; ++l) per_layer.push_back(weights_of_layer(l));
-  return stack_layers(per_layer);
-}
-
 void write_explorer(apps::G2pModel& g2p, const std::vector<int32_t>& phonemes,
                     const VizSeq2SeqArgs& a) {
   model::Seq2Seq& m = g2p.model();
