@@ -53,22 +53,19 @@ struct RoundedQkv {
   std::vector<uint16_t> q, k, v;
 };
 
-std::vector<uint16_t> round_tensor(const float* x, const Strides4& s, int64_t batch, int64_t heads,
-                                   int64_t len, int64_t dim, ElementType t) {
-  std::vector<uint16_t> r(static_cast<size_t>(batch * heads * len * dim));
-  for (int64_t b = 0; b < batch; ++b)
-    for (int64_t h = 0; h < heads; ++h)
-      for (int64_t l = 0; l < len; ++l)
-        for (int64_t d = 0; d < dim; ++d)
-          r[s.offset(b, h, l, d)] = from_float(x[s.offset(b, h, l, d)], t);
+// The n floats at x rounded to t, element by element (the inputs are whole dense files, in
+// either layout, so their elements are [0, n) whatever the strides).
+std::vector<uint16_t> rounded_to(const float* x, int64_t n, ElementType t) {
+  std::vector<uint16_t> r(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) r[i] = from_float(x[i], t);
   return r;
 }
 
 // Points p at q, k and v rounded to t (into `rounded`); the output stays float.
 void use_dtype(ElementType t, AttentionParams& p, RoundedQkv& rounded) {
-  rounded.q = round_tensor(p.q, p.q_stride, p.batch, p.q_heads, p.q_len, p.head_dim, t);
-  rounded.k = round_tensor(p.k, p.k_stride, p.batch, p.kv_heads, p.kv_len, p.head_dim, t);
-  rounded.v = round_tensor(p.v, p.v_stride, p.batch, p.kv_heads, p.kv_len, p.v_head_dim, t);
+  rounded.q = rounded_to(p.q, p.batch * p.q_heads * p.q_len * p.head_dim, t);
+  rounded.k = rounded_to(p.k, p.batch * p.kv_heads * p.kv_len * p.head_dim, t);
+  rounded.v = rounded_to(p.v, p.batch * p.kv_heads * p.kv_len * p.v_head_dim, t);
   p.input_type = t;
   p.q16 = rounded.q.data();
   p.k16 = rounded.k.data();
@@ -179,7 +176,7 @@ Gradients flash_gradients(const AttentionParams& p, const std::vector<float>& do
   AttentionGrads g;
   std::vector<uint16_t> dout16;
   if (p.input_type != ElementType::kF32) {  // dout is already rounded to the type
-    for (float x : dout) dout16.push_back(from_float(x, p.input_type));
+    dout16 = rounded_to(dout.data(), static_cast<int64_t>(dout.size()), p.input_type);
     g.dout16 = dout16.data();
   } else {
     g.dout = dout.data();
