@@ -9,6 +9,7 @@
 
 #include "cli_test_util.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace attn::cli_testing {
 namespace {
@@ -94,8 +95,7 @@ TEST_F(CliClassifyTest, TrainWritesACheckpointThatEvalPredictAndVizRead) {
   const CliRun page =
       run("viz classify --model " + model + " --text 'A great movie' --html " + file("w.html"));
   ASSERT_EQ(page.status, 0) << page.err;
-  std::ifstream in(file("w.html"));
-  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string html = attn::testing::read_file(file("w.html"));
   EXPECT_NE(html.find("\"name\":\"pooling\""), std::string::npos);
   EXPECT_NE(html.find("\"name\":\"self-attention\""), std::string::npos);
   EXPECT_NE(html.find("\"keys\":[\"a\",\"great\",\"movie\"]"), std::string::npos);

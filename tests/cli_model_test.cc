@@ -12,16 +12,14 @@
 #include "attn/nn/matmul_precision.h"
 #include "cli_test_util.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace attn::cli_testing {
 namespace {
 
-const std::string kModels = std::string(ATTN_DATA_DIR) + "/models/";
+using attn::testing::read_file;
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+const std::string kModels = std::string(ATTN_DATA_DIR) + "/models/";
 
 void write_all(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
@@ -137,7 +135,7 @@ TEST_F(CliModelTest, CorruptCheckpointIsRejectedAndTheOutputKept) {
                        " --out " + file("out.safetensors"));
   EXPECT_EQ(r.status, 1);
   EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
-  EXPECT_EQ(read_all(file("out.safetensors")), "previous checkpoint");
+  EXPECT_EQ(read_file(file("out.safetensors")), "previous checkpoint");
 }
 
 TEST_F(CliModelTest, CorruptSafetensorsHeaderIsNamedAsSuch) {
@@ -205,7 +203,7 @@ TEST_F(CliModelTest, LlamaBadInputsAreRejected) {
     EXPECT_EQ(r.status, status) << args;
     EXPECT_TRUE(is_one_error_line(r.err)) << r.err;
   }
-  const std::string bytes = read_all(kModels + "stories260K.bin");
+  const std::string bytes = read_file(kModels + "stories260K.bin");
   write_all(file("truncated.bin"), bytes.substr(0, bytes.size() / 3));
   const CliRun r = run("generate --model " + file("truncated.bin") + " --ids");
   EXPECT_EQ(r.status, 1);
@@ -218,7 +216,7 @@ TEST_F(CliModelTest, VizGptDrawsTheAttentionOfEveryLayer) {
     const CliRun r = run("viz gpt --model " + file("m.safetensors") +
                          " --prompt 'Call me Ishmael.' --out " + file("a.png") + extra);
     ASSERT_EQ(r.status, 0) << extra << ": " << r.err;
-    EXPECT_EQ(read_all(file("a.png")).substr(1, 3), "PNG") << extra;
+    EXPECT_EQ(read_file(file("a.png")).substr(1, 3), "PNG") << extra;
     std::filesystem::remove(file("a.png"));
   }
 }
@@ -261,7 +259,7 @@ TEST_F(CliModelTest, VizGptWritesTheExplorerPage) {
                        " --prompt 'Call me Ishmael.' --html " + file("a.html"));
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("wrote " + file("a.html")), std::string::npos) << r.out;
-  const std::string html = read_all(file("a.html"));
+  const std::string html = read_file(file("a.html"));
   EXPECT_EQ(html.substr(0, 15), "<!DOCTYPE html>");
   EXPECT_NE(html.find("\"self-attention\""), std::string::npos);
   EXPECT_NE(html.find("GPT attention over"), std::string::npos);

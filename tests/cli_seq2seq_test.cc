@@ -10,6 +10,7 @@
 
 #include "cli_test_util.h"
 #include "gtest/gtest.h"
+#include "test_util.h"
 
 namespace attn::cli_testing {
 namespace {
@@ -94,8 +95,7 @@ TEST_F(CliSeq2SeqTest, PredictAndVizReadTheCheckpoint) {
   EXPECT_EQ(std::string(magic + 1, 3), "PNG");
   const CliRun page = run("viz seq2seq --model " + model + " --word cat --html " + file("a.html"));
   ASSERT_EQ(page.status, 0) << page.err;
-  std::ifstream in(file("a.html"));
-  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string html = attn::testing::read_file(file("a.html"));
   for (const char* map : {"cross-attention", "decoder self-attention", "encoder self-attention"}) {
     EXPECT_NE(html.find("\"name\":\"" + std::string(map) + "\""), std::string::npos) << map;
   }

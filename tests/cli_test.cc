@@ -29,6 +29,7 @@ using cli_testing::read_floats;
 using cli_testing::Sizes;
 using cli_testing::with_option;
 using cli_testing::write_bool;
+using cli_testing::write_f16;
 using cli_testing::write_f64;
 using cli_testing::write_i32;
 using cli_testing::write_i64;
@@ -232,18 +233,7 @@ TEST_F(CliTest, ReadsFloat16FilesForDtypeF16) {
       bits.push_back(from_float(x, ElementType::kF16));
       rounded.push_back(to_float(bits.back(), ElementType::kF16));
     }
-    std::string header = "{'descr': '<f2', 'fortran_order': False, 'shape': (";
-    for (int64_t d : a.shape) header += std::to_string(d) + ", ";
-    header += "), }";
-    header += std::string(63 - (10 + header.size()) % 64, ' ') + "\n";
-    std::ofstream out(file(std::string(name) + "16.npy"), std::ios::binary);
-    const uint16_t length = static_cast<uint16_t>(header.size());
-    out.write("\x93NUMPY\x01\x00", 8);
-    out.write(reinterpret_cast<const char*>(&length), 2);
-    out << header;
-    out.write(reinterpret_cast<const char*>(bits.data()),
-              2 * static_cast<std::streamsize>(bits.size()));
-    out.close();
+    write_f16(file(std::string(name) + "16.npy"), bits, a.shape);
     write_npy(file(std::string(name) + ".npy"), rounded.data(), a.shape);
   }
   ASSERT_EQ(run("sdpa" + f32_args + " --dtype f16 --out " + file("o32.npy")).status, 0);

@@ -34,13 +34,6 @@ void write_raw_npy(const std::string& path, const std::string& descr,
   f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 int64_t product(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
@@ -91,6 +84,10 @@ void write_bool(const std::string& path, const std::vector<uint8_t>& x,
                 const std::vector<int64_t>& shape) {
   write_raw_npy(path, "|b1", shape, x.data(), x.size());
 }
+void write_f16(const std::string& path, const std::vector<uint16_t>& x,
+               const std::vector<int64_t>& shape) {
+  write_raw_npy(path, "<f2", shape, x.data(), x.size() * sizeof(uint16_t));
+}
 
 void CliTest::SetUp() {
   dir_ = testing::temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -140,8 +137,8 @@ CliRun CliTest::run_under(const std::string& launcher, const std::string& args) 
   const int status = std::system(command.c_str());
   CliRun r;
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_text(out);
-  r.err = read_text(err);
+  r.out = attn::testing::read_file(out);
+  r.err = attn::testing::read_file(err);
   return r;
 }
 

@@ -54,6 +54,9 @@ void write_i32(const std::string& path, const std::vector<int32_t>& x,
                const std::vector<int64_t>& shape);
 void write_bool(const std::string& path, const std::vector<uint8_t>& x,
                 const std::vector<int64_t>& shape);
+// float16 .npy of the f16 bit patterns x.
+void write_f16(const std::string& path, const std::vector<uint16_t>& x,
+               const std::vector<int64_t>& shape);
 
 // Each test gets a fresh directory for its files.
 class CliTest : public ::testing::Test {

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 namespace attn::testing {
@@ -50,6 +52,11 @@ double max_abs(const std::vector<double>& x) {
 bool small_test_scale() {
   const char* s = std::getenv("ATTN_TEST_SCALE");
   return s != nullptr && std::string(s) == "small";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 std::string temp_dir(const std::string& name) {

@@ -21,6 +21,9 @@ double max_abs(const std::vector<double>& x);
 // True when ATTN_TEST_SCALE=small (sanitizer builds run a lighter sweep).
 bool small_test_scale();
 
+// The whole contents of the file at path ("" when it cannot be read).
+std::string read_file(const std::string& path);
+
 // A fresh empty directory for one test's files.
 std::string temp_dir(const std::string& name);
 

@@ -168,11 +168,11 @@ TEST(AttentionPage, BadPagesAreRejectedAndNoFileIsWritten) {
 
 TEST(AttentionPage, WriteReplacesTheFileWhole) {
   const std::string path = attn::testing::temp_dir("attention_page_write") + "/page.html";
+  // A longer page first, so that a write that kept the old file's tail would show.
+  write_attention_page(page_of(random_rows(1, 1, 8, true, 3), 1, 1, 8), path);
   const std::vector<float> w = random_rows(1, 1, 4, true, 2);
   write_attention_page(page_of(w, 1, 1, 4), path);
-  std::ifstream in(path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(text, attention_page_html(page_of(w, 1, 1, 4)));
+  EXPECT_EQ(attn::testing::read_file(path), attention_page_html(page_of(w, 1, 1, 4)));
 }
 
 }  // namespace
