@@ -5,8 +5,9 @@
 // the same float scores: the reference's float twin (Δ_i = Σ_c dO_ic · O_ic) and the one autograd
 // runs through a softmax (Δ_i = Σ_j P_ij · dP_ij). On rows that see a few keys the error of either
 // side comes from the rounding of a couple of scores, and the ratio of two such draws is noisy
-// (docs/KERNELS.md): each result must meet its limit on all but 0.5% of the problems and stay
-// within 3× the limit on every one.
+// (docs/KERNELS.md): each result must meet its limit on all but 0.1% of the problems (one of the
+// 300 of a small run) and stay within 3× the limit on every one. Before the backward summed its
+// scores in chains and kept Δ' as a pair, 7 of the 2,000 dq results were above the limit.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -188,7 +189,7 @@ TEST(GradientSweep, EveryGradientWithinThreeTimesPlainFp32) {
     std::printf("%s: worst ratio %.2f, %d of %d problems above %g: %s\n", name, w.ratio, w.above,
                 count, w.limit, w.problem.c_str());
     EXPECT_LE(w.ratio, 3.0 * w.limit) << name << ": " << w.problem;
-    EXPECT_LE(w.above, count / 200) << name;
+    EXPECT_LE(w.above, std::max(1, count / 1000)) << name;
   }
 }
 

@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <string>
 #include <vector>
 
 #include "attn/core/peak_rss.h"
+#include "attn/core/simd_target.h"
 #include "test_util.h"
 
 namespace attn {
@@ -23,12 +25,21 @@ TEST(YardstickTest, FmaPeakIsPositiveAndFinite) {
   EXPECT_TRUE(std::isfinite(gflops));
 }
 
-TEST(YardstickTest, Fma256BitPeakIsZeroOrBelowTheFullVectorPeak) {
-  if (testing::small_test_scale()) GTEST_SKIP() << "timing-sensitive; skipped in small scale";
-  const double full = fma_peak_gflops(1);
-  const double narrow = fma_peak_avx2_gflops(1);
-  EXPECT_GE(narrow, 0.0);
-  EXPECT_LT(narrow, 1.3 * full);  // at most as many lanes; some slack for clock drift
+// Which targets measure a 256-bit peak; not how fast (a timed comparison with the full-vector peak
+// failed under load).
+TEST(YardstickTest, Fma256BitPeakIsMeasuredOnTheTargetsWith256BitVectors) {
+  if (testing::small_test_scale()) GTEST_SKIP() << "too slow under the sanitizers";
+  for (const std::string& target : supported_simd_targets()) {
+    force_simd_target(target);
+    const double narrow = fma_peak_avx2_gflops(1);
+    if (target.rfind("avx", 0) == 0) {  // avx2, avx3, avx3_dl
+      EXPECT_GT(narrow, 0.1) << target;
+      EXPECT_TRUE(std::isfinite(narrow)) << target;
+    } else {
+      EXPECT_EQ(narrow, 0.0) << target;
+    }
+  }
+  force_simd_target("");
 }
 
 TEST(YardstickTest, PeakRssCountsTouchedMemory) {

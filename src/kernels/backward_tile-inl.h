@@ -1,10 +1,15 @@
 // Tile steps of the flash backward, per SIMD target: the scores with every option and the
 // softcap's derivative, in both orientations, and the step P = exp(S − lse),
-// dS = P ∘ (dP − Δ) ∘ softcap'.
+// dS = P ∘ (dP − Δ') ∘ softcap'.
 //
-// The scores are bitwise those of the forward (score_tile-inl.h): the same products
-// (scale·q_d)·k_d summed over d in the same order with fused multiply-adds, and the same softcap
-// and ALiBi operations, so P = exp(S − lse) uses exactly the scores the saved lse came from.
+// The scores are the forward's (score_tile-inl.h): the same products (scale·q_d)·k_d, the same
+// softcap and ALiBi operations, but summed more exactly: chains of 16 terms over d
+// (BackwardScoreChunk), added in order, where the forward runs one chain. Both orientations sum
+// alike, so the two passes of the split plan see bitwise the same scores. P = exp(S − lse) is
+// renormalised by its row sum (the saved lse is rounded anyway), so P is the softmax of the
+// backward's own scores. Their error sets that of the gradients on rows that see a few keys at
+// large D (docs/KERNELS.md): δs ≈ ε · scale · Σ_d |q_d k_d| for one chain, about half that in
+// chains of 16 at D ≈ 240.
 #if defined(ATTN_KERNELS_BACKWARD_TILE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef ATTN_KERNELS_BACKWARD_TILE_INL_H_
 #undef ATTN_KERNELS_BACKWARD_TILE_INL_H_
@@ -30,6 +35,13 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 constexpr float kPosInf = std::numeric_limits<float>::infinity();
 
+// Terms per chain of the backward's score sums (GemmArgs::depth_chunk): about √D for the head
+// dims of models. The forward keeps one chain: there the extra store and add per chain cost ~9%.
+// With partial keys (a step of ring attention) a row's P cannot be renormalised, since its keys
+// are spread over several calls, and P = exp(S − lse) needs the very scores lse came from: one
+// chain, as in the forward.
+HWY_INLINE int64_t BackwardScoreChunk(bool partial_keys) { return partial_keys ? 0 : 16; }
+
 // The saved lse of a row, with −inf (no visible key) turned into +inf so that exp(s − lse) = 0
 // for every s of that row instead of NaN.
 HWY_INLINE float LseForProbs(float lse) { return lse == kNegInf ? kPosInf : lse; }
@@ -53,9 +65,10 @@ HWY_INLINE void SoftcapRow(float cap, int64_t n, float* row, float* grad) {
 // option applied: ComputeScoreTile, plus cap_grad = softcap'(t) [keys][padded] when the softcap
 // is on.
 HWY_INLINE void ScoresQueriesInLanes(const QueryTile& t, const FloatRows& k, int64_t k0,
-                                     int64_t keys, float* scores, float* cap_grad) {
+                                     int64_t keys, int64_t depth_chunk, float* scores,
+                                     float* cap_grad) {
   const AttentionParams& p = *t.p;
-  ScoreGemm(t, k, keys, scores);
+  ScoreGemm(t, k, keys, scores, depth_chunk);
   const DF df;
   const size_t N = hn::Lanes(df);
   for (int64_t j = 0; j < keys && (p.softcap > 0 || p.alibi_slopes); ++j) {
@@ -141,10 +154,20 @@ HWY_INLINE void ElementMasksKeysInLanes(const KeysInLanesTile& t, float* scores)
 }
 
 // S[0 .. q_count)[kp] = (scale·Q) · Kᵀ with every option applied, and cap_grad = softcap'(t)
-// [q_count][kp] when the softcap is on. The padding lanes are masked.
-HWY_INLINE void ScoresKeysInLanes(const KeysInLanesTile& t, float* scores, float* cap_grad) {
+// [q_count][kp] when the softcap is on; depth_chunk as in GemmArgs. The padding lanes are masked.
+HWY_INLINE void ScoresKeysInLanes(const KeysInLanesTile& t, int64_t depth_chunk, float* scores,
+                                  float* cap_grad) {
   const AttentionParams& p = *t.p;
-  const GemmArgs gemm{t.q_rows, p.head_dim, 1, t.k_t, t.kp, p.head_dim, scores, t.kp, false};
+  const GemmArgs gemm{.a = t.q_rows,
+                      .a_row = p.head_dim,
+                      .a_k = 1,
+                      .b = t.k_t,
+                      .b_row = t.kp,
+                      .depth = p.head_dim,
+                      .c = scores,
+                      .c_row = t.kp,
+                      .accumulate = false,
+                      .depth_chunk = depth_chunk};
   TileGemm(gemm, t.q_count, t.kp / static_cast<int64_t>(hn::Lanes(DF())));
   for (int64_t r = 0; r < t.q_count && (p.softcap > 0 || p.alibi_slopes); ++r) {
     if (p.softcap > 0) SoftcapRow(p.softcap, t.kp, scores + r * t.kp, cap_grad + r * t.kp);
@@ -159,23 +182,34 @@ HWY_INLINE void ScoresKeysInLanes(const KeysInLanesTile& t, float* scores, float
 
 // ---------------------------------------------------------------- both orientations
 
-// P and P ∘ (dP − Δ) of one vector of a tile (the latter before the softcap factor).
+// dP − Δ' of one vector with Δ' = Δ + c kept as the pair (Δ, c): (dP − Δ) − c. Δ' rounded to a
+// float would carry an error of ε·|Δ'|, which reaches dS wherever dP ≈ Δ' (a key that holds
+// most of a row's probability, where dS is a small difference of two large numbers); dP − Δ is
+// exact there (the two are within a factor of 2 of each other) and the small c is then
+// subtracted with an error of ε·|dP − Δ'| only.
+HWY_INLINE VF ScoreGradFactor(DF df, const float* dprobs, VF delta, VF fix) {
+  return hn::Sub(hn::Sub(hn::Load(df, dprobs), delta), fix);
+}
+
+// P and P ∘ (dP − Δ') of one vector of a tile (the latter before the softcap factor).
 struct ProbAndGrad {
   VF prob;
   VF grad;
 };
 
-// One vector of a tile: P = exp(S − lse) · norm into scores, and dS = P ∘ (dP − Δ) [∘ cap_grad]
-// into dprobs (which holds dP); cap_grad is null without softcap. A masked score (−inf) gives
+// One vector of a tile: P = exp(S − lse) · norm into scores, and dS = P ∘ ((dP − Δ) − c)
+// [∘ cap_grad] into dprobs (which holds dP); cap_grad is null without softcap. Δ' = Δ + c is kept
+// as the unevaluated pair (see DeltaPair). A masked score (−inf) gives
 // P = 0 and dS = 0, also in a NaN row (whose lse and Δ are NaN): a key the row cannot see gets
 // nothing from it, as in the reference.
-HWY_INLINE ProbAndGrad ProbAndScoreGrad(VF lse, VF norm, VF delta, const float* cap_grad,
+HWY_INLINE ProbAndGrad ProbAndScoreGrad(VF lse, VF norm, VF delta, VF fix, const float* cap_grad,
                                         float* scores, float* dprobs) {
   const DF df;
   const VF score = hn::Load(df, scores);
   const auto masked = hn::Eq(score, hn::Set(df, kNegInf));
   const VF prob = hn::IfThenZeroElse(masked, hn::Mul(SoftmaxExp(df, hn::Sub(score, lse)), norm));
-  const VF grad = hn::IfThenZeroElse(masked, hn::Mul(prob, hn::Sub(hn::Load(df, dprobs), delta)));
+  const VF grad =
+      hn::IfThenZeroElse(masked, hn::Mul(prob, ScoreGradFactor(df, dprobs, delta, fix)));
   hn::Store(prob, df, scores);
   hn::Store(cap_grad ? hn::IfThenZeroElse(masked, hn::Mul(grad, hn::Load(df, cap_grad))) : grad, df,
             dprobs);

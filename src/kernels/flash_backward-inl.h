@@ -24,11 +24,14 @@
 // correction below).
 //
 // The dQ pass runs first and leaves two numbers per row for the dK/dV pass:
-// - 1 / Σ_j exp(s_j − lse). The saved lse is rounded to a float, which scales a whole row of P
-//   by one factor 1 + O(ε·|lse|); dividing by the row's sum removes it (dq is divided at the end).
-// - Δ' = Δ + Σ_j P_j (dP_j − Δ). Δ comes from the forward's O, whose rounding differs from that of
-//   the recomputed P, so Σ_j P_j (dP_j − Δ), exactly 0 in the textbook, is ε-sized but not 0,
-//   and it reaches dk through every row. With Δ' the rows of dS sum to 0 with the recomputed P
+// - 1 / Σ_j exp(s_j − lse). The saved lse is rounded to a float, and it came from the forward's
+//   scores, which are summed less exactly than the backward's (backward_tile-inl.h): a row of P
+//   is off by a factor 1 + O(ε·|s|); dividing by the row's sum removes it (dq is divided at the
+//   end).
+// - c = Σ_j P_j (dP_j − Δ), the correction to Δ' = Δ + c (the two kept apart: ScoreGradFactor).
+//   Δ comes from the forward's O, whose rounding differs from that of the recomputed P, so
+//   Σ_j P_j (dP_j − Δ), exactly 0 in the textbook, is ε-sized but not 0, and it reaches dk
+//   through every row. With Δ' the rows of dS sum to 0 with the recomputed P
 //   (the dK error measured on the tests' sweep drops up to tenfold). Δ is summed like the dP
 //   GEMM (fused multiply-adds over c in order), so a row that sees a single key gets dP − Δ = 0
 //   exactly. dq, summed before Δ' is known, is corrected at the end: with c = Δ' − Δ,
@@ -65,8 +68,9 @@ namespace hn = hwy::HWY_NAMESPACE;
 struct BackwardArgs {
   const AttentionParams* p;
   const AttentionGrads* g;
-  float* delta;     // [B, Hq, Lq] contiguous: Δ'_i (see the file comment)
-  float* row_norm;  // [B, Hq, Lq]: 1 / Σ_j exp(s_ij − lse_i); 0 for a row with no visible key
+  float* delta;      // [B, Hq, Lq] contiguous: Δ_i (see the file comment)
+  float* delta_fix;  // [B, Hq, Lq]: c_i, Δ'_i = Δ_i + c_i
+  float* row_norm;   // [B, Hq, Lq]: 1 / Σ_j exp(s_ij − lse_i); 0 for a row with no visible key
 };
 
 HWY_INLINE int64_t RowIndex(const AttentionParams& p, int64_t b, int64_t h, int64_t i) {
@@ -161,20 +165,20 @@ HWY_INLINE void ProbsAndGradsKeysInLanes(const BackwardArgs& a, const KeyWorkIte
     const int64_t row = RowIndex(p, w.batch, h, q0 + r);
     const VF lse = hn::Set(df, LseOf(p, w.batch, h, q0 + r));
     const VF norm = hn::Set(df, a.row_norm[row]);
-    const VF delta = hn::Set(df, a.delta[row]);
+    const VF delta = hn::Set(df, a.delta[row]), fix = hn::Set(df, a.delta_fix[row]);
     const uint32_t row_hash = dropout ? dropout_row_hash(drop.keys, q0 + r) : 0;
     for (int64_t j = 0; j < kp; j += N) {
       const int64_t at = r * kp + j;
       const float* cap_grad = p.softcap > 0 ? s.cap_grad + at : nullptr;
       if (!dropout) {
-        ProbAndScoreGrad(lse, norm, delta, cap_grad, s.scores + at, s.dprobs + at);
+        ProbAndScoreGrad(lse, norm, delta, fix, cap_grad, s.scores + at, s.dprobs + at);
         continue;
       }
       const auto keep = KeepMask(key_hash + j, row_hash, drop.threshold);
       hn::Store(hn::IfThenElseZero(keep, hn::Mul(hn::Load(df, s.dprobs + at), factor)), df,
                 s.dprobs + at);
       const ProbAndGrad pg =
-          ProbAndScoreGrad(lse, norm, delta, cap_grad, s.scores + at, s.dprobs + at);
+          ProbAndScoreGrad(lse, norm, delta, fix, cap_grad, s.scores + at, s.dprobs + at);
       hn::Store(hn::IfThenElseZero(keep, pg.prob), df, s.scores + at);
     }
   }
@@ -199,7 +203,7 @@ HWY_INLINE void KeyItemVisit(const BackwardArgs& a, const KeyWorkItem& w, int64_
                           .kp = kp,
                           .q_rows = s.q_rows,
                           .k_t = s.k_t};
-  ScoresKeysInLanes(t, s.scores, s.cap_grad);
+  ScoresKeysInLanes(t, BackwardScoreChunk(g.partial_keys), s.scores, s.cap_grad);
   const FloatRows dout = RowsOf(DoutInput(p, g), w.batch, h, q0, rows, Dv, s.dout_rows);
   TileGemm({.a = dout.data,
             .a_row = dout.row,
@@ -397,7 +401,7 @@ HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, bool partial_keys, i
   const int64_t padded = t.padded;
   const int64_t vecs = padded / static_cast<int64_t>(hn::Lanes(DF()));
   const FloatRows k = KeyRowsOf(t, k0, keys, s.k_rows);
-  ScoresQueriesInLanes(t, k, k0, keys, s.scores, s.cap_grad);
+  ScoresQueriesInLanes(t, k, k0, keys, BackwardScoreChunk(partial_keys), s.scores, s.cap_grad);
   const FloatRows v = ValueRowsOf(t, k0, keys, s.v_rows);
   TileGemm({.a = v.data,
             .a_row = v.row,
@@ -414,14 +418,15 @@ HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, bool partial_keys, i
   }
   const DF df;
   const size_t N = hn::Lanes(df);
-  const VF one = hn::Set(df, 1.0f);
+  const VF one = hn::Set(df, 1.0f), zero = hn::Zero(df);
   for (int64_t i = 0; i < padded; i += N) {
     const VF lse = hn::Load(df, s.lse + i), delta = hn::Load(df, s.delta + i);
     VF sum = hn::Load(df, s.row_sum + i), defect = hn::Load(df, s.defect + i);
     for (int64_t j = 0; j < keys; ++j) {
       const int64_t at = j * padded + i;
-      const ProbAndGrad pg = ProbAndScoreGrad(
-          lse, one, delta, p.softcap > 0 ? s.cap_grad + at : nullptr, s.scores + at, s.dprobs + at);
+      const ProbAndGrad pg =
+          ProbAndScoreGrad(lse, one, delta, zero, p.softcap > 0 ? s.cap_grad + at : nullptr,
+                           s.scores + at, s.dprobs + at);
       sum = hn::Add(sum, pg.prob);
       defect = hn::Add(defect, pg.grad);
     }
@@ -442,7 +447,7 @@ HWY_INLINE void QueryItemKeyBlock(const AttentionParams& p, bool partial_keys, i
 }
 
 // The whole dQ of one query tile: key blocks in order, then dq = scale · dQᵀ / Σ_j P written
-// once; the rows' Δ' and 1 / Σ_j P are left in a.delta and a.row_norm.
+// once; the rows' Δ, c and 1 / Σ_j P are left in a.delta, a.delta_fix and a.row_norm.
 HWY_INLINE void QueryWorkItemGradients(const BackwardArgs& a, const WorkItem& w, int64_t key_tile,
                                        QueryScratch& s) {
   const AttentionParams& p = *a.p;
@@ -460,7 +465,8 @@ HWY_INLINE void QueryWorkItemGradients(const BackwardArgs& a, const WorkItem& w,
     const float norm = g.partial_keys ? 1.0f : s.row_sum[i] == 0.0f ? 0.0f : 1.0f / s.row_sum[i];
     // dq summed with Δ; with Δ' = Δ + c it is dq − c · Σ_j P_j k_j (c = 0 with partial keys).
     const float c = g.partial_keys ? 0.0f : s.defect[i] * norm;
-    a.delta[row] = s.delta[i] + c;
+    a.delta[row] = s.delta[i];
+    a.delta_fix[row] = c;
     a.row_norm[row] = norm;
     float* dq = g.dq + g.dq_stride.offset(w.batch, w.head, w.q_begin + i, 0);
     for (int64_t d = 0; d < p.head_dim; ++d) {

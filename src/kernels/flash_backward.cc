@@ -31,6 +31,7 @@ namespace attn::kernels::HWY_NAMESPACE {
 void FlashBackwardAllItems(const AttentionParams& p, const AttentionGrads& g, float* rows) {
   const std::vector<AttentionParams> parts = problem_parts(p);
   const std::vector<AttentionGrads> part_grads = grads_of_parts(p, g);
+  const int64_t row_count = p.batch * p.q_heads * p.q_len;
   std::vector<BackwardArgs> args;
   for (size_t n = 0; n < parts.size(); ++n) {
     // A part's rows sit at its first query row: Hq · cu_seqlens_q[n] rows in, when packed.
@@ -38,7 +39,8 @@ void FlashBackwardAllItems(const AttentionParams& p, const AttentionGrads& g, fl
     args.push_back({.p = &parts[n],
                     .g = &part_grads[n],
                     .delta = rows + first,
-                    .row_norm = rows + p.batch * p.q_heads * p.q_len + first});
+                    .delta_fix = rows + row_count + first,
+                    .row_norm = rows + 2 * row_count + first});
   }
   const TileSizes query_sizes{.query_tile = kQueryTile, .key_tile = kKeyTile};
   const BackwardTileSizes key_sizes;
@@ -94,8 +96,11 @@ void FlashBackwardFusedItems(const AttentionParams& p, const AttentionGrads& g) 
     for (int64_t n = 0; n < items; ++n) {
       const FusedItem& item = fused_items[n];
       const AttentionParams& part = parts[item.part];
-      const BackwardArgs a{
-          .p = &part, .g = &part_grads[item.part], .delta = nullptr, .row_norm = nullptr};
+      const BackwardArgs a{.p = &part,
+                           .g = &part_grads[item.part],
+                           .delta = nullptr,
+                           .delta_fix = nullptr,
+                           .row_norm = nullptr};
       s.tiles = (part.kv_len + sizes.key_tile - 1) / sizes.key_tile;
       FusedWorkItemGradients(a, item.batch, item.kv_head, sizes, s);
     }
@@ -127,7 +132,7 @@ namespace {
 void DispatchFlashBackward(const AttentionParams& p, const AttentionGrads& g) {
   if (resolve_backward_plan(p, g.plan) == BackwardPlan::kFused)
     return HWY_DYNAMIC_DISPATCH(FlashBackwardFusedItems)(p, g);
-  std::vector<float> rows(static_cast<size_t>(2 * p.batch * p.q_heads * p.q_len));
+  std::vector<float> rows(static_cast<size_t>(3 * p.batch * p.q_heads * p.q_len));
   HWY_DYNAMIC_DISPATCH(FlashBackwardAllItems)(p, g, rows.data());
 }
 

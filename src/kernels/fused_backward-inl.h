@@ -8,9 +8,10 @@
 //   phase 1: S  [q][key] = (scale·Q) · Kᵀ             A = scale·Q rows, B = Kᵀ
 //            dP [q][key] = dO · Vᵀ                    A = dO rows,      B = Vᵀ
 //            P = exp(S − lse), and per row Σ_j P_j and Σ_j P_j (dP_j − Δ)
-//   then per row norm = 1 / Σ_j P_j and Δ' = Δ + norm · Σ_j P_j (dP_j − Δ): the two corrections
-//   of the split plan (file comment of flash_backward-inl.h), known here before any dS is used;
-//   phase 2: P ← P · norm, dS = P ∘ (dP − Δ') [∘ softcap'],
+//   then per row norm = 1 / Σ_j P_j and c = norm · Σ_j P_j (dP_j − Δ), Δ' = Δ + c: the two
+//   corrections of the split plan (file comment of flash_backward-inl.h), known here before any
+//   dS is used;
+//   phase 2: P ← P · norm, dS = P ∘ ((dP − Δ) − c) [∘ softcap'],
 //            dVᵀ[c][key] += Σ_q dO[q][c] · P[q][key]        A = dO columns, B = P
 //            dKᵀ[d][key] += Σ_q scale·Q[q][d] · dS[q][key]  A = Q columns,  B = dS
 //            dQ [q][d]   += Σ_key dS[q][key] · K[key][d]    A = dS rows,    B = K rows
@@ -85,8 +86,8 @@ struct FusedScratch {
   float* q_rows;           // scale · Q of the visited rows [query_tile][D]
   float* dq;               // dQ accumulator of the visited rows [query_tile][dp]
   float* row_sum;          // Σ_j P_j of each visited row [query_tile]
-  float* defect;           // Σ_j P_j (dP_j − Δ) of each visited row [query_tile]
-  float* delta;            // Δ, then Δ', of each visited row [query_tile]
+  float* defect;           // Σ_j P_j (dP_j − Δ), then c = norm · that, of each visited row
+  float* delta;            // Δ of each visited row [query_tile]; Δ' = Δ + c
   KeyWorkItem* key_tiles;  // the head's key tiles and the query rows that see each [tiles]
   // bf16/f16 inputs only (else null): K or V rows of a key tile [key_tile][max(D, Dv)] as floats
   // while they are packed, and dO of the visited rows [query_tile][Dv].
@@ -161,7 +162,6 @@ HWY_INLINE void PackFusedKeys(const AttentionParams& p, const BackwardTileSizes&
                          .k_count = count,
                          .q_begin = rows.begin,
                          .q_end = rows.end};
-    const KeyWorkItem& w = s.key_tiles[tile];
     const int64_t kp = PaddedRows(count);
     const FusedKeySlice slice = s.KeySlice(tile);
     const FloatRows k = RowsOf(KeyInput(p), b, kvh, k0, count, p.head_dim, s.widened_keys);
@@ -245,7 +245,7 @@ HWY_INLINE void FusedPhase1(const BackwardArgs& a, int64_t tile, const KeyWorkIt
                           .kp = kp,
                           .q_rows = s.q_rows,
                           .k_t = keys.k_t};
-  ScoresKeysInLanes(t, probs, vt.cap_grad);
+  ScoresKeysInLanes(t, BackwardScoreChunk(a.g->partial_keys), probs, vt.cap_grad);
   TileGemm({.a = s.dout.data,
             .a_row = s.dout.row,
             .a_k = s.dout.col,
@@ -281,16 +281,18 @@ HWY_INLINE void FusedPhase1(const BackwardArgs& a, int64_t tile, const KeyWorkIt
 }
 
 // Between the phases: row_sum becomes the norm 1 / Σ_j P_j (0 for a row that sees no key) and
-// delta becomes Δ' = Δ + norm · Σ_j P_j (dP_j − Δ); with partial keys, norm 1 and Δ as it is.
+// defect becomes c = norm · Σ_j P_j (dP_j − Δ), Δ' = Δ + c kept as the pair (ScoreGradFactor);
+// with partial keys, norm 1 and c = 0.
 HWY_INLINE void FinishRowTerms(const AttentionGrads& g, const FusedVisit& v, FusedScratch& s) {
   for (int64_t r = 0; r < v.rows; ++r) {
     if (g.partial_keys) {
       s.row_sum[r] = 1.0f;
+      s.defect[r] = 0.0f;
       continue;
     }
     const float norm = s.row_sum[r] == 0.0f ? 0.0f : 1.0f / s.row_sum[r];
     s.row_sum[r] = norm;
-    s.delta[r] += s.defect[r] * norm;
+    s.defect[r] *= norm;
   }
 }
 
@@ -303,12 +305,13 @@ HWY_INLINE void NormalisedProbsAndScoreGrads(const AttentionParams& p, const Fus
   const size_t N = hn::Lanes(df);
   for (int64_t r = 0; r < v.rows; ++r) {
     const VF norm = hn::Set(df, s.row_sum[r]), delta = hn::Set(df, s.delta[r]);
+    const VF fix = hn::Set(df, s.defect[r]);
     for (int64_t j = 0; j < vt.kp; j += N) {
       const int64_t at = r * vt.kp + j;
       const VF stored = hn::Load(df, vt.probs + at);
       const auto masked = MaskedProbs(df, stored);  // P = 0 and dS = 0 even in a NaN row
       const VF prob = hn::IfThenZeroElse(masked, hn::Mul(stored, norm));
-      VF grad = hn::Mul(prob, hn::Sub(hn::Load(df, vt.dprobs + at), delta));
+      VF grad = hn::Mul(prob, ScoreGradFactor(df, vt.dprobs + at, delta, fix));
       if (p.softcap > 0) grad = hn::Mul(grad, hn::Load(df, vt.cap_grad + at));
       grad = hn::IfThenZeroElse(masked, grad);
       hn::Store(grad, df, vt.dprobs + at);

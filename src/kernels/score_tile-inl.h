@@ -142,8 +142,10 @@ HWY_INLINE void ApplyElementMasks(const QueryTile& t, int64_t k0, int64_t keys, 
   }
 }
 
-// scores = Sᵀ[0 .. keys)[padded] = K · (scale·Q)ᵀ for the `keys` key rows k, no option applied.
-HWY_INLINE void ScoreGemm(const QueryTile& t, const FloatRows& k, int64_t keys, float* scores) {
+// scores = Sᵀ[0 .. keys)[padded] = K · (scale·Q)ᵀ for the `keys` key rows k, no option applied;
+// depth_chunk as in GemmArgs.
+HWY_INLINE void ScoreGemm(const QueryTile& t, const FloatRows& k, int64_t keys, float* scores,
+                          int64_t depth_chunk = 0) {
   const GemmArgs gemm{.a = k.data,
                       .a_row = k.row,
                       .a_k = k.col,
@@ -152,7 +154,8 @@ HWY_INLINE void ScoreGemm(const QueryTile& t, const FloatRows& k, int64_t keys, 
                       .depth = t.p->head_dim,
                       .c = scores,
                       .c_row = t.padded,
-                      .accumulate = false};
+                      .accumulate = false,
+                      .depth_chunk = depth_chunk};
   TileGemm(gemm, keys, t.padded / static_cast<int64_t>(hn::Lanes(DF())));
 }
 

@@ -50,6 +50,11 @@ struct GemmArgs {
   float* c;         // C[r][0 .. n): aligned rows of c_row floats
   int64_t c_row;    // stride of C between rows r
   bool accumulate;  // true: C += A·B; false: C = A·B
+  // 0: each element of C is one chain of fused multiply-adds over k. n > 0: chains of n terms,
+  // each from zero (the first from C when accumulating), added in order: the rounding error
+  // grows as √(depth·n) + depth/√n instead of depth (the backward's scores, docs/KERNELS.md), for
+  // one store and one add per chain and accumulator.
+  int64_t depth_chunk = 0;
 };
 
 template <int R, int C>
@@ -65,12 +70,30 @@ HWY_INLINE void MicroKernel(const GemmArgs& g, int64_t r0, int64_t col0) {
       acc[r][v] = g.accumulate ? hn::Load(df, c + r * g.c_row + v * N) : hn::Zero(df);
     }
   }
-  for (int64_t k = 0; k < g.depth; ++k) {
-    VF bv[C];
-    for (int v = 0; v < C; ++v) bv[v] = hn::Load(df, b + k * g.b_row + v * N);
-    for (int r = 0; r < R; ++r) {
-      const VF av = hn::Set(df, a[r * g.a_row + k * g.a_k]);
-      for (int v = 0; v < C; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+  const int64_t chunk = g.depth_chunk > 0 ? g.depth_chunk : g.depth;
+  for (int64_t k0 = 0; k0 < g.depth; k0 += chunk) {
+    if (k0 > 0) {  // park the sum so far in C and start the next chain from zero
+      for (int r = 0; r < R; ++r) {
+        for (int v = 0; v < C; ++v) {
+          hn::Store(acc[r][v], df, c + r * g.c_row + v * N);
+          acc[r][v] = hn::Zero(df);
+        }
+      }
+    }
+    const int64_t k1 = std::min(g.depth, k0 + chunk);
+    for (int64_t k = k0; k < k1; ++k) {
+      VF bv[C];
+      for (int v = 0; v < C; ++v) bv[v] = hn::Load(df, b + k * g.b_row + v * N);
+      for (int r = 0; r < R; ++r) {
+        const VF av = hn::Set(df, a[r * g.a_row + k * g.a_k]);
+        for (int v = 0; v < C; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+      }
+    }
+    if (k0 > 0) {
+      for (int r = 0; r < R; ++r) {
+        for (int v = 0; v < C; ++v)
+          acc[r][v] = hn::Add(hn::Load(df, c + r * g.c_row + v * N), acc[r][v]);
+      }
     }
   }
   for (int r = 0; r < R; ++r) {
