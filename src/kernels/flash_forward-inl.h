@@ -176,14 +176,16 @@ HWY_INLINE void AddVisibleValues(ForwardScratch& s, const FloatRows& values, int
   }
 }
 
-// Oᵀ += Vᵀ·Pᵀ for the key block [k0, k0 + keys): one GEMM, unless a row may not see every key of
-// the block and the block holds a non-finite value (AddVisibleValues).
-HWY_INLINE void AddBlockValues(ForwardScratch& s, int64_t k0, int64_t keys) {
+// Oᵀ = Oᵀ ∘ rescale + Vᵀ·Pᵀ for the key block [k0, k0 + keys) (rescale null: Oᵀ += Vᵀ·Pᵀ): one
+// GEMM that rescales Oᵀ as it loads it, unless a row may not see every key of the block and the
+// block holds a non-finite value (RescaleOutput, then AddVisibleValues).
+HWY_INLINE void AddBlockValues(ForwardScratch& s, int64_t k0, int64_t keys, const float* rescale) {
   const AttentionParams& p = *s.tile.p;
   const WorkItem& w = s.tile.item;
   const FloatRows v = ValueRowsOf(s.tile, k0, keys, s.v_rows);
   const bool partial = p.bool_mask || !key_block_fully_visible(p, w, k0, keys);
   if (partial && !ValuesFinite(v.data, v.row, v.col, keys, p.v_head_dim)) {
+    if (rescale) RescaleOutput(s, s.tile.padded, p.v_head_dim);
     AddVisibleValues(s, v, k0, keys);
     return;
   }
@@ -196,7 +198,8 @@ HWY_INLINE void AddBlockValues(ForwardScratch& s, int64_t k0, int64_t keys) {
                       .depth = keys,
                       .c = s.out_t,
                       .c_row = padded,
-                      .accumulate = true};
+                      .accumulate = true,
+                      .c_scale = rescale};
   TileGemm(gemm, p.v_head_dim, padded / static_cast<int64_t>(hn::Lanes(DF())));
 }
 
@@ -216,8 +219,7 @@ HWY_INLINE void FlashForwardItem(const AttentionParams& p, const WorkItem& w, in
     if (p.has_dropout()) {
       DropoutQueriesInLanes(dropout, w.q_begin, padded, k0, keys, 1.0f, s.scores);
     }
-    if (k0 != w.key_begin) RescaleOutput(s, padded, p.v_head_dim);
-    AddBlockValues(s, k0, keys);
+    AddBlockValues(s, k0, keys, k0 != w.key_begin ? s.rescale : nullptr);
   }
   WriteOutputRows(s, padded);
 }

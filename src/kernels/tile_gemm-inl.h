@@ -50,6 +50,10 @@ struct GemmArgs {
   float* c;         // C[r][0 .. n): aligned rows of c_row floats
   int64_t c_row;    // stride of C between rows r
   bool accumulate;  // true: C += A·B; false: C = A·B
+  // With accumulate, optional: C[r][·] is first multiplied by c_scale[·] (aligned, one factor
+  // per column), C = C ∘ c_scale + A·B, where the accumulators are loaded: the flash forward's
+  // rescale of Oᵀ without a pass of its own over the tile.
+  const float* c_scale = nullptr;
   // 0: each element of C is one chain of fused multiply-adds over k. n > 0: chains of n terms,
   // each from zero (the first from C when accumulating), added in order: the rounding error
   // grows as √(depth·n) + depth/√n instead of depth (the backward's scores, docs/KERNELS.md), for
@@ -64,10 +68,17 @@ HWY_INLINE void MicroKernel(const GemmArgs& g, int64_t r0, int64_t col0) {
   const float* HWY_RESTRICT a = g.a + r0 * g.a_row;
   const float* HWY_RESTRICT b = g.b + col0;
   float* HWY_RESTRICT c = g.c + r0 * g.c_row + col0;
+  const float* HWY_RESTRICT c_scale = g.c_scale ? g.c_scale + col0 : nullptr;
   VF acc[R][C];
   for (int r = 0; r < R; ++r) {
     for (int v = 0; v < C; ++v) {
-      acc[r][v] = g.accumulate ? hn::Load(df, c + r * g.c_row + v * N) : hn::Zero(df);
+      if (!g.accumulate) {
+        acc[r][v] = hn::Zero(df);
+      } else if (g.c_scale) {
+        acc[r][v] = hn::Mul(hn::Load(df, c + r * g.c_row + v * N), hn::Load(df, c_scale + v * N));
+      } else {
+        acc[r][v] = hn::Load(df, c + r * g.c_row + v * N);
+      }
     }
   }
   const int64_t chunk = g.depth_chunk > 0 ? g.depth_chunk : g.depth;
