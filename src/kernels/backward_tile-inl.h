@@ -199,9 +199,9 @@ struct ProbAndGrad {
 
 // One vector of a tile: P = exp(S − lse) · norm into scores, and dS = P ∘ ((dP − Δ) − c)
 // [∘ cap_grad] into dprobs (which holds dP); cap_grad is null without softcap. Δ' = Δ + c is kept
-// as the unevaluated pair (see DeltaPair). A masked score (−inf) gives
-// P = 0 and dS = 0, also in a NaN row (whose lse and Δ are NaN): a key the row cannot see gets
-// nothing from it, as in the reference.
+// as the unevaluated pair (ScoreGradFactor). A masked score (−inf) gives P = 0 and dS = 0, also
+// in a NaN row (whose lse and Δ are NaN): a key the row cannot see gets nothing from it, as in
+// the reference.
 HWY_INLINE ProbAndGrad ProbAndScoreGrad(VF lse, VF norm, VF delta, VF fix, const float* cap_grad,
                                         float* scores, float* dprobs) {
   const DF df;
