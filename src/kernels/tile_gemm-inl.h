@@ -61,6 +61,32 @@ struct GemmArgs {
   int64_t depth_chunk = 0;
 };
 
+// acc[r][v] += Σ_{k0 ≤ k < k1} A[r][k] · B[k][v·N ..), one chain of fused multiply-adds each.
+template <int R, int C>
+HWY_INLINE void AddProducts(const GemmArgs& g, const float* HWY_RESTRICT a,
+                            const float* HWY_RESTRICT b, int64_t k0, int64_t k1, VF (&acc)[R][C]) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  for (int64_t k = k0; k < k1; ++k) {
+    VF bv[C];
+    for (int v = 0; v < C; ++v) bv[v] = hn::Load(df, b + k * g.b_row + v * N);
+    for (int r = 0; r < R; ++r) {
+      const VF av = hn::Set(df, a[r * g.a_row + k * g.a_k]);
+      for (int v = 0; v < C; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+    }
+  }
+}
+
+// C[r][v·N ..) = acc[r][v].
+template <int R, int C>
+HWY_INLINE void StoreTile(const GemmArgs& g, const VF (&acc)[R][C], float* HWY_RESTRICT c) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  for (int r = 0; r < R; ++r) {
+    for (int v = 0; v < C; ++v) hn::Store(acc[r][v], df, c + r * g.c_row + v * N);
+  }
+}
+
 template <int R, int C>
 HWY_INLINE void MicroKernel(const GemmArgs& g, int64_t r0, int64_t col0) {
   const DF df;
@@ -74,7 +100,7 @@ HWY_INLINE void MicroKernel(const GemmArgs& g, int64_t r0, int64_t col0) {
     for (int v = 0; v < C; ++v) {
       if (!g.accumulate) {
         acc[r][v] = hn::Zero(df);
-      } else if (g.c_scale) {
+      } else if (c_scale) {
         acc[r][v] = hn::Mul(hn::Load(df, c + r * g.c_row + v * N), hn::Load(df, c_scale + v * N));
       } else {
         acc[r][v] = hn::Load(df, c + r * g.c_row + v * N);
@@ -82,34 +108,20 @@ HWY_INLINE void MicroKernel(const GemmArgs& g, int64_t r0, int64_t col0) {
     }
   }
   const int64_t chunk = g.depth_chunk > 0 ? g.depth_chunk : g.depth;
-  for (int64_t k0 = 0; k0 < g.depth; k0 += chunk) {
-    if (k0 > 0) {  // park the sum so far in C and start the next chain from zero
-      for (int r = 0; r < R; ++r) {
-        for (int v = 0; v < C; ++v) {
-          hn::Store(acc[r][v], df, c + r * g.c_row + v * N);
-          acc[r][v] = hn::Zero(df);
-        }
-      }
+  AddProducts<R, C>(g, a, b, 0, std::min(g.depth, chunk), acc);
+  // Each further chain starts from zero while the sum so far waits in C, then joins it.
+  for (int64_t k0 = chunk; k0 < g.depth; k0 += chunk) {
+    StoreTile<R, C>(g, acc, c);
+    for (int r = 0; r < R; ++r) {
+      for (int v = 0; v < C; ++v) acc[r][v] = hn::Zero(df);
     }
-    const int64_t k1 = std::min(g.depth, k0 + chunk);
-    for (int64_t k = k0; k < k1; ++k) {
-      VF bv[C];
-      for (int v = 0; v < C; ++v) bv[v] = hn::Load(df, b + k * g.b_row + v * N);
-      for (int r = 0; r < R; ++r) {
-        const VF av = hn::Set(df, a[r * g.a_row + k * g.a_k]);
-        for (int v = 0; v < C; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
-      }
-    }
-    if (k0 > 0) {
-      for (int r = 0; r < R; ++r) {
-        for (int v = 0; v < C; ++v)
-          acc[r][v] = hn::Add(hn::Load(df, c + r * g.c_row + v * N), acc[r][v]);
-      }
+    AddProducts<R, C>(g, a, b, k0, std::min(g.depth, k0 + chunk), acc);
+    for (int r = 0; r < R; ++r) {
+      for (int v = 0; v < C; ++v)
+        acc[r][v] = hn::Add(hn::Load(df, c + r * g.c_row + v * N), acc[r][v]);
     }
   }
-  for (int r = 0; r < R; ++r) {
-    for (int v = 0; v < C; ++v) hn::Store(acc[r][v], df, c + r * g.c_row + v * N);
-  }
+  StoreTile<R, C>(g, acc, c);
 }
 
 // Runs the micro-kernel with `rows` (≤ R; fewer at the edge) rows and C vectors.
