@@ -165,6 +165,44 @@ ProblemSpec option_case(int which) {
   return s;
 }
 
+std::vector<int32_t> offsets_of(const std::vector<int32_t>& lengths) {
+  std::vector<int32_t> cu{0};
+  for (int32_t n : lengths) cu.push_back(cu.back() + n);
+  return cu;
+}
+
+// Sequences with query and key lengths that differ, an empty one, one longer than a tile.
+ProblemSpec packed_case(int which) {
+  ProblemSpec s;
+  s.q_heads = 4;
+  s.kv_heads = 2;
+  s.head_dim = 40;
+  s.v_head_dim = 24;
+  s.cu_seqlens_q = offsets_of({13, 0, 70, 1, 120, 9});
+  s.cu_seqlens_k = offsets_of({20, 5, 70, 3, 150, 0});
+  // clang-format off
+  switch (which) {
+    case 0: break;
+    case 1: s.causal = true; break;
+    case 2: s.causal = true; s.align = CausalAlign::kTopLeft; break;
+    case 3: s.window_left = 20; s.window_right = 5; break;
+    case 4: s.causal = true; s.window_left = 33; break;
+    case 5: s.softcap = 2.0f; s.magnitude = 3.0f; break;
+    case 6: s.alibi = true; s.causal = true; break;
+    case 7: s.bool_mask = MaskKind::kTwoD; break;
+    case 8: s.additive_mask = MaskKind::kFull; break;
+    case 9: s.dropout_p = 0.25f; s.dropout_seed = 9; break;
+    case 10: s.blhd = true; s.q_heads = 6; s.kv_heads = 1; s.causal = true; break;
+    case 11: s.alibi = true; s.softcap = 5.0f; s.window_left = 30; s.causal = true;
+             s.dropout_p = 0.1f; s.dropout_seed = 4; s.bool_mask = MaskKind::kFull;
+             s.scale = 0.2f; s.blhd = true; break;
+  }
+  // clang-format on
+  s.q_len = s.cu_seqlens_q.back();
+  s.kv_len = s.cu_seqlens_k.back();
+  return s;
+}
+
 std::vector<ProblemSpec> random_sweep(uint64_t seed, bool small, int64_t budget) {
   const std::vector<int64_t> lens = {1, 2, 17, 64, 127, 1000};
   const std::vector<int64_t> dims = {1, 3, 8, 33, 64, 80, 128, 256};

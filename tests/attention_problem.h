@@ -61,6 +61,14 @@ class Problem {
 constexpr int kOptionCases = 19;
 ProblemSpec option_case(int which);
 
+// Cumulative offsets {0, n0, n0 + n1, …} of packed sequences of these lengths.
+std::vector<int32_t> offsets_of(const std::vector<int32_t>& lengths);
+
+// Packed sequences (cu_seqlens) with query and key lengths that differ, an empty one, one longer
+// than a tile: each option alone (0 … kPackedCases − 2) and most of them at once (the last).
+constexpr int kPackedCases = 12;
+ProblemSpec packed_case(int which);
+
 // A sweep of problems: each head dim and length of the list, options drawn at random.
 // Lq is cut until Lq·Lk·(D + Dv) ≤ budget (0: 2e6 when small, else 4e7), which bounds the cost
 // of the double reference.

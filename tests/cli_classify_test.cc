@@ -2,7 +2,6 @@
 // checkpoint eval, predict and viz read, and every bad input.
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>

@@ -232,8 +232,8 @@ std::vector<ProblemSpec> cases() {
   return specs;
 }
 
-// Calls check(r, out) for every spec, input type and output type (f32 or the input type), with
-// the case in the trace of any failure.
+// Calls check(r) for every spec, input type and output type (f32 or the input type), with the
+// case in the trace of any failure.
 template <typename Check>
 void for_each_rounded(const std::vector<ProblemSpec>& specs, Check check) {
   for (const ProblemSpec& spec : specs) {
@@ -242,18 +242,18 @@ void for_each_rounded(const std::vector<ProblemSpec>& specs, Check check) {
         SCOPED_TRACE(spec.describe() + " " + std::string(element_type_name(in)) + " -> " +
                      std::string(element_type_name(out)));
         RoundedProblem r(spec, in, out);
-        check(r, out);
+        check(r);
       }
     }
   }
 }
 
 TEST(LowPrecision, ForwardHoldsTwiceThePlainErrorOnEveryTarget) {
-  for_each_rounded(cases(), [](RoundedProblem& r, ElementType out) {
+  for_each_rounded(cases(), [](RoundedProblem& r) {
     const AttentionParams p = r.params();
     const ReferenceResult exact = attention_reference(p);
     std::vector<float> plain = attention_naive_fp32(p);
-    for (float& x : plain) x = round_to(x, out);
+    for (float& x : plain) x = round_to(x, r.out_type());
     for (const std::string& target : supported_simd_targets()) {
       force_simd_target(target);
       EXPECT_EQ(check_forward(r, exact, plain), "") << target;
@@ -263,7 +263,7 @@ TEST(LowPrecision, ForwardHoldsTwiceThePlainErrorOnEveryTarget) {
 }
 
 TEST(LowPrecision, BackwardHoldsThreeTimesThePlainErrorOnEveryTarget) {
-  for_each_rounded(cases(), [](RoundedProblem& r, ElementType) {
+  for_each_rounded(cases(), [](RoundedProblem& r) {
     const AttentionParams p = r.params();
     const std::vector<float> dout = r.dout();
     const Strides4 ds = bhld_strides(p.q_heads, p.q_len, p.v_head_dim);
@@ -307,25 +307,16 @@ TEST(LowPrecision, BitwiseIdenticalForAnyThreadCount) {
 // and packed sequences, both output types, forward, weights and both backward plans.
 std::vector<ProblemSpec> twin_cases() {
   std::vector<ProblemSpec> specs = cases();
-  ProblemSpec packed;
-  packed.q_heads = 4;
-  packed.kv_heads = 2;
-  packed.head_dim = 40;
-  packed.v_head_dim = 24;
-  packed.causal = true;
-  packed.alibi = true;
+  ProblemSpec packed = packed_case(6);  // ALiBi, causal
   packed.blhd = true;
-  packed.cu_seqlens_q = {0, 13, 13, 83, 84, 204, 213};
-  packed.cu_seqlens_k = {0, 20, 25, 95, 98, 248, 248};
-  packed.q_len = packed.cu_seqlens_q.back();
-  packed.kv_len = packed.cu_seqlens_k.back();
   specs.push_back(packed);
   return specs;
 }
 
 TEST(LowPrecision, TileWideningEqualsTheWidenedCopies) {
-  for_each_rounded(twin_cases(), [](RoundedProblem& r, ElementType out) {
+  for_each_rounded(twin_cases(), [](RoundedProblem& r) {
     const AttentionParams p = r.params();
+    const ElementType out = r.out_type();
     flash_attention_forward(p);
     const std::vector<float> got_out = r.out_bhld();
     const std::vector<float> got_lse(p.lse, p.lse + p.batch * p.q_heads * p.q_len);
@@ -351,12 +342,12 @@ TEST(LowPrecision, TileWideningEqualsTheWidenedCopies) {
 
     // The backward of the 16-bit forward's output; the twin reads that output widened.
     flash_attention_forward(p);
+    const WidenedProblem backward_twin = widen_problem(p, /*read_out=*/true);
+    const std::vector<float> dout = r.dout();
     for (BackwardPlan plan : {BackwardPlan::kSplit, BackwardPlan::kFused}) {
       SCOPED_TRACE(plan == BackwardPlan::kFused ? "fused" : "split");
       flash_attention_backward(p, r.grads(plan));
       const std::vector<float> dq = r.dq(), dk = r.dk(), dv = r.dv();
-      const WidenedProblem backward_twin = widen_problem(p, /*read_out=*/true);
-      const std::vector<float> dout = r.dout();
       AttentionGrads g = r.grads(plan);
       g.dout16 = nullptr;
       g.dout = dout.data();

@@ -94,16 +94,22 @@ TEST(Bf16, PrecisionInEffectIsFp32UnlessSupported) {
   EXPECT_EQ(nn::matmul_precision(), nn::MatmulPrecision::kFp32);
 }
 
-// Largest |a − b| over the largest |b|; infinity where a difference is NaN.
-double relative_error(const Tensor& a, const Tensor& b) {
-  double err = 0, scale = 0;
+// Largest |a − b|; infinity where a difference is NaN.
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  double err = 0;
   for (size_t i = 0; i < b.size(); ++i) {
     const double d = std::fabs(double(a.data()[i]) - double(b.data()[i]));
     if (std::isnan(d)) return INFINITY;
     err = std::max(err, d);
-    scale = std::max(scale, double(std::fabs(b.data()[i])));
   }
-  return err / scale;
+  return err;
+}
+
+// Largest |a − b| over the largest |b|; infinity where a difference is NaN.
+double relative_error(const Tensor& a, const Tensor& b) {
+  double scale = 0;
+  for (size_t i = 0; i < b.size(); ++i) scale = std::max(scale, double(std::fabs(b.data()[i])));
+  return max_abs_diff(a, b) / scale;
 }
 
 // Output, input gradient and weight and bias gradients of one forward and backward pass.
@@ -151,17 +157,6 @@ class AttentionPrecisionScope {
   explicit AttentionPrecisionScope(nn::AttentionPrecision p) { nn::set_attention_precision(p); }
   ~AttentionPrecisionScope() { nn::set_attention_precision(nn::AttentionPrecision::kFp32); }
 };
-
-// Largest |a − b|; infinity where a difference is NaN.
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  double err = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    const double d = std::fabs(double(a.data()[i]) - double(b.data()[i]));
-    if (std::isnan(d)) return INFINITY;
-    err = std::max(err, d);
-  }
-  return err;
-}
 
 std::vector<float> values(const Tensor& t) { return {t.data(), t.data() + t.size()}; }
 

@@ -132,7 +132,6 @@ HWY_INLINE void StoreSumsOf4(VF a, VF b, VF c, VF e, float* out) {
   out[2] = hn::GetLane(c);
   out[3] = hn::GetLane(e);
 }
-HWY_INLINE float SumOfLanes1(VF a) { return hn::GetLane(a); }
 #else
 using D4 = hn::Full128<float>;
 
@@ -164,9 +163,6 @@ HWY_INLINE hn::Vec<D4> SumOf4(VF a, VF b, VF c, VF e) {
 HWY_INLINE void StoreSumsOf4(VF a, VF b, VF c, VF e, float* out) {
   hn::StoreU(SumOf4(a, b, c, e), D4(), out);
 }
-
-// The sum of the lanes of a, bitwise equal to what StoreSumsOf4 gives it in any position.
-HWY_INLINE float SumOfLanes1(VF a) { return hn::GetLane(SumOf4(a, a, a, a)); }
 #endif
 
 // Visits m .. m + U − 1 of the chunk: S[r][m + u] = the sum of the lanes of acc[r][u] (scores are
@@ -188,18 +184,13 @@ HWY_INLINE void StoreScores(VF (&acc)[R][U], int64_t m, float* scores) {
     static_assert(U <= 4, "keys per score block: at most 4");
     for (int r = 0; r < R; ++r) {
       const auto at = [&](int u) -> VF { return acc[r][u < U ? u : U - 1]; };
-#if HWY_TARGET == HWY_SCALAR
-      StoreSumsOf4(at(0), at(1), at(2), at(3), sums);
-      for (int u = 0; u < U; ++u) scores[r * L + m + u] = sums[u];
-#else
-      const hn::Vec<D4> v = SumOf4(at(0), at(1), at(2), at(3));
+      float* row = scores + r * L + m;
       if (U == 4 || m + 4 <= L) {
-        hn::StoreU(v, D4(), scores + r * L + m);
+        StoreSumsOf4(at(0), at(1), at(2), at(3), row);
       } else {
-        hn::StoreU(v, D4(), sums);
-        for (int u = 0; u < U; ++u) scores[r * L + m + u] = sums[u];
+        StoreSumsOf4(at(0), at(1), at(2), at(3), sums);
+        for (int u = 0; u < U; ++u) row[u] = sums[u];
       }
-#endif
     }
   }
 }

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "attn/core/element_type.h"
-#include "attn/core/error.h"
 #include "attn/core/simd_target.h"
 
 #undef HWY_TARGET_INCLUDE

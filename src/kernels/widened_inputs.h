@@ -10,7 +10,6 @@
 #include "attn/core/attention_params.h"
 #include "attn/core/element_type.h"
 #include "attn/core/tensor.h"
-#include "attn/kernels/attention.h"
 
 namespace attn {
 

@@ -140,12 +140,6 @@ std::string check_lse(const std::vector<float>& got, const std::vector<double>& 
   return "";
 }
 
-double max_abs(const std::vector<double>& x) {
-  double m = 0;
-  for (double v : x) m = std::max(m, std::abs(v));
-  return m;
-}
-
 // "" when max |ring − exact| ≤ factor × max |naive − exact| + floor (floor as the flash tests').
 std::string check_gradient(const char* name, const std::vector<float>& ring,
                            const std::vector<float>& naive, const std::vector<double>& exact,

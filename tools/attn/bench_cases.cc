@@ -147,7 +147,7 @@ constexpr BenchCase kBenchCases[] = {
 
 std::span<const BenchCase> bench_cases() { return kBenchCases; }
 
-// With a 16-bit dtype the fp32 tensors give the shapes only: never written, they take no memory.
+// With a 16-bit dtype the fp32 tensors give the shapes only: never written, and then released.
 ForwardProblem::ForwardProblem(const BenchShape& s)
     : q({s.batch, s.heads, s.len, s.dim}, Tensor::Uninitialized{}),
       k({s.batch, s.kv_heads, s.kv_len, s.dim}, Tensor::Uninitialized{}),

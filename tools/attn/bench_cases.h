@@ -54,13 +54,16 @@ struct BenchCase {
 
 // The inputs (uniform in [-1, 1), fixed seeds) and outputs of a forward case of `shape`, and the
 // params that view them: causal (bottom-right) and dropout from `shape`, lse unset. With a
-// 16-bit dtype, q, k, v and out are in that type (q16, k16, v16, out16), rounded from the floats.
+// 16-bit dtype, q, k, v and out are in that type only (q16, k16, v16, out16; the same seeds),
+// and the float tensors are empty.
 struct ForwardProblem {
   Tensor q, k, v, out;
   std::vector<uint16_t> q16, k16, v16, out16;
   AttentionParams params;
 
   explicit ForwardProblem(const BenchShape& shape);
+
+ private:
   void use_16bit(ElementType t);
 };
 
