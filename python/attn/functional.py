@@ -8,8 +8,10 @@ from ._spec import Spec, check_dropout, check_scale, draw_seed, mask_fields
 
 
 def _element_type(q, k, v):
-    """'bf16' or 'f16': the kernels' name of the 16-bit dtype that q, k and v share (call it
-    when _is_16bit(q)); TypeError for a mix."""
+    """'bf16' or 'f16', the kernels' name of the 16-bit dtype that q, k and v share, when q is
+    16-bit (TypeError for a mix); None otherwise."""
+    if not _is_16bit(q):
+        return None
     names = [_arrays.dtype_name(x) if hasattr(x, "dtype") else type(x).__name__
              for x in (q, k, v)]
     if len(set(names)) != 1:
@@ -44,7 +46,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         out = _fast_sdpa(query, key, value, is_causal)
         if out is not None:
             return out
-    etype = _element_type(query, key, value) if _is_16bit(query) else None
+    etype = _element_type(query, key, value)
     kind = _arrays.kind_of(query, key, value)
     dtype = np.float32 if etype else _arrays.float_dtype(query, key, value)
     if is_causal and attn_mask is not None:
@@ -85,7 +87,7 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
         fast = _fast_inputs(q, k, v)
         if fast is not None:
             return _fast_forward(fast, spec.as_tuple())
-    etype = _element_type(q, k, v) if _is_16bit(q) else None
+    etype = _element_type(q, k, v)
     kind = _arrays.kind_of(q, k, v)
     dtype = np.float32 if etype else _arrays.float_dtype(q, k, v)
     for x, name in zip((q, k, v), ("q", "k", "v")):
@@ -121,7 +123,7 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
     zero-padded, a dropped weight negated.
     """
     del deterministic  # attn's backward is deterministic for any thread count
-    etype = _element_type(q, k, v) if _is_16bit(q) else None
+    etype = _element_type(q, k, v)
     kind = _arrays.kind_of(q, k, v)
     if not etype and _arrays.float_dtype(q, k, v) != np.float32:
         raise TypeError("flash_attn_varlen_func: expected float32 inputs (the float64 reference "
@@ -156,7 +158,7 @@ def attention_weights(query, key, value=None, attn_mask=None, is_causal=False, s
     Returns the inputs' kind, without gradient."""
     if value is None:
         value = key
-    etype = _element_type(query, key, value) if _is_16bit(query) else None
+    etype = _element_type(query, key, value)
     kind = _arrays.kind_of(query, key, value)
     dtype = np.float32 if etype else _arrays.float_dtype(query, key, value)
     if is_causal and attn_mask is not None:
@@ -240,6 +242,11 @@ def _input16(x, name):
         return x
     _arrays.check_tensor(x, name)
     return _describe(x)
+
+
+def _inputs16(*xs, names=("query", "key", "value", "out")):
+    """_input16 of each of xs, named in order as q, k, v and out are."""
+    return tuple(_input16(x, n) for x, n in zip(xs, names))
 
 
 def _wrap16(kind, out, dtype):
@@ -339,8 +346,7 @@ def _run(kind, q, k, v, spec, want_lse=False, etype=None):
         from .torch import attention_function
         return attention_function(q, k, v, spec)
     if etype:
-        out, lse = _attn.forward16(_input16(q, "query"), _input16(k, "key"),
-                                   _input16(v, "value"), None, want_lse, etype, etype,
+        out, lse = _attn.forward16(*_inputs16(q, k, v), None, want_lse, etype, etype,
                                    spec.as_tuple())
         return _wrap16(kind, out, q.dtype), _arrays.wrap_like(kind, lse)
     qn, kn, vn = (_arrays.as_numpy(x, n) for x, n in zip((q, k, v), ("query", "key", "value")))
@@ -363,13 +369,18 @@ def backward_numpy(q, k, v, out, lse, dout, spec):
     return _reference.backward(q, k, v, dout, spec)
 
 
-def _weights_and_keep(qn, kn, vn, on, ln, spec, per_batch_alibi):
-    """The softmax weights [B, H, Lq, Lk] of NumPy inputs (the kernel for float32, the float64
-    reference otherwise) and the dropout keep mask (None without dropout)."""
-    if qn.dtype == np.float32:
-        w = _attn.weights(qn, kn, vn, on, ln, 0, -1, False, spec.as_tuple())
+def _weights_and_keep(q, k, v, out, lse, spec, per_batch_alibi, etype=None):
+    """The softmax weights [B, H, Lq, Lk] as a NumPy array and the dropout keep mask (None
+    without dropout). etype 'bf16' or 'f16': q, k, v and out of that type, read in place by the
+    kernel (the weights float32); else NumPy inputs, the kernel for float32 and the float64
+    reference otherwise."""
+    if etype:
+        w = _attn.weights16(*_inputs16(q, k, v, out), _arrays.as_numpy(lse), 0, -1, False, etype,
+                            etype, spec.as_tuple())
+    elif q.dtype == np.float32:
+        w = _attn.weights(q, k, v, out, lse, 0, -1, False, spec.as_tuple())
     else:
-        w = _reference.weights(qn, kn, vn, spec)
+        w = _reference.weights(q, k, v, spec)
     return w, _keep(w.shape, spec, per_batch_alibi)
 
 
@@ -411,14 +422,9 @@ def _probs(kind, q, k, v, out, lse, spec, etype=None):
     """FlashAttention's S_dmask: weights [B, H, Lq, Lk], dropped ones negated. etype: q, k, v
     and out 16-bit, read in place."""
     per_batch = spec.alibi is not None and spec.alibi.ndim == 2
-    if etype:
-        w = _attn.weights16(_input16(q, "q"), _input16(k, "k"), _input16(v, "v"),
-                            _input16(out, "out"), _arrays.as_numpy(lse), 0, -1, False, etype,
-                            etype, spec.as_tuple())
-        keep = _keep(w.shape, spec, per_batch)
-    else:
-        qn, kn, vn, on, ln = (_arrays.as_numpy(x) for x in (q, k, v, out, lse))
-        w, keep = _weights_and_keep(qn, kn, vn, on, ln, spec, per_batch)
+    if not etype:
+        q, k, v, out, lse = (_arrays.as_numpy(x) for x in (q, k, v, out, lse))
+    w, keep = _weights_and_keep(q, k, v, out, lse, spec, per_batch, etype)
     if keep is not None:
         w = np.where(keep, w, -w)
     return _arrays.wrap_like(kind, w)

@@ -35,9 +35,8 @@ class AttentionFunction(torch.autograd.Function):
             ctx.save_for_backward(q, k, v, out_t, lse_t)
             ctx.mark_non_differentiable(lse_t)
             return out_t, lse_t
-        out, lse = _attn.forward16(*(_functional._input16(x, n) for x, n in
-                                     ((q, "query"), (k, "key"), (v, "value"))),
-                                   None, True, etype, "f32", spec.as_tuple())
+        out, lse = _attn.forward16(*_functional._inputs16(q, k, v), None, True, etype, "f32",
+                                   spec.as_tuple())
         lse_t = torch.from_numpy(lse)
         ctx.out32 = out  # the backward's Δ = Σ dout·out takes the float32 output
         ctx.save_for_backward(q, k, v, lse_t)
@@ -48,11 +47,11 @@ class AttentionFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, dout, dlse):
         del dlse  # the log-sum-exp is not differentiable
+        if dout.stride(-1) != 1 or 0 in dout.stride():
+            dout = dout.contiguous()  # e.g. the expanded ones of out.sum()
         if ctx.etype is not None:
             return _backward16(ctx, dout)
         q, k, v, out, lse = ctx.saved_tensors
-        if dout.stride(-1) != 1 or 0 in dout.stride():
-            dout = dout.contiguous()  # e.g. the expanded ones of out.sum()
         dq, dk, dv = backward_numpy(*(x.detach().numpy() for x in (q, k, v, out, lse, dout)),
                                     ctx.spec)
         return torch.from_numpy(dq), torch.from_numpy(dk), torch.from_numpy(dv), None
@@ -64,13 +63,10 @@ def _backward16(ctx, dout):
     q, k, v, lse = ctx.saved_tensors
     dtype = q.dtype
     if dout.dtype is not dtype:
-        dout = dout.to(dtype)
-    if dout.stride(-1) != 1 or 0 in dout.stride():
-        dout = dout.contiguous()
-    dq, dk, dv = _attn.backward16(*(_functional._input16(x, n) for x, n in
-                                    ((q, "query"), (k, "key"), (v, "value"))),
-                                  ctx.out32, lse.numpy(), _functional._input16(dout, "grad_output"),
-                                  ctx.etype, "f32", ctx.spec.as_tuple())
+        dout = dout.to(dtype)  # .to keeps the last dimension contiguous
+    dq, dk, dv = _attn.backward16(*_functional._inputs16(q, k, v), ctx.out32, lse.numpy(),
+                                  _functional._input16(dout, "grad_output"), ctx.etype, "f32",
+                                  ctx.spec.as_tuple())
     return (torch.from_numpy(dq).to(dtype), torch.from_numpy(dk).to(dtype),
             torch.from_numpy(dv).to(dtype), None)
 
@@ -203,15 +199,11 @@ def _pad_masks(keep, add):
 def _weights(q4, k4, v4, out4, lse, spec, average):
     """The attention weights [N, L, S] (averaged) or [N, H, L, S], dropout applied as in
     PyTorch's module; no gradient."""
-    etype = _ELEMENT_TYPES.get(q4.dtype)
+    etype = _ELEMENT_TYPES.get(q4.dtype)  # bfloat16 / float16: float32 weights, then that type
+    xs = (q4, k4, v4, out4, lse)
     if etype is None:
-        qn, kn, vn, on, ln = (x.detach().numpy() for x in (q4, k4, v4, out4, lse))
-        w, keep = _functional._weights_and_keep(qn, kn, vn, on, ln, spec, False)
-    else:  # bfloat16 / float16: read in place; the weights float32, then in the module's type
-        w = _attn.weights16(*(_functional._input16(x, n) for x, n in
-                              ((q4, "query"), (k4, "key"), (v4, "value"), (out4, "out"))),
-                            lse.numpy(), 0, -1, False, etype, etype, spec.as_tuple())
-        keep = _functional._keep(w.shape, spec, False)
+        xs = (x.detach().numpy() for x in xs)
+    w, keep = _functional._weights_and_keep(*xs, spec, False, etype)
     if keep is not None:
         w = w * keep / (1.0 - spec.dropout_p)
     w = torch.from_numpy(np.ascontiguousarray(w))
