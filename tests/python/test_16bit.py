@@ -99,11 +99,9 @@ def _same(a, b):
     """Bitwise equality of two tensors or arrays (NaNs included)."""
     if isinstance(a, np.ndarray):
         return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    bits = torch.int16 if a.element_size() == 2 else torch.int32
     return (a.dtype == b.dtype and a.shape == b.shape
-            and torch.equal(a.contiguous().view(torch.int16 if a.element_size() == 2
-                                                else torch.int32),
-                            b.contiguous().view(torch.int16 if b.element_size() == 2
-                                                else torch.int32)))
+            and torch.equal(a.contiguous().view(bits), b.contiguous().view(bits)))
 
 
 def _rounded(result, dtype):
