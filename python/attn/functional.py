@@ -174,8 +174,8 @@ def attention_weights(query, key, value=None, attn_mask=None, is_causal=False, s
                 causal=bool(is_causal), top_left=True)
     begin, end = (0, -1) if rows is None else (int(rows[0]), int(rows[1]))
     if etype:
-        w = _attn.weights16(q, k, v, None, None, begin, end, bool(average_heads), etype, etype,
-                            spec.as_tuple())
+        w = _attn.weights(q, k, v, None, None, begin, end, bool(average_heads), spec.as_tuple(),
+                          etype, etype)
     elif dtype == np.float32:
         w = _attn.weights(q, k, v, None, None, begin, end, bool(average_heads), spec.as_tuple())
     else:
@@ -346,8 +346,8 @@ def _run(kind, q, k, v, spec, want_lse=False, etype=None):
         from .torch import attention_function
         return attention_function(q, k, v, spec)
     if etype:
-        out, lse = _attn.forward16(*_inputs16(q, k, v), None, want_lse, etype, etype,
-                                   spec.as_tuple())
+        out, lse = _attn.forward(*_inputs16(q, k, v), None, want_lse, spec.as_tuple(), etype,
+                                 etype)
         return _wrap16(kind, out, q.dtype), _arrays.wrap_like(kind, lse)
     qn, kn, vn = (_arrays.as_numpy(x, n) for x, n in zip((q, k, v), ("query", "key", "value")))
     out, lse = forward_numpy(qn, kn, vn, spec, want_lse)
@@ -375,8 +375,8 @@ def _weights_and_keep(q, k, v, out, lse, spec, per_batch_alibi, etype=None):
     kernel (the weights float32); else NumPy inputs, the kernel for float32 and the float64
     reference otherwise."""
     if etype:
-        w = _attn.weights16(*_inputs16(q, k, v, out), _arrays.as_numpy(lse), 0, -1, False, etype,
-                            etype, spec.as_tuple())
+        w = _attn.weights(*_inputs16(q, k, v, out), _arrays.as_numpy(lse), 0, -1, False,
+                          spec.as_tuple(), etype, etype)
     elif q.dtype == np.float32:
         w = _attn.weights(q, k, v, out, lse, 0, -1, False, spec.as_tuple())
     else:

@@ -35,8 +35,8 @@ class AttentionFunction(torch.autograd.Function):
             ctx.save_for_backward(q, k, v, out_t, lse_t)
             ctx.mark_non_differentiable(lse_t)
             return out_t, lse_t
-        out, lse = _attn.forward16(*_functional._inputs16(q, k, v), None, True, etype, "f32",
-                                   spec.as_tuple())
+        out, lse = _attn.forward(*_functional._inputs16(q, k, v), None, True, spec.as_tuple(),
+                                 etype, "f32")
         lse_t = torch.from_numpy(lse)
         ctx.out32 = out  # the backward's Δ = Σ dout·out takes the float32 output
         ctx.save_for_backward(q, k, v, lse_t)
@@ -64,9 +64,9 @@ def _backward16(ctx, dout):
     dtype = q.dtype
     if dout.dtype is not dtype:
         dout = dout.to(dtype)  # .to keeps the last dimension contiguous
-    dq, dk, dv = _attn.backward16(*_functional._inputs16(q, k, v), ctx.out32, lse.numpy(),
-                                  _functional._input16(dout, "grad_output"), ctx.etype, "f32",
-                                  ctx.spec.as_tuple())
+    dq, dk, dv = _attn.backward(*_functional._inputs16(q, k, v), ctx.out32, lse.numpy(),
+                                _functional._input16(dout, "grad_output"), None, None, None,
+                                ctx.spec.as_tuple(), ctx.etype, "f32")
     return (torch.from_numpy(dq).to(dtype), torch.from_numpy(dk).to(dtype),
             torch.from_numpy(dv).to(dtype), None)
 

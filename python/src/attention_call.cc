@@ -57,8 +57,8 @@ bool read4(const py::handle& t, int64_t (&out)[4]) {
   return !PyErr_Occurred();
 }
 
-// A float32 CPU tensor described by (data_ptr, shape, strides in elements): the caller has
-// checked the dtype and the device and keeps the tensor alive during the call.
+// A CPU tensor described by (data_ptr, shape, strides in elements), its pointer in v.data whatever
+// its dtype: the caller has checked the dtype and the device and keeps the tensor alive.
 View4 tensor_view4(const py::tuple& desc, bool blhd, const char* name) {
   int64_t shape[4], stride[4];
   if (desc.size() != 3 || !read4(desc[1], shape) || !read4(desc[2], stride)) {
@@ -79,19 +79,6 @@ View4 tensor_view4(const py::tuple& desc, bool blhd, const char* name) {
 
 }  // namespace
 
-View4 view4(const py::handle& obj, bool blhd, const char* name) {
-  if (py::isinstance<py::tuple>(obj)) return tensor_view4(obj.cast<py::tuple>(), blhd, name);
-  View4 v;
-  py::array_t<float> a = float_array(obj, name);
-  expect_ndim(a, 4, name);
-  // Inputs may be read-only (np.broadcast_to views); outputs are the arrays made here.
-  v.data = const_cast<float*>(a.data());
-  const int64_t shape[4] = {a.shape(0), a.shape(1), a.shape(2), a.shape(3)};
-  set_layout(v, shape, strides_of(a, name), blhd);
-  v.array = std::move(a);
-  return v;
-}
-
 namespace {
 
 // A 16-bit array of type t seen without a copy: float16 (for kF16), or int16 / uint16 bit
@@ -110,47 +97,31 @@ py::array array16(const py::handle& obj, ElementType t, const char* name) {
                          (t == ElementType::kF16 ? "float16" : "bfloat16 bits (int16)") + ", got " +
                          std::string(py::str(a.dtype())));
   }
-  if (a.ndim() > 0 && a.shape(a.ndim() - 1) > 1 && a.strides(a.ndim() - 1) != 2) {
-    throw py::value_error(std::string(name) +
-                          ": the last dimension must be contiguous (stride 1), got stride " +
-                          std::to_string(a.strides(a.ndim() - 1) / 2) + "; pass a contiguous copy");
-  }
+  expect_last_contiguous(a, name);
   return a;
 }
 
 }  // namespace
 
-View4 view4_16(const py::handle& obj, bool blhd, ElementType t, const char* name) {
+View4 view4(const py::handle& obj, bool blhd, const char* name, ElementType t) {
+  const bool wide = t == ElementType::kF32;
+  View4 v;
   if (py::isinstance<py::tuple>(obj)) {
-    View4 v = tensor_view4(obj.cast<py::tuple>(), blhd, name);
+    v = tensor_view4(obj.cast<py::tuple>(), blhd, name);
+  } else {
+    // Inputs may be read-only (np.broadcast_to views); outputs are the arrays made here.
+    v.array = wide ? py::array(float_array(obj, name)) : array16(obj, t, name);
+    expect_ndim(v.array, 4, name);
+    v.data = static_cast<float*>(const_cast<void*>(v.array.data()));
+    const int64_t shape[4] = {v.array.shape(0), v.array.shape(1), v.array.shape(2),
+                              v.array.shape(3)};
+    set_layout(v, shape, strides_of(v.array, name), blhd);
+  }
+  if (!wide) {  // the same pointer, to 16-bit elements
     v.data16 = reinterpret_cast<uint16_t*>(v.data);
     v.data = nullptr;
-    return v;
   }
-  View4 v;
-  v.array = array16(obj, t, name);
-  expect_ndim(v.array, 4, name);
-  v.data16 = static_cast<uint16_t*>(const_cast<void*>(v.array.data()));
-  const int64_t shape[4] = {v.array.shape(0), v.array.shape(1), v.array.shape(2), v.array.shape(3)};
-  set_layout(v, shape, strides_of(v.array, name), blhd);
   return v;
-}
-
-View4 new_view4_16(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd,
-                   ElementType t) {
-  py::array a(py::dtype(t == ElementType::kF16 ? "float16" : "int16"),
-              blhd ? std::vector<py::ssize_t>{batch, len, heads, dim}
-                   : std::vector<py::ssize_t>{batch, heads, len, dim});
-  View4 v;
-  v.data16 = static_cast<uint16_t*>(a.mutable_data());
-  v.array = a;
-  const int64_t shape[4] = {a.shape(0), a.shape(1), a.shape(2), a.shape(3)};
-  set_layout(v, shape, blhd ? bhld_strides(len, heads, dim) : bhld_strides(heads, len, dim), blhd);
-  return v;
-}
-
-View4 view4_of(const py::handle& obj, bool blhd, ElementType t, const char* name) {
-  return t == ElementType::kF32 ? view4(obj, blhd, name) : view4_16(obj, blhd, t, name);
 }
 
 ElementType parse_element_type(const std::string& name) {
@@ -160,12 +131,19 @@ ElementType parse_element_type(const std::string& name) {
   throw py::value_error("element type: expected 'f32', 'bf16' or 'f16', got '" + name + "'");
 }
 
-View4 new_view4(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd) {
-  py::array_t<float> a(blhd ? std::vector<py::ssize_t>{batch, len, heads, dim}
-                            : std::vector<py::ssize_t>{batch, heads, len, dim});
+View4 new_view4(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd, ElementType t) {
+  const char* dtype = t == ElementType::kF32   ? "float32"
+                      : t == ElementType::kF16 ? "float16"
+                                               : "int16";
+  py::array a(py::dtype(dtype), blhd ? std::vector<py::ssize_t>{batch, len, heads, dim}
+                                     : std::vector<py::ssize_t>{batch, heads, len, dim});
   View4 v;
+  if (t == ElementType::kF32) {
+    v.data = static_cast<float*>(a.mutable_data());
+  } else {
+    v.data16 = static_cast<uint16_t*>(a.mutable_data());
+  }
   v.array = a;
-  v.data = a.mutable_data();
   const int64_t shape[4] = {a.shape(0), a.shape(1), a.shape(2), a.shape(3)};
   set_layout(v, shape, blhd ? bhld_strides(len, heads, dim) : bhld_strides(heads, len, dim), blhd);
   return v;
@@ -176,15 +154,13 @@ AttentionCall::AttentionCall(const py::handle& q, const py::handle& k, const py:
                              ElementType output_type) {
   if (spec.size() != kSpecFields) throw py::value_error("attention spec: wrong number of fields");
   blhd_ = spec[0].cast<bool>();
-  q_ = view4_of(q, blhd_, input_type, "query");
-  k_ = view4_of(k, blhd_, input_type, "key");
-  v_ = view4_of(v, blhd_, input_type, "value");
+  q_ = view4(q, blhd_, "query", input_type);
+  k_ = view4(k, blhd_, "key", input_type);
+  v_ = view4(v, blhd_, "value", input_type);
   if (out.is_none()) {
-    out_ = output_type == ElementType::kF32
-               ? new_view4(q_.batch, q_.heads, q_.len, v_.dim, blhd_)
-               : new_view4_16(q_.batch, q_.heads, q_.len, v_.dim, blhd_, output_type);
+    out_ = new_view4(q_.batch, q_.heads, q_.len, v_.dim, blhd_, output_type);
   } else {
-    out_ = view4_of(out, blhd_, output_type, "out");
+    out_ = view4(out, blhd_, "out", output_type);
   }
   p_.q = q_.data, p_.q16 = q_.data16, p_.q_stride = q_.stride;
   p_.k = k_.data, p_.k16 = k_.data16, p_.k_stride = k_.stride;

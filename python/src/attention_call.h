@@ -37,23 +37,15 @@ struct View4 {
   Strides4 stride;
 };
 
-// The view of `obj` ([B, H, L, D], or [B, L, H, D] when blhd): a float32 array, or the
-// description (data_ptr, shape, strides) of a float32 CPU tensor that the caller keeps alive.
-View4 view4(const py::handle& obj, bool blhd, const char* name);
+// The view of `obj` ([B, H, L, D], or [B, L, H, D] when blhd) with elements of type t: an array
+// (float32; for kF16 float16, for 16-bit types int16 or uint16 bit patterns), or the description
+// (data_ptr, shape, strides) of a CPU tensor of that type that the caller keeps alive.
+View4 view4(const py::handle& obj, bool blhd, const char* name, ElementType t = ElementType::kF32);
 
-// A new contiguous float32 array in the layout, and its view.
-View4 new_view4(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd);
-
-// view4 for 16-bit elements of type t (kBF16 or kF16): a float16 array (kF16 only), an int16 or
-// uint16 array of bit patterns, or a tensor's description (data_ptr, shape, strides).
-View4 view4_16(const py::handle& obj, bool blhd, ElementType t, const char* name);
-
-// A new contiguous 16-bit array in the layout: float16 for kF16, int16 bit patterns for kBF16.
-View4 new_view4_16(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd,
-                   ElementType t);
-
-// view4 or view4_16 as t says.
-View4 view4_of(const py::handle& obj, bool blhd, ElementType t, const char* name);
+// A new contiguous array in the layout, and its view: float32, float16 for kF16, int16 bit
+// patterns for kBF16.
+View4 new_view4(int64_t batch, int64_t heads, int64_t len, int64_t dim, bool blhd,
+                ElementType t = ElementType::kF32);
 
 // "f32", "bf16" or "f16" (element_type_name's names) as an ElementType; ValueError otherwise.
 ElementType parse_element_type(const std::string& name);

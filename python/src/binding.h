@@ -41,6 +41,9 @@ void bind_viz(py::module_& m);
 // another dtype, ValueError for a non-unit (or misaligned) innermost stride.
 py::array_t<float> float_array(const py::handle& obj, const char* name);
 
+// Throws ValueError unless the innermost dimension of `a` has unit stride (or length ≤ 1).
+void expect_last_contiguous(const py::array& a, const char* name);
+
 // Element strides of `a`, dimension i (byte strides divided by the item size).
 int64_t element_stride(const py::array& a, py::ssize_t i, const char* name);
 

@@ -52,13 +52,17 @@ py::array_t<float> float_array(const py::handle& obj, const char* name) {
                          std::string(py::str(py::reinterpret_borrow<py::array>(obj).dtype())));
   }
   auto a = py::reinterpret_borrow<py::array_t<float>>(obj);
-  if (a.ndim() > 0 && a.shape(a.ndim() - 1) > 1 && a.strides(a.ndim() - 1) != sizeof(float)) {
-    throw py::value_error(std::string(name) +
-                          ": the last dimension must be contiguous (stride 1), got stride " +
-                          std::to_string(a.strides(a.ndim() - 1) / py::ssize_t(sizeof(float))) +
-                          "; pass a contiguous copy");
-  }
+  expect_last_contiguous(a, name);
   return a;
+}
+
+void expect_last_contiguous(const py::array& a, const char* name) {
+  const py::ssize_t last = a.ndim() - 1;
+  if (a.ndim() > 0 && a.shape(last) > 1 && a.strides(last) != a.itemsize()) {
+    throw py::value_error(
+        std::string(name) + ": the last dimension must be contiguous (stride 1), got stride " +
+        std::to_string(a.strides(last) / a.itemsize()) + "; pass a contiguous copy");
+  }
 }
 
 int64_t element_stride(const py::array& a, py::ssize_t i, const char* name) {

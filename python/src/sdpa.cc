@@ -10,30 +10,19 @@ namespace attn::python {
 
 namespace {
 
-// forward(q, k, v, out, want_lse, spec) → (out, lse or None); forward16 takes q, k, v of
-// input_type and out of output_type (attention_call.h).
-py::tuple forward_of(const py::handle& q, const py::handle& k, const py::handle& v,
-                     const py::handle& out, bool want_lse, const py::tuple& spec,
-                     ElementType input_type, ElementType output_type) {
-  AttentionCall call(q, k, v, out, spec, input_type, output_type);
+// forward(q, k, v, out, want_lse, spec, input_type, output_type) → (out, lse or None): q, k, v
+// of input_type, out of output_type ("f32", "bf16" or "f16"; attention_call.h).
+py::tuple forward(const py::handle& q, const py::handle& k, const py::handle& v,
+                  const py::handle& out, bool want_lse, const py::tuple& spec,
+                  const std::string& input_type, const std::string& output_type) {
+  AttentionCall call(q, k, v, out, spec, parse_element_type(input_type),
+                     parse_element_type(output_type));
   if (want_lse) call.set_lse(py::none());
   const std::vector<AttentionParams> parts = call.parts();
   without_gil([&] {
     for (const AttentionParams& p : parts) flash_attention_forward(p);
   });
   return py::make_tuple(call.out().array, call.lse());
-}
-
-py::tuple forward(const py::handle& q, const py::handle& k, const py::handle& v,
-                  const py::handle& out, bool want_lse, const py::tuple& spec) {
-  return forward_of(q, k, v, out, want_lse, spec, ElementType::kF32, ElementType::kF32);
-}
-
-py::tuple forward16(const py::handle& q, const py::handle& k, const py::handle& v,
-                    const py::handle& out, bool want_lse, const std::string& input_type,
-                    const std::string& output_type, const py::tuple& spec) {
-  return forward_of(q, k, v, out, want_lse, spec, parse_element_type(input_type),
-                    parse_element_type(output_type));
 }
 
 View4 grad_view(const py::handle& given, const View4& like, bool blhd) {
@@ -51,16 +40,18 @@ AttentionGrads grads_part(const AttentionGrads& g, int64_t b) {
   return part;
 }
 
-// backward(q, k, v, out, lse, dout, dq, dk, dv, spec) → (dq, dk, dv); the d* may be None.
-// backward16: q, k, v and dout of input_type, out of output_type; dq, dk, dv float32.
-py::tuple backward_of(const py::handle& q, const py::handle& k, const py::handle& v,
-                      const py::handle& out, const py::handle& lse, const py::handle& dout,
-                      const py::handle& dq, const py::handle& dk, const py::handle& dv,
-                      const py::tuple& spec, ElementType input_type, ElementType output_type) {
-  AttentionCall call(q, k, v, out, spec, input_type, output_type);
+// backward(q, k, v, out, lse, dout, dq, dk, dv, spec, input_type, output_type) → (dq, dk, dv);
+// the d* may be None. q, k, v and dout of input_type, out of output_type; dq, dk, dv float32.
+py::tuple backward(const py::handle& q, const py::handle& k, const py::handle& v,
+                   const py::handle& out, const py::handle& lse, const py::handle& dout,
+                   const py::handle& dq, const py::handle& dk, const py::handle& dv,
+                   const py::tuple& spec, const std::string& input_type,
+                   const std::string& output_type) {
+  AttentionCall call(q, k, v, out, spec, parse_element_type(input_type),
+                     parse_element_type(output_type));
   call.set_lse(lse);
   const bool blhd = call.blhd();
-  const View4 d_out = view4_of(dout, blhd, input_type, "grad_output");
+  const View4 d_out = view4(dout, blhd, "grad_output", call.params().input_type);
   ATTN_CHECK(d_out.batch == call.out().batch && d_out.heads == call.out().heads &&
                  d_out.len == call.out().len && d_out.dim == call.out().dim,
              "grad_output: shape differs from the output's");
@@ -81,30 +72,14 @@ py::tuple backward_of(const py::handle& q, const py::handle& k, const py::handle
   return py::make_tuple(d_q.array, d_k.array, d_v.array);
 }
 
-py::tuple backward(const py::handle& q, const py::handle& k, const py::handle& v,
-                   const py::handle& out, const py::handle& lse, const py::handle& dout,
-                   const py::handle& dq, const py::handle& dk, const py::handle& dv,
-                   const py::tuple& spec) {
-  return backward_of(q, k, v, out, lse, dout, dq, dk, dv, spec, ElementType::kF32,
-                     ElementType::kF32);
-}
-
-py::tuple backward16(const py::handle& q, const py::handle& k, const py::handle& v,
-                     const py::handle& out, const py::handle& lse, const py::handle& dout,
-                     const std::string& input_type, const std::string& output_type,
-                     const py::tuple& spec) {
-  return backward_of(q, k, v, out, lse, dout, py::none(), py::none(), py::none(), spec,
-                     parse_element_type(input_type), parse_element_type(output_type));
-}
-
-// weights(q, k, v, out, lse, row_begin, row_end, average_heads, spec)
-//   → [B, Hq (1 if averaged), rows, Lk]; out and lse None: a forward runs first.
-// weights16: q, k, v of input_type, out of output_type; the weights float32.
-py::array_t<float> weights_of(const py::handle& q, const py::handle& k, const py::handle& v,
-                              const py::handle& out, const py::handle& lse, int64_t row_begin,
-                              int64_t row_end, bool average_heads, const py::tuple& spec,
-                              ElementType input_type, ElementType output_type) {
-  AttentionCall call(q, k, v, out, spec, input_type, output_type);
+// weights(q, k, v, out, lse, row_begin, row_end, average_heads, spec, input_type, output_type)
+//   → [B, Hq (1 if averaged), rows, Lk], float32; out and lse None: a forward runs first.
+py::array_t<float> weights(const py::handle& q, const py::handle& k, const py::handle& v,
+                           const py::handle& out, const py::handle& lse, int64_t row_begin,
+                           int64_t row_end, bool average_heads, const py::tuple& spec,
+                           const std::string& input_type, const std::string& output_type) {
+  AttentionCall call(q, k, v, out, spec, parse_element_type(input_type),
+                     parse_element_type(output_type));
   const bool run_forward = lse.is_none();
   call.set_lse(lse);
   const AttentionParams& p = call.params();
@@ -128,21 +103,6 @@ py::array_t<float> weights_of(const py::handle& q, const py::handle& k, const py
     }
   });
   return w;
-}
-
-py::array_t<float> weights(const py::handle& q, const py::handle& k, const py::handle& v,
-                           const py::handle& out, const py::handle& lse, int64_t row_begin,
-                           int64_t row_end, bool average_heads, const py::tuple& spec) {
-  return weights_of(q, k, v, out, lse, row_begin, row_end, average_heads, spec, ElementType::kF32,
-                    ElementType::kF32);
-}
-
-py::array_t<float> weights16(const py::handle& q, const py::handle& k, const py::handle& v,
-                             const py::handle& out, const py::handle& lse, int64_t row_begin,
-                             int64_t row_end, bool average_heads, const std::string& input_type,
-                             const std::string& output_type, const py::tuple& spec) {
-  return weights_of(q, k, v, out, lse, row_begin, row_end, average_heads, spec,
-                    parse_element_type(input_type), parse_element_type(output_type));
 }
 
 // The keep bits of attention dropout [B, H, Lq, Lk] (True = kept), as the kernels draw them.
@@ -213,23 +173,16 @@ void validate_sizes(py::tuple sizes, std::optional<float> scale, float softcap, 
 
 void bind_sdpa(py::module_& m) {
   m.def("forward", &forward, "flash forward", py::arg("q"), py::arg("k"), py::arg("v"),
-        py::arg("out"), py::arg("want_lse"), py::arg("spec"));
+        py::arg("out"), py::arg("want_lse"), py::arg("spec"), py::arg("input_type") = "f32",
+        py::arg("output_type") = "f32");
   m.def("backward", &backward, "flash backward", py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("out"), py::arg("lse"), py::arg("dout"), py::arg("dq"), py::arg("dk"),
-        py::arg("dv"), py::arg("spec"));
+        py::arg("dv"), py::arg("spec"), py::arg("input_type") = "f32",
+        py::arg("output_type") = "f32");
   m.def("weights", &weights, "attention weights recomputed from the log-sum-exp", py::arg("q"),
         py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("row_begin"),
-        py::arg("row_end"), py::arg("average_heads"), py::arg("spec"));
-  m.def("forward16", &forward16, "flash forward on bf16 or f16 inputs", py::arg("q"), py::arg("k"),
-        py::arg("v"), py::arg("out"), py::arg("want_lse"), py::arg("input_type"),
-        py::arg("output_type"), py::arg("spec"));
-  m.def("backward16", &backward16, "flash backward on bf16 or f16 inputs and dout", py::arg("q"),
-        py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("dout"),
-        py::arg("input_type"), py::arg("output_type"), py::arg("spec"));
-  m.def("weights16", &weights16, "attention weights of bf16 or f16 inputs", py::arg("q"),
-        py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("row_begin"),
-        py::arg("row_end"), py::arg("average_heads"), py::arg("input_type"), py::arg("output_type"),
-        py::arg("spec"));
+        py::arg("row_end"), py::arg("average_heads"), py::arg("spec"),
+        py::arg("input_type") = "f32", py::arg("output_type") = "f32");
   m.def("dropout_keep", &dropout_keep, py::arg("batch"), py::arg("heads"), py::arg("q_len"),
         py::arg("kv_len"), py::arg("dropout_p"), py::arg("seed"), py::arg("offset") = 0,
         py::arg("per_batch") = false);
